@@ -1,0 +1,80 @@
+// Command local runs the demo stack without Docker: MySQL (a private
+// mariadbd, or MYSQL_TEST_DSN), service2 and service1 as host processes on
+// loopback, wired as docker-compose.yml wires them. It prints the URLs, streams
+// every process's log lines, and tears everything down on Ctrl-C.
+//
+//	go run ./cmd/local            # or: make local
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/failready/failready/internal/stack"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	s1 := fs.String("service1", "127.0.0.1:8000", "service1 listen address")
+	s2 := fs.String("service2", "127.0.0.1:8001", "service2 listen address")
+	quiet := fs.Bool("quiet", false, "do not stream the processes' log lines")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	var log io.Writer = stdout
+	if *quiet {
+		log = io.Discard
+	}
+	fmt.Fprintln(stdout, "building and starting the stack...")
+	st, err := stack.Start(ctx, stack.Options{
+		RepoRoot:     root,
+		Log:          log,
+		Version:      gitVersion(root),
+		MySQLDSN:     os.Getenv("MYSQL_TEST_DSN"),
+		Service1Addr: *s1,
+		Service2Addr: *s2,
+	})
+	if err != nil {
+		return err
+	}
+	mysqlAt := st.DB.Addr + " (database " + st.DB.Name + ", user " + st.DB.User + ")"
+	fmt.Fprintf(stdout, `
+failready is up (Ctrl-C stops it):
+  service1  %s/        (try: curl -i %s/)
+  service2  %s/users
+  mysql     %s
+`, st.Service1.URL(), st.Service1.URL(), st.Service2.URL(), mysqlAt)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping...")
+	return st.Stop()
+}
+
+// gitVersion is the short commit, as `make up` stamps the images.
+func gitVersion(dir string) string {
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "dev"
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,13 @@
+-- The schema and seed of the users table: the one place they live. The mysql
+-- image runs this file at first start (docker-entrypoint-initdb.d, against
+-- MYSQL_DATABASE); the tests and the native stack runner apply the same file.
+CREATE TABLE IF NOT EXISTS users (
+  id         INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  first_name VARCHAR(30)  NOT NULL,
+  last_name  VARCHAR(30)  NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- The talk's one user, added once.
+INSERT INTO users (first_name, last_name)
+SELECT 'joe', 'cool' FROM DUAL
+WHERE NOT EXISTS (SELECT 1 FROM users);

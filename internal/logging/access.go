@@ -1,0 +1,69 @@
+package logging
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// Unmatched is the route of a request that matched no route (a 404), so that
+// logs and metrics never carry the raw, unbounded path as a route.
+const Unmatched = "unmatched"
+
+// AccessLog writes one line per request once the response is done: method,
+// route pattern, path, status, duration, content type and response bytes.
+// 5xx lines are errors and 4xx warnings. Successful probes of the paths in
+// quiet (health checks) go at debug level, so that an orchestrator polling
+// every few seconds does not bury the traffic; failed probes still show.
+func AccessLog(logger *slog.Logger, quiet ...string) func(http.Handler) http.Handler {
+	quietSet := make(map[string]bool, len(quiet))
+	for _, p := range quiet {
+		quietSet[p] = true
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			defer func() {
+				status := ww.Status()
+				if status == 0 {
+					status = http.StatusOK // the handler wrote nothing
+				}
+				level := slog.LevelInfo
+				switch {
+				case status >= 500:
+					level = slog.LevelError
+				case status >= 400:
+					level = slog.LevelWarn
+				case quietSet[r.URL.Path]:
+					level = slog.LevelDebug
+				}
+				logger.LogAttrs(r.Context(), level, "http request",
+					slog.String("method", r.Method),
+					slog.String("route", Route(r)),
+					slog.String("path", r.URL.Path),
+					slog.Int("status", status),
+					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+					slog.String("content_type", ww.Header().Get("Content-Type")),
+					slog.Int("bytes", ww.BytesWritten()),
+					slog.String("remote_addr", r.RemoteAddr),
+				)
+			}()
+			next.ServeHTTP(ww, r)
+		})
+	}
+}
+
+// Route returns the chi route pattern that served r ("/users/{id}"), or
+// Unmatched. Call it after the router has run.
+func Route(r *http.Request) string {
+	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+		if p := rctx.RoutePattern(); p != "" {
+			return p
+		}
+	}
+	return Unmatched
+}

@@ -1,0 +1,58 @@
+// Package router builds the chi router both services start from: the request
+// ID first, then the access log, then panic recovery, and JSON answers for
+// unknown routes (404) and known routes with the wrong method (405, with the
+// Allow header).
+package router
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/recoverer"
+	"github.com/failready/failready/internal/requestid"
+	"github.com/failready/failready/internal/respond"
+)
+
+// Probe paths: logged at debug level when they succeed.
+const (
+	HealthzPath = "/healthz"
+	ReadyzPath  = "/readyz"
+)
+
+// New returns a router with the shared middleware in place; add routes to it.
+func New(logger *slog.Logger) *chi.Mux {
+	r := chi.NewRouter()
+	r.Use(
+		requestid.Middleware(logger),
+		logging.AccessLog(logger, HealthzPath, ReadyzPath),
+		recoverer.Middleware(logger),
+	)
+	r.NotFound(respond.NotFound)
+	r.MethodNotAllowed(methodNotAllowed(r))
+	return r
+}
+
+var methods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions,
+}
+
+// methodNotAllowed answers 405 with the methods the path does allow (chi sets
+// Allow only in its own default handler).
+func methodNotAllowed(routes chi.Routes) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allowed []string
+		for _, m := range methods {
+			if routes.Match(chi.NewRouteContext(), m, r.URL.Path) {
+				allowed = append(allowed, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		respond.Error(w, r, http.StatusMethodNotAllowed,
+			"method "+r.Method+" not allowed; allowed: "+strings.Join(allowed, ", "))
+	}
+}

@@ -1,0 +1,148 @@
+package stack
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process is one of the stack's programs, running as a host process, with its
+// stdout kept line by line for assertions and copied to a log writer.
+type Process struct {
+	Name string
+	Addr string // from its "listening" log line
+
+	cmd   *exec.Cmd
+	done  chan struct{}
+	err   error // of Wait, once done is closed
+	mu    sync.Mutex
+	lines []string
+}
+
+// StartProcess runs bin with env (on top of a minimal environment) and waits
+// until it logs "listening" with its address.
+func StartProcess(ctx context.Context, name, bin string, env []string, log io.Writer) (*Process, error) {
+	p := &Process{Name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	p.cmd.Stderr = prefixWriter(log, name+" stderr| ")
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	listening := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.lines = append(p.lines, line)
+			p.mu.Unlock()
+			fmt.Fprintf(log, "%s| %s\n", name, line)
+			if addr := listeningAddr(line); addr != "" {
+				select {
+				case listening <- addr:
+				default:
+				}
+			}
+		}
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	select {
+	case p.Addr = <-listening:
+		return p, nil
+	case <-p.done:
+		return nil, fmt.Errorf("%s exited before listening: %v\n%s", name, p.err, strings.Join(p.Lines(), "\n"))
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		return nil, fmt.Errorf("%s did not log \"listening\" within 30s", name)
+	case <-ctx.Done():
+		_ = p.cmd.Process.Kill()
+		return nil, ctx.Err()
+	}
+}
+
+func listeningAddr(line string) string {
+	var l struct {
+		Msg  string `json:"msg"`
+		Addr string `json:"addr"`
+	}
+	if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "listening" {
+		return ""
+	}
+	return l.Addr
+}
+
+// URL is the process's base URL.
+func (p *Process) URL() string { return "http://" + p.Addr }
+
+// Lines returns a copy of every stdout line so far.
+func (p *Process) Lines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Wait waits up to timeout for the process to exit and returns its exit code
+// (-1 when it did not exit, and it is then killed).
+func (p *Process) Wait(timeout time.Duration) (int, error) {
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return -1, fmt.Errorf("%s did not exit within %s", p.Name, timeout)
+	}
+	return p.cmd.ProcessState.ExitCode(), nil
+}
+
+// Stop sends SIGTERM and waits for the exit; it returns an error unless the
+// process exits 0 within timeout.
+func (p *Process) Stop(timeout time.Duration) error {
+	select {
+	case <-p.done:
+	default:
+		_ = p.Signal(syscall.SIGTERM)
+	}
+	code, err := p.Wait(timeout)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("%s exited %d", p.Name, code)
+	}
+	return nil
+}
+
+type prefixed struct {
+	w      io.Writer
+	prefix string
+}
+
+func prefixWriter(w io.Writer, prefix string) io.Writer { return prefixed{w, prefix} }
+
+func (p prefixed) Write(b []byte) (int, error) {
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if l != "" {
+			fmt.Fprint(p.w, p.prefix+l)
+		}
+	}
+	return len(b), nil
+}

@@ -1,0 +1,230 @@
+// Package stack runs the demo's programs as host processes on loopback: a
+// MySQL-protocol server, service2 and service1, wired the way
+// docker-compose.yml wires them and prepared with the same init files. It is
+// the native stack runner behind `make local` and the e2e tests, for
+// machines without a Docker engine.
+//
+// MySQL is a private mariadbd (temporary data directory, free port) when the
+// binary exists, so that tests can stop and restart it; otherwise a fresh
+// database on the server named by MYSQL_TEST_DSN.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options of a stack. Zero values pick free ports and a temporary directory.
+type Options struct {
+	RepoRoot string    // the repository, for the init files and go build
+	WorkDir  string    // binaries, MySQL data; a temporary one when empty
+	Log      io.Writer // every process's output, line by line; discarded when nil
+	Version  string    // stamped into the binaries; "dev" when empty
+
+	// MySQLDSN is used when no private mariadbd can be started (root rights).
+	MySQLDSN string
+
+	Service1Addr, Service2Addr string // "127.0.0.1:0" when empty
+
+	// Env adds variables to a service's environment, by service name.
+	Env map[string][]string
+}
+
+// Stack is a running stack.
+type Stack struct {
+	opts     Options
+	tempDir  string
+	MariaDB  *MariaDB // nil when MySQLDSN is used
+	DB       *Database
+	Service1 *Process
+	Service2 *Process
+	bins     map[string]string
+}
+
+// Start builds the services, starts MySQL and both services, and waits
+// until both answer /readyz. On error everything started is stopped.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	o.Log = &lockedWriter{w: o.Log}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	s := &Stack{opts: o}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if o.WorkDir == "" {
+		if s.tempDir, err = os.MkdirTemp("", "failready-stack-"); err != nil {
+			return nil, err
+		}
+		s.opts.WorkDir = s.tempDir
+	}
+	if s.bins, err = Build(ctx, o.RepoRoot, filepath.Join(s.opts.WorkDir, "bin"), o.Version, "service1", "service2"); err != nil {
+		return nil, err
+	}
+	if err = s.startMySQL(ctx); err != nil {
+		return nil, err
+	}
+	if err = s.StartService2(ctx); err != nil {
+		return nil, err
+	}
+	if err = s.StartService1(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) startMySQL(ctx context.Context) error {
+	var rootDSN, name string
+	switch {
+	case MariaDBAvailable():
+		m, err := StartMariaDB(ctx, filepath.Join(s.opts.WorkDir, "mysql"), prefixWriter(s.opts.Log, "mariadb| "))
+		if err != nil {
+			return err
+		}
+		s.MariaDB = m
+		rootDSN, name = m.RootDSN(""), "failready"
+	case s.opts.MySQLDSN != "":
+		rootDSN = s.opts.MySQLDSN
+	default:
+		return errNoMySQL
+	}
+	db, err := PrepareDatabase(ctx, s.opts.RepoRoot, rootDSN, name, "")
+	if err != nil {
+		return err
+	}
+	s.DB = db
+	return nil
+}
+
+// Service2Env is the environment service2 runs with.
+func (s *Stack) Service2Env() []string {
+	return append([]string{
+		"LISTEN_ADDR=" + orDefault(s.opts.Service2Addr, "127.0.0.1:0"),
+		"MYSQL_ADDR=" + s.DB.Addr,
+		"MYSQL_USER=" + s.DB.User,
+		"MYSQL_PASSWORD=" + s.DB.Password,
+		"MYSQL_DATABASE=" + s.DB.Name,
+		"DEPLOYMENT_ID=native",
+	}, s.opts.Env["service2"]...)
+}
+
+// StartService2 starts (or restarts) service2 and waits until it is ready.
+func (s *Stack) StartService2(ctx context.Context) error {
+	p, err := StartProcess(ctx, "service2", s.bins["service2"], s.Service2Env(), s.opts.Log)
+	if err != nil {
+		return err
+	}
+	s.Service2 = p
+	return WaitReady(ctx, p.URL()+"/readyz", 30*time.Second)
+}
+
+// StartService1 starts (or restarts) service1 and waits until it is ready.
+func (s *Stack) StartService1(ctx context.Context) error {
+	env := append([]string{
+		"LISTEN_ADDR=" + orDefault(s.opts.Service1Addr, "127.0.0.1:0"),
+		"SERVICE2_URL=" + s.Service2.URL(),
+		"DEPLOYMENT_ID=native",
+	}, s.opts.Env["service1"]...)
+	p, err := StartProcess(ctx, "service1", s.bins["service1"], env, s.opts.Log)
+	if err != nil {
+		return err
+	}
+	s.Service1 = p
+	return WaitReady(ctx, p.URL()+"/readyz", 30*time.Second)
+}
+
+// Stop stops the services (SIGTERM, edge first), then MySQL, and removes a
+// temporary work directory. It returns the services' shutdown errors.
+func (s *Stack) Stop() error {
+	var errs []error
+	for _, p := range []*Process{s.Service1, s.Service2} {
+		if p != nil {
+			errs = append(errs, p.Stop(20*time.Second))
+		}
+	}
+	if s.DB != nil && s.MariaDB == nil {
+		errs = append(errs, s.DB.Drop(context.Background()))
+	}
+	if s.MariaDB != nil {
+		errs = append(errs, s.MariaDB.Stop())
+	}
+	if s.tempDir != "" {
+		_ = os.RemoveAll(s.tempDir)
+	}
+	return errors.Join(errs...)
+}
+
+// Build compiles the named main packages of repoRoot into dir, stamped with
+// version, and returns their paths by name.
+func Build(ctx context.Context, repoRoot, dir, version string, names ...string) (map[string]string, error) {
+	bins := map[string]string{}
+	args := []string{"build", "-trimpath", "-ldflags", "-X main.version=" + version, "-o", dir + string(os.PathSeparator)}
+	for _, n := range names {
+		args = append(args, "./"+n)
+		bins[n] = filepath.Join(dir, n)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build %s: %w\n%s", strings.Join(names, " "), err, out)
+	}
+	return bins, nil
+}
+
+// WaitReady polls url until it answers 200 or timeout passes.
+func WaitReady(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s not ready after %s: %s", url, timeout, last)
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// lockedWriter serialises writes from the processes' reader goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}

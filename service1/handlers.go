@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/failready/failready/internal/respond"
+	"github.com/failready/failready/internal/user"
+)
+
+// service2 is what the handlers need of the service2 client.
+type service2 interface {
+	ListUsers(ctx context.Context) ([]user.User, error)
+	GetUser(ctx context.Context, id int64) (user.User, error)
+	CreateUser(ctx context.Context, n user.New) (user.User, error)
+	Ready(ctx context.Context, timeout time.Duration) error
+}
+
+// handleIndex is the talk's "/": the users, fetched from service2.
+func handleIndex(s2 service2) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		users, err := s2.ListUsers(r.Context())
+		if err != nil {
+			service2Error(w, r, err)
+			return
+		}
+		respond.JSON(w, http.StatusOK, map[string]any{"users": users})
+	})
+}
+
+func handleGetUser(s2 service2) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Rejected here, bad input costs no hop.
+		id, err := user.ParseID(chi.URLParam(r, "id"))
+		if err != nil {
+			respond.Error(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+		u, err := s2.GetUser(r.Context(), id)
+		if err != nil {
+			service2Error(w, r, err)
+			return
+		}
+		respond.JSON(w, http.StatusOK, u)
+	})
+}
+
+func handleCreateUser(s2 service2) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n user.New
+		if err := respond.DecodeJSON(w, r, &n); err != nil {
+			var de *respond.DecodeError
+			errors.As(err, &de)
+			respond.Error(w, r, de.Status, de.Msg)
+			return
+		}
+		if err := n.Validate(); err != nil {
+			respond.Error(w, r, http.StatusUnprocessableEntity, err.Error())
+			return
+		}
+		u, err := s2.CreateUser(r.Context(), n)
+		if err != nil {
+			service2Error(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/users/"+strconv.FormatInt(u.ID, 10))
+		respond.JSON(w, http.StatusCreated, u)
+	})
+}
+
+// handleHoneypot panics on purpose: the talk's error demo. The recoverer
+// logs the panic with its stack and the request ID and answers 500 JSON; the
+// process keeps serving.
+func handleHoneypot() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic("honeypot: this endpoint fails on purpose")
+	})
+}
+
+// handleHealthz is liveness: the process is up. It checks no dependency.
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// handleReadyz is readiness: service2 answers within timeout.
+func handleReadyz(s2 service2, timeout time.Duration, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s2.Ready(r.Context(), timeout); err != nil {
+			logger.WarnContext(r.Context(), "not ready", "error", err.Error())
+			respond.Error(w, r, http.StatusServiceUnavailable, "not ready: service2 unavailable")
+			return
+		}
+		respond.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+// service2Error maps a failed call to service2 to HTTP: the one place
+// service1 does it. service2's answers to bad input pass through as they are;
+// its faults become 502, and its absence 503 or 504.
+func service2Error(w http.ResponseWriter, r *http.Request, err error) {
+	var ue *upstreamError
+	switch {
+	case errors.As(err, &ue):
+		switch {
+		case ue.Status >= 400 && ue.Status < 499:
+			respond.Error(w, r, ue.Status, ue.Msg)
+		case ue.Status == http.StatusServiceUnavailable, ue.Status == http.StatusGatewayTimeout:
+			respond.Error(w, r, ue.Status, "service2: "+ue.Msg)
+		default:
+			respond.Error(w, r, http.StatusBadGateway, "service2 failed")
+		}
+	case errors.Is(err, errTimeout):
+		respond.Error(w, r, http.StatusGatewayTimeout, "service2 timed out")
+	case errors.Is(err, context.Canceled):
+		respond.Error(w, r, 499, "request cancelled by the client")
+	case errors.Is(err, errUnavailable):
+		respond.Error(w, r, http.StatusServiceUnavailable, "service2 unavailable")
+	default:
+		respond.Error(w, r, http.StatusBadGateway, "service2 failed")
+	}
+}

@@ -1,0 +1,57 @@
+// Command service1 is the edge of the demo: it owns request IDs and calls
+// service2 for the data.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/failready/failready/internal/httpserver"
+	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/router"
+)
+
+const serviceName = "service1"
+
+// version is the git commit, set at build time with
+// -ldflags "-X main.version=$(git rev-parse --short HEAD)".
+var version = "dev"
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
+		logging.Fatal(os.Stdout, serviceName, version, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if len(args) > 1 && args[1] == "healthcheck" {
+		return httpserver.Healthcheck(ctx, cfg.ListenAddr, router.HealthzPath)
+	}
+	logger := logging.New(stdout, logging.Options{
+		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Level: cfg.LogLevel,
+	})
+
+	s2 := newService2Client(cfg.Service2URL, cfg.Service2Timeout, logger)
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on LISTEN_ADDR: %w", err)
+	}
+	logger.Info("starting", "service2_url", cfg.Service2URL.String(),
+		"service2_timeout", cfg.Service2Timeout.String(), "go_version", runtime.Version())
+	srv := httpserver.New(newServer(logger, s2, cfg.ReadyTimeout), cfg.HTTP, logger)
+	return httpserver.Run(ctx, srv, ln, cfg.HTTP.Shutdown, logger)
+}

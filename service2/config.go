@@ -1,0 +1,72 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/failready/failready/internal/envconfig"
+	"github.com/failready/failready/internal/httpserver"
+	"github.com/failready/failready/internal/logging"
+)
+
+// config is every setting of service2, read once from the environment. The
+// defaults are the compose stack's.
+type config struct {
+	ListenAddr   string
+	DeploymentID string
+	LogLevel     slog.Level
+	HTTP         httpserver.Timeouts
+
+	MySQL mysqlConfig
+}
+
+type mysqlConfig struct {
+	Addr     string
+	User     string
+	Password string
+	Database string
+
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration // under the server's wait_timeout and any proxy's idle cut
+	ConnMaxIdleTime time.Duration
+	DialTimeout     time.Duration // DSN timeout: TCP connect and handshake
+	IOTimeout       time.Duration // DSN readTimeout and writeTimeout: a dead peer
+	QueryTimeout    time.Duration // one statement, from the handler's context
+	PingTimeout     time.Duration // /readyz
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	env := envconfig.New(getenv)
+	var c config
+	c.ListenAddr = env.HostPort("LISTEN_ADDR", ":8001")
+	c.DeploymentID = env.String("DEPLOYMENT_ID", "local")
+	lvl, err := logging.ParseLevel(env.String("LOG_LEVEL", "info"))
+	env.Check("LOG_LEVEL", err)
+	c.LogLevel = lvl
+	c.HTTP = httpserver.Timeouts{
+		ReadHeader: env.Duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute),
+		Read:       env.Duration("HTTP_READ_TIMEOUT", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
+		Write:      env.Duration("HTTP_WRITE_TIMEOUT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
+		Idle:       env.Duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second, time.Hour),
+		Shutdown:   env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, 0, 5*time.Minute),
+	}
+	c.MySQL = mysqlConfig{
+		Addr:            env.HostPort("MYSQL_ADDR", "mysql:3306"),
+		User:            env.String("MYSQL_USER", "failready"),
+		Password:        env.String("MYSQL_PASSWORD", "failready"),
+		Database:        env.String("MYSQL_DATABASE", "failready"),
+		MaxOpenConns:    env.Int("DB_MAX_OPEN_CONNS", 20, 1, 1000),
+		MaxIdleConns:    env.Int("DB_MAX_IDLE_CONNS", 10, 0, 1000),
+		ConnMaxLifetime: env.Duration("DB_CONN_MAX_LIFETIME", 3*time.Minute, time.Second, 5*time.Minute-time.Second),
+		ConnMaxIdleTime: env.Duration("DB_CONN_MAX_IDLE_TIME", time.Minute, time.Second, time.Hour),
+		DialTimeout:     env.Duration("DB_DIAL_TIMEOUT", 2*time.Second, 10*time.Millisecond, time.Minute),
+		IOTimeout:       env.Duration("DB_IO_TIMEOUT", 5*time.Second, 10*time.Millisecond, time.Minute),
+		QueryTimeout:    env.Duration("DB_QUERY_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
+		PingTimeout:     env.Duration("DB_PING_TIMEOUT", 500*time.Millisecond, time.Millisecond, 10*time.Second),
+	}
+	if err := env.Err(); err != nil {
+		return config{}, err
+	}
+	return c, nil
+}

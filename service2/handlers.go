@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/failready/failready/internal/respond"
+	"github.com/failready/failready/internal/user"
+)
+
+// users is what the handlers need of the store.
+type users interface {
+	ListUsers(ctx context.Context) ([]user.User, error)
+	GetUser(ctx context.Context, id int64) (user.User, error)
+	CreateUser(ctx context.Context, n user.New) (user.User, error)
+	Ping(ctx context.Context, timeout time.Duration) error
+}
+
+func handleListUsers(s users) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		list, err := s.ListUsers(r.Context())
+		if err != nil {
+			storeError(w, r, err)
+			return
+		}
+		respond.JSON(w, http.StatusOK, map[string]any{"users": list})
+	})
+}
+
+func handleGetUser(s users) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := user.ParseID(chi.URLParam(r, "id"))
+		if err != nil {
+			respond.Error(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+		u, err := s.GetUser(r.Context(), id)
+		if err != nil {
+			storeError(w, r, err)
+			return
+		}
+		respond.JSON(w, http.StatusOK, u)
+	})
+}
+
+func handleCreateUser(s users) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n user.New
+		if err := respond.DecodeJSON(w, r, &n); err != nil {
+			var de *respond.DecodeError
+			errors.As(err, &de)
+			respond.Error(w, r, de.Status, de.Msg)
+			return
+		}
+		if err := n.Validate(); err != nil {
+			respond.Error(w, r, http.StatusUnprocessableEntity, err.Error())
+			return
+		}
+		u, err := s.CreateUser(r.Context(), n)
+		if err != nil {
+			storeError(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/users/"+strconv.FormatInt(u.ID, 10))
+		respond.JSON(w, http.StatusCreated, u)
+	})
+}
+
+// handleHealthz is liveness: the process is up and serving. It checks no
+// dependency, or a MySQL outage would get every replica restarted.
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// handleReadyz is readiness: MySQL answers a ping within timeout.
+func handleReadyz(s users, timeout time.Duration, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Ping(r.Context(), timeout); err != nil {
+			logger.WarnContext(r.Context(), "not ready", "error", err.Error())
+			respond.Error(w, r, http.StatusServiceUnavailable, "not ready: database unavailable")
+			return
+		}
+		respond.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+// storeError maps a store error to HTTP: the one place service2 does it.
+func storeError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, errNotFound):
+		respond.Error(w, r, http.StatusNotFound, "user not found")
+	case errors.Is(err, errUnavailable):
+		respond.Error(w, r, http.StatusServiceUnavailable, "database unavailable")
+	case errors.Is(err, context.DeadlineExceeded):
+		respond.Error(w, r, http.StatusGatewayTimeout, "database timeout")
+	case errors.Is(err, context.Canceled):
+		// The caller is gone; 499 (nginx's "client closed request") keeps
+		// these apart from real failures in logs and metrics.
+		respond.Error(w, r, 499, "request cancelled by the client")
+	default:
+		respond.Error(w, r, http.StatusInternalServerError, "internal error")
+	}
+}

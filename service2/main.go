@@ -1,0 +1,69 @@
+// Command service2 is the data owner of the demo: the users table in MySQL,
+// behind a small JSON API that service1 calls.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/failready/failready/internal/httpserver"
+	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/router"
+)
+
+const serviceName = "service2"
+
+// version is the git commit, set at build time with
+// -ldflags "-X main.version=$(git rev-parse --short HEAD)".
+var version = "dev"
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout); err != nil {
+		logging.Fatal(os.Stdout, serviceName, version, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if len(args) > 1 && args[1] == "healthcheck" {
+		return httpserver.Healthcheck(ctx, cfg.ListenAddr, router.ReadyzPath)
+	}
+	logger := logging.New(stdout, logging.Options{
+		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Level: cfg.LogLevel,
+	})
+
+	db, err := openDB(cfg.MySQL)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Last: after the HTTP server has drained, nothing uses the pool.
+		if err := db.Close(); err != nil {
+			logger.Error("closing database", "error", err.Error())
+		}
+		logger.Info("database closed")
+	}()
+	s := &store{db: db, queryTimeout: cfg.MySQL.QueryTimeout, logger: logger}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on LISTEN_ADDR: %w", err)
+	}
+	logger.Info("starting", "mysql_addr", cfg.MySQL.Addr, "mysql_database", cfg.MySQL.Database,
+		"db_max_open_conns", cfg.MySQL.MaxOpenConns, "go_version", runtime.Version())
+	srv := httpserver.New(newServer(logger, s, cfg.MySQL.PingTimeout), cfg.HTTP, logger)
+	return httpserver.Run(ctx, srv, ln, cfg.HTTP.Shutdown, logger)
+}

@@ -153,10 +153,10 @@ func classify(err error) error {
 func isServerGoingAway(n uint16) bool {
 	switch n {
 	case 1040, // too many connections
-		1053, // server shutdown in progress
-		1077, // normal shutdown
-		1152, // aborted connection
-		1927, // connection was killed (MariaDB)
+		1053,                   // server shutdown in progress
+		1077,                   // normal shutdown
+		1152,                   // aborted connection
+		1927,                   // connection was killed (MariaDB)
 		2002, 2003, 2006, 2013: // client-side: cannot connect, gone away, lost
 		return true
 	}

@@ -28,7 +28,6 @@ type Timeouts struct {
 	Shutdown   time.Duration
 }
 
-
 // MaxHeaderBytes bounds request headers; larger ones get 431.
 const MaxHeaderBytes = 64 << 10
 

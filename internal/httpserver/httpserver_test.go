@@ -1,0 +1,133 @@
+package httpserver_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/failready/failready/internal/httpserver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var timeouts = httpserver.Timeouts{
+	ReadHeader: time.Second, Read: 5 * time.Second, Write: 5 * time.Second, Idle: time.Second,
+}
+
+// start serves h and returns its address, a cancel func standing in for
+// SIGTERM, and the channel Run's result arrives on.
+func start(t *testing.T, h http.Handler, shutdown time.Duration) (string, context.CancelFunc, <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- httpserver.Run(ctx, httpserver.New(h, timeouts, logger), ln, shutdown, logger) }()
+	return ln.Addr().String(), cancel, done
+}
+
+func TestShutdownDrainsInFlightRequest(t *testing.T) {
+	entered := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		time.Sleep(300 * time.Millisecond) // still working when SIGTERM arrives
+		_, _ = io.WriteString(w, "finished")
+	})
+	addr, sigterm, done := start(t, h, 5*time.Second)
+
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- result{string(b), err}
+	}()
+	<-entered
+	sigterm()
+
+	// New connections are refused once shutdown has begun...
+	time.Sleep(50 * time.Millisecond)
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Error("server still accepts connections during shutdown")
+	}
+	// ...while the in-flight request completes, and Run returns cleanly.
+	r := <-got
+	if r.err != nil || r.body != "finished" {
+		t.Fatalf("in-flight request: %q, %v", r.body, r.err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestShutdownBoundedWhenRequestsOutliveIt(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+	})
+	addr, sigterm, done := start(t, h, 200*time.Millisecond)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	start := time.Now()
+	sigterm()
+	err := <-done
+	close(release)
+	if err == nil || !strings.Contains(err.Error(), "did not finish within 200ms") {
+		t.Fatalf("Run: %v, want a shutdown timeout error", err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("shutdown took %s, bound was 200ms", el)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/bad", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
+	addr, sigterm, done := start(t, mux, time.Second)
+	defer func() { sigterm(); <-done }()
+	_, port, _ := net.SplitHostPort(addr)
+
+	if err := httpserver.Healthcheck(context.Background(), ":"+port, "/ok"); err != nil {
+		t.Errorf("/ok: %v", err)
+	}
+	if err := httpserver.Healthcheck(context.Background(), ":"+port, "/bad"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("/bad: %v", err)
+	}
+	if err := httpserver.Healthcheck(context.Background(), "nonsense", "/ok"); err == nil {
+		t.Error("bad listen address accepted")
+	}
+}
+
+func TestServerHasTimeouts(t *testing.T) {
+	srv := httpserver.New(http.NotFoundHandler(), timeouts, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if srv.ReadHeaderTimeout == 0 || srv.ReadTimeout == 0 || srv.WriteTimeout == 0 || srv.IdleTimeout == 0 || srv.MaxHeaderBytes == 0 {
+		t.Fatalf("a timeout or limit is unset: %+v", srv)
+	}
+}

@@ -1,0 +1,80 @@
+package respond_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/failready/failready/internal/requestid"
+	"github.com/failready/failready/internal/respond"
+)
+
+type body struct {
+	Name string `json:"name"`
+	Age  int    `json:"age"`
+}
+
+func TestDecodeJSON(t *testing.T) {
+	huge := `{"name":"` + strings.Repeat("a", respond.MaxBodyBytes) + `"}`
+	cases := []struct {
+		name, ct, body string
+		status         int // 0: success
+		msg            string
+	}{
+		{"ok", "application/json", `{"name":"a","age":3}`, 0, ""},
+		{"ok with charset", "application/json; charset=utf-8", `{"name":"a"}`, 0, ""},
+		{"no content type", "", `{"name":"a"}`, 415, "Content-Type"},
+		{"text/plain", "text/plain", `{"name":"a"}`, 415, "Content-Type"},
+		{"form", "application/x-www-form-urlencoded", `name=a`, 415, "Content-Type"},
+		{"bad media type", "application/json;;;", `{}`, 415, "Content-Type"},
+		{"empty", "application/json", ``, 400, "empty"},
+		{"malformed", "application/json", `{"name":`, 400, "malformed"},
+		{"syntax", "application/json", `{"name" "a"}`, 400, "malformed JSON at byte"},
+		{"wrong type", "application/json", `{"age":"three"}`, 400, `field "age" must be a int`},
+		{"unknown field", "application/json", `{"name":"a","admin":true}`, 400, `unknown field "admin"`},
+		{"two objects", "application/json", `{"name":"a"}{"name":"b"}`, 400, "single JSON object"},
+		{"trailing garbage", "application/json", `{"name":"a"} x`, 400, "single JSON object"},
+		{"array", "application/json", `[1,2]`, 400, "must be a"},
+		{"too large", "application/json", huge, 413, "larger than"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(c.body))
+			if c.ct != "" {
+				req.Header.Set("Content-Type", c.ct)
+			}
+			var dst body
+			err := respond.DecodeJSON(httptest.NewRecorder(), req, &dst)
+			if c.status == 0 {
+				if err != nil || dst.Name != "a" {
+					t.Fatalf("err %v, dst %+v", err, dst)
+				}
+				return
+			}
+			var de *respond.DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("want *DecodeError, got %v", err)
+			}
+			if de.Status != c.status || !strings.Contains(de.Msg, c.msg) {
+				t.Fatalf("got %d %q, want %d containing %q", de.Status, de.Msg, c.status, c.msg)
+			}
+		})
+	}
+}
+
+func TestErrorCarriesRequestID(t *testing.T) {
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req = req.WithContext(requestid.NewContext(req.Context(), "rid-9"))
+	rec := httptest.NewRecorder()
+	respond.Error(rec, req, http.StatusConflict, "nope")
+	if rec.Code != http.StatusConflict || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d, content type %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	var b respond.ErrorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.Error != "nope" || b.RequestID != "rid-9" {
+		t.Fatalf("body %q (%v)", rec.Body.String(), err)
+	}
+}

@@ -1,0 +1,54 @@
+package user_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/failready/failready/internal/user"
+)
+
+func TestValidate(t *testing.T) {
+	ok := []user.New{
+		{"joe", "cool"},
+		{"J", "O'Brien-Smith"},
+		{strings.Repeat("é", 30), strings.Repeat("名", 30)},
+		{"Mary Ann", "van der Berg"},
+	}
+	for _, n := range ok {
+		if err := n.Validate(); err != nil {
+			t.Errorf("%+v: %v", n, err)
+		}
+	}
+	bad := map[string]user.New{
+		"first_name is required":         {"", "x"},
+		"last_name is required":          {"x", "   "},
+		"first_name must be at most 30":  {strings.Repeat("a", 31), "x"},
+		"last_name must be printable":    {"x", "a\nb"},
+		"first_name must be printable":   {"a\x00", "x"},
+		"last_name must be valid UTF-8":  {"x", "\xff"},
+		"first_name must be printable t": {"\u202e", "x"},
+	}
+	for want, n := range bad {
+		err := n.Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: got %v, want %q", n, err, want)
+		}
+	}
+	err := user.New{}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "first_name") || !strings.Contains(err.Error(), "last_name") {
+		t.Errorf("both problems reported at once: %v", err)
+	}
+}
+
+func TestParseID(t *testing.T) {
+	for in, want := range map[string]int64{"1": 1, "42": 42, "9223372036854775807": 1<<63 - 1} {
+		if got, err := user.ParseID(in); err != nil || got != want {
+			t.Errorf("ParseID(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "+1", "abc", "1.5", "1e3", "9223372036854775808", " 1"} {
+		if _, err := user.ParseID(in); err == nil {
+			t.Errorf("ParseID(%q) accepted", in)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/failready/failready/internal/logtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	for name, val := range map[string]string{
+		"LISTEN_ADDR":          "8001",
+		"MYSQL_ADDR":           "mysql",
+		"DB_MAX_OPEN_CONNS":    "0",
+		"DB_CONN_MAX_LIFETIME": "10m",
+		"DB_QUERY_TIMEOUT":     "soon",
+		"LOG_LEVEL":            "loud",
+		"SHUTDOWN_TIMEOUT":     "-1s",
+	} {
+		var out logtest.Buffer
+		err := run(context.Background(), []string{"service2"}, envOf(map[string]string{name: val}), &out)
+		if err == nil || !strings.Contains(err.Error(), name+":") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s=%s: got %v, want a one-line error naming %s", name, val, err, name)
+		}
+	}
+}
+
+// freeAddr is a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestStartsWithoutMySQL: the service comes up, live but not ready, while
+// MySQL is unreachable, and shuts down cleanly.
+func TestStartsWithoutMySQL(t *testing.T) {
+	var out logtest.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"service2"}, envOf(map[string]string{
+			"LISTEN_ADDR": "127.0.0.1:0", "MYSQL_ADDR": freeAddr(t), "DB_DIAL_TIMEOUT": "200ms",
+		}), &out)
+	}()
+	base := "http://" + logtest.WaitListening(t, &out, 5*time.Second)
+
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/users": 503} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	lines := out.Lines(t)
+	for _, msg := range []string{"starting", "listening", "http server stopped", "database closed"} {
+		if len(logtest.Find(lines, map[string]any{"msg": msg, "service": "service2", "version": "dev"})) != 1 {
+			t.Errorf("no %q line", msg)
+		}
+	}
+}

@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Level: cfg.LogLevel,
 	})
 
-	db, err := openDB(cfg.MySQL)
+	db, err := openDB(cfg.MySQL, logger)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,8 @@ var (
 
 // openDB returns the one pooled *sql.DB of the process. It does not connect:
 // the service starts, and reports not ready, while MySQL is still down.
-func openDB(c mysqlConfig) (*sql.DB, error) {
+// The driver's own messages (a bad idle connection closed) go to the JSON log.
+func openDB(c mysqlConfig, logger *slog.Logger) (*sql.DB, error) {
 	mc := mysql.NewConfig()
 	mc.Net = "tcp"
 	mc.Addr = c.Addr
@@ -33,6 +34,7 @@ func openDB(c mysqlConfig) (*sql.DB, error) {
 	mc.Timeout = c.DialTimeout
 	mc.ReadTimeout = c.IOTimeout
 	mc.WriteTimeout = c.IOTimeout
+	mc.Logger = slog.NewLogLogger(logger.With("component", "mysql-driver").Handler(), slog.LevelWarn)
 	mc.Collation = "utf8mb4_unicode_ci" // any name, any script, as the schema
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {

@@ -30,6 +30,9 @@ type Options struct {
 	Log      io.Writer // every process's output, line by line; discarded when nil
 	Version  string    // stamped into the binaries; "dev" when empty
 
+	// Bins are prebuilt binaries by name (see Build); built when nil.
+	Bins map[string]string
+
 	// MySQLDSN is used when no private mariadbd can be started (root rights).
 	MySQLDSN string
 
@@ -72,8 +75,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 		s.opts.WorkDir = s.tempDir
 	}
-	if s.bins, err = Build(ctx, o.RepoRoot, filepath.Join(s.opts.WorkDir, "bin"), o.Version, "service1", "service2"); err != nil {
-		return nil, err
+	s.bins = o.Bins
+	if s.bins == nil {
+		if s.bins, err = Build(ctx, o.RepoRoot, filepath.Join(s.opts.WorkDir, "bin"), o.Version, "service1", "service2"); err != nil {
+			return nil, err
+		}
 	}
 	if err = s.startMySQL(ctx); err != nil {
 		return nil, err

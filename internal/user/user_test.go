@@ -9,10 +9,10 @@ import (
 
 func TestValidate(t *testing.T) {
 	ok := []user.New{
-		{"joe", "cool"},
-		{"J", "O'Brien-Smith"},
-		{strings.Repeat("é", 30), strings.Repeat("名", 30)},
-		{"Mary Ann", "van der Berg"},
+		{FirstName: "joe", LastName: "cool"},
+		{FirstName: "J", LastName: "O'Brien-Smith"},
+		{FirstName: strings.Repeat("é", 30), LastName: strings.Repeat("名", 30)},
+		{FirstName: "Mary Ann", LastName: "van der Berg"},
 	}
 	for _, n := range ok {
 		if err := n.Validate(); err != nil {
@@ -20,13 +20,13 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	bad := map[string]user.New{
-		"first_name is required":         {"", "x"},
-		"last_name is required":          {"x", "   "},
-		"first_name must be at most 30":  {strings.Repeat("a", 31), "x"},
-		"last_name must be printable":    {"x", "a\nb"},
-		"first_name must be printable":   {"a\x00", "x"},
-		"last_name must be valid UTF-8":  {"x", "\xff"},
-		"first_name must be printable t": {"\u202e", "x"},
+		"first_name is required":         {FirstName: "", LastName: "x"},
+		"last_name is required":          {FirstName: "x", LastName: "   "},
+		"first_name must be at most 30":  {FirstName: strings.Repeat("a", 31), LastName: "x"},
+		"last_name must be printable":    {FirstName: "x", LastName: "a\nb"},
+		"first_name must be printable":   {FirstName: "a\x00", LastName: "x"},
+		"last_name must be valid UTF-8":  {FirstName: "x", LastName: "\xff"},
+		"first_name must be printable t": {FirstName: "\u202e", LastName: "x"},
 	}
 	for want, n := range bad {
 		err := n.Validate()

@@ -1,0 +1,357 @@
+//go:build e2e
+
+// Package e2e runs the real binaries through the native stack runner
+// (internal/stack): a private mariadbd prepared with deploy/mysql/init,
+// service2 and service1 as host processes on loopback.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failready/failready/internal/requestid"
+	"github.com/failready/failready/internal/stack"
+)
+
+const repoRoot = ".."
+
+// version is stamped into the binaries, and must come back in every line.
+var version = fmt.Sprintf("e2e-%d", time.Now().Unix())
+
+// bins are built once for every test.
+var bins map[string]string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "failready-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	bins, err = stack.Build(context.Background(), repoRoot, dir, version, "service1", "service2")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// startStack starts MySQL and both services; it is stopped at the end of
+// the test, and its log is printed when the test failed.
+func startStack(t *testing.T) (*stack.Stack, string) {
+	t.Helper()
+	if !stack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
+		stack.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
+	}
+	logPath := filepath.Join(t.TempDir(), "stack.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := stack.Start(ctx, stack.Options{
+		RepoRoot: repoRoot, Log: logf, Version: version, Bins: bins,
+		MySQLDSN: os.Getenv("MYSQL_TEST_DSN"),
+	})
+	if err != nil {
+		logf.Close()
+		dumpLog(t, logPath)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Stop(); err != nil {
+			t.Errorf("stack stop: %v", err)
+		}
+		logf.Close()
+		if t.Failed() {
+			dumpLog(t, logPath)
+		}
+	})
+	return st, logPath
+}
+
+func dumpLog(t *testing.T, path string) {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > 200 {
+		lines = lines[len(lines)-200:]
+	}
+	t.Logf("last lines of the stack log:\n%s", strings.Join(lines, "\n"))
+}
+
+type reply struct {
+	status int
+	id     string
+	body   string
+}
+
+func call(t *testing.T, method, url, body string, hdr map[string]string) reply {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, resp.Header.Get(requestid.Header), string(b)}
+}
+
+// logLines decodes a process's stdout; every line must be one JSON object.
+func logLines(t *testing.T, p *stack.Process) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, raw := range p.Lines() {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Errorf("%s wrote a line that is not JSON: %q", p.Name, raw)
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func withID(lines []map[string]any, id string) []map[string]any {
+	var out []map[string]any
+	for _, l := range lines {
+		if l["request_id"] == id {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestRequestIDsCorrelateBothServices(t *testing.T) {
+	st, _ := startStack(t)
+	base := st.Service1.URL()
+
+	type req struct {
+		method, path, body, sentID string
+		status                     int
+		hops                       bool // reaches service2
+	}
+	reqs := []req{
+		{"GET", "/", "", "", 200, true},
+		{"GET", "/", "", "e2e-given-1", 200, true},
+		{"GET", "/users/1", "", "e2e-given-2", 200, true},
+		{"POST", "/users", `{"first_name":"e2e","last_name":"user"}`, "", 201, true},
+		{"GET", "/users/987654", "", "", 404, true},
+		{"POST", "/users", `{"first_name":""}`, "e2e-invalid", 422, false},
+		{"GET", "/nope", "", "", 404, false},
+		{"DELETE", "/", "", "", 405, false},
+		{"GET", "/honeypot", "", "e2e-panic", 500, false},
+		{"GET", "/", "", strings.Repeat("z", 200), 200, true},
+		{"GET", "/", "", "inject\"},{\"x\":\"", 200, true},
+	}
+	var got []reply
+	for _, r := range reqs {
+		hdr := map[string]string{}
+		if r.sentID != "" {
+			hdr[requestid.Header] = r.sentID
+		}
+		rep := call(t, r.method, base+r.path, r.body, hdr)
+		if rep.status != r.status {
+			t.Errorf("%s %s: %d %s, want %d", r.method, r.path, rep.status, rep.body, r.status)
+		}
+		if rep.id == "" {
+			t.Errorf("%s %s: no X-Request-ID in the response", r.method, r.path)
+		}
+		if requestid.Valid(r.sentID) && rep.id != r.sentID {
+			t.Errorf("%s %s: sent %q, got %q back", r.method, r.path, r.sentID, rep.id)
+		}
+		if r.sentID != "" && !requestid.Valid(r.sentID) && rep.id == r.sentID {
+			t.Errorf("hostile id echoed")
+		}
+		if rep.status >= 400 && !strings.Contains(rep.body, `"request_id":"`+rep.id+`"`) {
+			t.Errorf("%s %s: error body lacks the request ID: %s", r.method, r.path, rep.body)
+		}
+		got = append(got, rep)
+	}
+
+	time.Sleep(300 * time.Millisecond) // let the last lines land
+	s1, s2 := logLines(t, st.Service1), logLines(t, st.Service2)
+	for _, lines := range [][]map[string]any{s1, s2} {
+		for _, l := range lines {
+			if l["version"] != version || l["deployment_id"] != "native" || l["service"] == nil || l["level"] == nil || l["time"] == nil {
+				t.Errorf("line lacks the process fields: %v", l)
+			}
+		}
+	}
+	for i, r := range reqs {
+		id := got[i].id
+		in1, in2 := withID(s1, id), withID(s2, id)
+		if len(in1) == 0 {
+			t.Errorf("%s %s (%s): no service1 line", r.method, r.path, id)
+		}
+		if r.hops && len(in2) == 0 {
+			t.Errorf("%s %s (%s): no service2 line with the same ID", r.method, r.path, id)
+		}
+		if !r.hops && len(in2) != 0 {
+			t.Errorf("%s %s (%s): reached service2", r.method, r.path, id)
+		}
+		for _, lines := range [][]map[string]any{in1, in2} {
+			access := 0
+			for _, l := range lines {
+				if l["msg"] == "http request" {
+					access++
+					if l["status"] != float64(r.status) && lines[0]["service"] == "service1" {
+						t.Errorf("access line status %v, want %d", l["status"], r.status)
+					}
+				}
+			}
+			if len(lines) > 0 && access != 1 {
+				t.Errorf("%s %s: %d access lines in one service, want 1", r.method, r.path, access)
+			}
+		}
+	}
+}
+
+func TestLoggingWalkthroughScript(t *testing.T) {
+	st, logPath := startStack(t)
+	cmd := exec.Command("bash", filepath.Join(repoRoot, "scripts", "walkthrough-logging.sh"))
+	cmd.Env = append(os.Environ(), "BASE="+st.Service1.URL(), "LOGS=cat "+logPath)
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("walkthrough: %v", err)
+	}
+	if !strings.Contains(string(out), "all steps passed") {
+		t.Fatal("walkthrough did not finish")
+	}
+}
+
+// TestSIGTERMDrainsAndExitsZero: SIGTERM while a request is in flight; the
+// request completes, the process exits 0, and service2 closes its database
+// only after its HTTP server has stopped.
+func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
+	st, _ := startStack(t)
+	// A burst of requests in flight while SIGTERM arrives at service1.
+	results := make(chan int, 20)
+	for range 20 {
+		go func() {
+			resp, err := http.Get(st.Service1.URL() + "/")
+			if err != nil {
+				results <- -1
+				return
+			}
+			resp.Body.Close()
+			results <- resp.StatusCode
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	for _, p := range []*stack.Process{st.Service1, st.Service2} {
+		start := time.Now()
+		if err := p.Stop(15 * time.Second); err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		t.Logf("%s exited 0 in %s", p.Name, time.Since(start).Round(time.Millisecond))
+	}
+	for range 20 {
+		// A request either completed (200) or was never accepted (-1):
+		// none was cut half way, which would show as a 5xx or a broken body.
+		if s := <-results; s != 200 && s != -1 {
+			t.Errorf("request during shutdown: %d", s)
+		}
+	}
+	var order []string
+	for _, l := range logLines(t, st.Service2) {
+		if m, _ := l["msg"].(string); m == "http server stopped" || m == "database closed" {
+			order = append(order, m)
+		}
+	}
+	if strings.Join(order, ",") != "http server stopped,database closed" {
+		t.Fatalf("service2 shutdown order: %v", order)
+	}
+}
+
+func TestMySQLOutageThroughService1(t *testing.T) {
+	st, _ := startStack(t)
+	if st.MariaDB == nil {
+		stack.Missing(t, "needs a private mariadbd to stop and start")
+	}
+	base := st.Service1.URL()
+	if r := call(t, "GET", base+"/", "", nil); r.status != 200 {
+		t.Fatalf("before: %d", r.status)
+	}
+	if err := st.MariaDB.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := call(t, "GET", base+"/", "", nil)
+	if r.status != 503 || !strings.Contains(r.body, "database unavailable") || time.Since(start) > 3*time.Second {
+		t.Fatalf("MySQL down: %d %s after %s", r.status, r.body, time.Since(start))
+	}
+	if err := st.MariaDB.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	for call(t, "GET", base+"/", "", nil).status != 200 {
+		if time.Since(back) > 5*time.Second {
+			t.Fatal("no recovery within 5s of MySQL's return")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestBadConfigExitsWithOneJSONLine(t *testing.T) {
+	for bin, env := range map[string]string{
+		"service1": "SERVICE2_TIMEOUT=soon",
+		"service2": "DB_MAX_OPEN_CONNS=-3",
+	} {
+		cmd := exec.Command(bins[bin])
+		cmd.Env = []string{env}
+		out, err := cmd.Output()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 1 {
+			t.Fatalf("%s: %v, want exit code 1", bin, err)
+		}
+		sc := bufio.NewScanner(strings.NewReader(string(out)))
+		var lines []string
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		var l map[string]any
+		if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &l) != nil {
+			t.Fatalf("%s: want one JSON line, got %q", bin, out)
+		}
+		name := strings.SplitN(env, "=", 2)[0]
+		if e, _ := l["error"].(string); !strings.Contains(e, name+":") || l["level"] != "ERROR" {
+			t.Fatalf("%s: line %v does not name %s", bin, l, name)
+		}
+	}
+}
+
+func TestHealthcheckSubcommand(t *testing.T) {
+	st, _ := startStack(t)
+	for _, p := range []*stack.Process{st.Service1, st.Service2} {
+		cmd := exec.Command(bins[p.Name], "healthcheck")
+		cmd.Env = []string{"LISTEN_ADDR=" + p.Addr}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s healthcheck against a healthy process: %v %s", p.Name, err, out)
+		}
+	}
+	port, _ := stack.FreePort()
+	cmd := exec.Command(bins["service1"], "healthcheck")
+	cmd.Env = []string{fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port)}
+	if err := cmd.Run(); err == nil {
+		t.Error("healthcheck against nothing succeeded")
+	}
+}

@@ -1,0 +1,282 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/requestid"
+	"github.com/failready/failready/internal/stack"
+	"github.com/failready/failready/internal/user"
+)
+
+// testDatabase prepares a fresh database on MYSQL_TEST_DSN with the schema
+// file and the least-privileged app user, dropped after the test.
+func testDatabase(t *testing.T) *stack.Database {
+	t.Helper()
+	dsn := stack.RequireMySQLDSN(t)
+	ctx := context.Background()
+	db, err := stack.PrepareDatabase(ctx, "..", dsn, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Drop(context.Background()) })
+	return db
+}
+
+func appConfig(d *stack.Database) mysqlConfig {
+	return mysqlConfig{
+		Addr: d.Addr, User: d.User, Password: d.Password, Database: d.Name,
+		MaxOpenConns: 10, MaxIdleConns: 10, ConnMaxLifetime: time.Minute, ConnMaxIdleTime: time.Minute,
+		DialTimeout: time.Second, IOTimeout: 5 * time.Second, QueryTimeout: 2 * time.Second, PingTimeout: time.Second,
+	}
+}
+
+func newStore(t *testing.T, c mysqlConfig, logw io.Writer) *store {
+	t.Helper()
+	logger := slog.New(slog.NewJSONHandler(logw, nil))
+	db, err := openDB(c, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &store{db: db, queryTimeout: c.QueryTimeout, logger: logger}
+}
+
+func TestStore(t *testing.T) {
+	s := newStore(t, appConfig(testDatabase(t)), io.Discard)
+	ctx := context.Background()
+
+	list, err := s.ListUsers(ctx)
+	if err != nil || len(list) != 1 || list[0] != (user.User{ID: 1, FirstName: "joe", LastName: "cool"}) {
+		t.Fatalf("seed: %v %v", list, err)
+	}
+	names := []user.New{
+		{FirstName: "ann", LastName: "lee"},
+		{FirstName: strings.Repeat("é", 30), LastName: strings.Repeat("😀", 30)}, // 30 characters, 4-byte UTF-8
+		{FirstName: "Robert'); DROP TABLE users;--", LastName: `"quoted" \ back`},
+	}
+	for _, n := range names {
+		u, err := s.CreateUser(ctx, n)
+		if err != nil {
+			t.Fatalf("create %+v: %v", n, err)
+		}
+		got, err := s.GetUser(ctx, u.ID)
+		if err != nil || got != u || got.FirstName != n.FirstName || got.LastName != n.LastName {
+			t.Fatalf("round trip %+v: got %+v, %v", n, got, err)
+		}
+	}
+	if _, err := s.GetUser(ctx, 999999); !errors.Is(err, errNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
+	list, err = s.ListUsers(ctx)
+	if err != nil || len(list) != 4 || list[3].LastName != names[2].LastName {
+		t.Fatalf("list after creates: %v %v", list, err)
+	}
+}
+
+func TestStoreConcurrentInserts(t *testing.T) {
+	s := newStore(t, appConfig(testDatabase(t)), io.Discard)
+	const workers, each = 20, 10
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				u, err := s.CreateUser(context.Background(), user.New{FirstName: fmt.Sprintf("w%d", w), LastName: fmt.Sprintf("i%d", i)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				if seen[u.ID] {
+					errs <- fmt.Errorf("id %d returned twice", u.ID)
+				}
+				seen[u.ID] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.db.QueryRow("SELECT COUNT(*) FROM users").Scan(&n); err != nil || n != workers*each+1 {
+		t.Fatalf("rows %d (%v), want %d", n, err, workers*each+1)
+	}
+	if st := s.db.Stats(); st.MaxOpenConnections != 10 || st.OpenConnections > 10 {
+		t.Fatalf("pool limits not honoured: %+v", st)
+	}
+}
+
+// TestAppUserIsLeastPrivileged: the user from 02-app-user.sh can read and
+// insert, and nothing else.
+func TestAppUserIsLeastPrivileged(t *testing.T) {
+	s := newStore(t, appConfig(testDatabase(t)), io.Discard)
+	for _, stmt := range []string{
+		"DELETE FROM users",
+		"UPDATE users SET first_name = 'x'",
+		"DROP TABLE users",
+		"CREATE TABLE t (id INT)",
+		"SELECT * FROM mysql.user",
+	} {
+		_, err := s.db.Exec(stmt)
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || (me.Number != 1142 && me.Number != 1044 && me.Number != 1146) {
+			t.Errorf("%s: got %v, want a privilege error", stmt, err)
+		}
+	}
+}
+
+func TestStoreQueryTimeout(t *testing.T) {
+	c := appConfig(testDatabase(t))
+	c.QueryTimeout = time.Nanosecond
+	var logs logtest.Buffer
+	s := newStore(t, c, &logs)
+	ctx := requestid.NewContext(context.Background(), "rid-timeout")
+	if _, err := s.ListUsers(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want a deadline", err)
+	}
+	l := logtest.Find(logs.Lines(t), map[string]any{"msg": "query failed", "op": "list_users"})
+	if len(l) != 1 {
+		t.Fatalf("query failure line: %s", logs.String())
+	}
+}
+
+// TestConnectionsKilledUnderneath: MySQL drops every connection of the pool
+// (a failover, a proxy reset); the next requests succeed without a restart.
+func TestConnectionsKilledUnderneath(t *testing.T) {
+	d := testDatabase(t)
+	s := newStore(t, appConfig(d), io.Discard)
+	ctx := context.Background()
+	for range 5 {
+		if _, err := s.ListUsers(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := openRoot(stack.RequireMySQLDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	rows, err := root.Query("SELECT id FROM information_schema.processlist WHERE user = ?", d.User)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		_ = rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		t.Fatal("the pool holds no connection to kill")
+	}
+	for _, id := range ids {
+		if _, err := root.Exec(fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		if _, err := s.ListUsers(ctx); err != nil {
+			t.Fatalf("query %d after the kill: %v", i, err)
+		}
+	}
+}
+
+// TestDatabaseGoesAwayAndComesBack runs service2 against a private mariadbd,
+// stops it, and starts it again: service2 answers 503 fast and is not ready
+// while MySQL is gone, and serves again without a restart once it is back.
+func TestDatabaseGoesAwayAndComesBack(t *testing.T) {
+	stack.RequireMariaDB(t)
+	ctx := context.Background()
+	m, err := stack.StartMariaDB(ctx, t.TempDir(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	d, err := stack.PrepareDatabase(ctx, "..", m.RootDSN(""), "failready", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out logtest.Buffer
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(rctx, []string{"service2"}, envOf(map[string]string{
+			"LISTEN_ADDR": "127.0.0.1:0", "MYSQL_ADDR": d.Addr, "MYSQL_USER": d.User,
+			"MYSQL_PASSWORD": d.Password, "MYSQL_DATABASE": d.Name, "DB_DIAL_TIMEOUT": "500ms",
+		}), &out)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	base := "http://" + logtest.WaitListening(t, &out, 5*time.Second)
+	get := func(path string) int {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if get("/users") != 200 || get("/readyz") != 200 {
+		t.Fatal("not serving before the outage")
+	}
+
+	if err := m.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if s := get("/users"); s != 503 {
+		t.Fatalf("MySQL down: /users %d, want 503", s)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("503 took %s with MySQL down", el)
+	}
+	if s := get("/readyz"); s != 503 {
+		t.Fatalf("MySQL down: /readyz %d, want 503", s)
+	}
+	if s := get("/healthz"); s != 200 {
+		t.Fatalf("MySQL down: /healthz %d, want 200 (liveness)", s)
+	}
+
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	for get("/users") != 200 {
+		if time.Since(back) > 5*time.Second {
+			t.Fatal("service2 did not recover within 5s of MySQL's return")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("recovered %s after MySQL returned", time.Since(back).Round(time.Millisecond))
+	if get("/readyz") != 200 {
+		t.Fatal("not ready after recovery")
+	}
+}
+
+func openRoot(dsn string) (*sql.DB, error) { return sql.Open("mysql", dsn) }

@@ -1,0 +1,236 @@
+package stackfiles
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+const repoRoot = ".."
+
+// loadCompose loads docker-compose.yml as `docker compose` would, with the
+// compose-spec loader (schema validation, interpolation, anchors, merges).
+func loadCompose(t *testing.T, env ...string) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{repoRoot + "/docker-compose.yml"},
+		cli.WithWorkingDirectory(repoRoot),
+		cli.WithEnv(env),
+		cli.WithName("failready"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	return p
+}
+
+var versionTag = regexp.MustCompile(`^\d+(\.\d+)*(-[a-z0-9.]+)?$`)
+
+func TestComposeImagesArePinned(t *testing.T) {
+	p := loadCompose(t)
+	for name, s := range p.Services {
+		if s.Build != nil {
+			// Built here: the image is named after the commit it was built from.
+			if s.Build.Args["SERVICE"] == nil || *s.Build.Args["SERVICE"] != name {
+				t.Errorf("%s: build arg SERVICE must be %q", name, name)
+			}
+			if s.Build.Args["VERSION"] == nil {
+				t.Errorf("%s: build arg VERSION (the git commit) missing", name)
+			}
+			if _, err := os.Stat(repoRoot + "/" + name + "/main.go"); err != nil {
+				t.Errorf("%s: no main package to build: %v", name, err)
+			}
+			continue
+		}
+		ref := s.Image
+		i := strings.LastIndex(ref, ":")
+		if i < 0 || strings.Contains(ref[i:], "/") {
+			t.Errorf("%s: image %q has no tag", name, ref)
+			continue
+		}
+		if tag := ref[i+1:]; tag == "latest" || !versionTag.MatchString(tag) {
+			t.Errorf("%s: image %q is not pinned to a version", name, ref)
+		}
+	}
+	// GIT_COMMIT stamps the built images (make up sets it).
+	p = loadCompose(t, "GIT_COMMIT=abc1234")
+	if img := p.Services["service1"].Image; img != "failready-service1:abc1234" {
+		t.Errorf("service1 image %q does not carry GIT_COMMIT", img)
+	}
+}
+
+func TestComposeEveryServiceIsHealthcheckedAndLimited(t *testing.T) {
+	p := loadCompose(t)
+	if len(p.Services) < 3 {
+		t.Fatalf("services: %v", p.ServiceNames())
+	}
+	for name, s := range p.Services {
+		if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) < 2 {
+			t.Errorf("%s: no healthcheck", name)
+		}
+		mem := int64(s.MemLimit)
+		if s.Deploy != nil && s.Deploy.Resources.Limits != nil {
+			mem = int64(s.Deploy.Resources.Limits.MemoryBytes)
+		}
+		if mem <= 0 {
+			t.Errorf("%s: no memory limit", name)
+		}
+		if s.Restart == "" || s.Restart == "no" {
+			t.Errorf("%s: no restart policy", name)
+		}
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s: port %d published on %q, want 127.0.0.1 only", name, port.Target, port.HostIP)
+			}
+		}
+	}
+}
+
+func TestComposeDependsOnHealthyServices(t *testing.T) {
+	p := loadCompose(t)
+	want := map[string]string{"service1": "service2", "service2": "mysql"}
+	for svc, dep := range want {
+		d, ok := p.Services[svc].DependsOn[dep]
+		if !ok || d.Condition != types.ServiceConditionHealthy {
+			t.Errorf("%s must depend on %s with condition service_healthy, got %+v", svc, dep, p.Services[svc].DependsOn)
+		}
+	}
+	for name, s := range p.Services {
+		for dep, d := range s.DependsOn {
+			ds, ok := p.Services[dep]
+			if !ok {
+				t.Errorf("%s depends on unknown service %s", name, dep)
+				continue
+			}
+			if d.Condition == types.ServiceConditionHealthy && ds.HealthCheck == nil {
+				t.Errorf("%s waits for %s to be healthy, which has no healthcheck", name, dep)
+			}
+		}
+	}
+}
+
+// ports returns the container ports a service listens on, as declared.
+func ports(s types.ServiceConfig) []string {
+	var out []string
+	out = append(out, s.Expose...)
+	for _, p := range s.Ports {
+		out = append(out, strconv.Itoa(int(p.Target)))
+	}
+	return out
+}
+
+// TestComposeEndpointsExist: every address in an environment variable names
+// a service of the stack and a port that service listens on, and every
+// LISTEN_ADDR is a port its service exposes.
+func TestComposeEndpointsExist(t *testing.T) {
+	p := loadCompose(t)
+	checked := 0
+	for name, s := range p.Services {
+		for key, val := range s.Environment {
+			if val == nil || !(strings.HasSuffix(key, "_ADDR") || strings.HasSuffix(key, "_URL") || strings.HasSuffix(key, "_ENDPOINT")) {
+				continue
+			}
+			host, port := splitEndpoint(*val)
+			if port == "" {
+				t.Errorf("%s: %s=%q has no port", name, key, *val)
+				continue
+			}
+			checked++
+			if key == "LISTEN_ADDR" {
+				if host != "" || !slices.Contains(ports(s), port) {
+					t.Errorf("%s: LISTEN_ADDR=%q must listen on all interfaces on an exposed port (%v)", name, *val, ports(s))
+				}
+				continue
+			}
+			target, ok := p.Services[host]
+			if !ok {
+				t.Errorf("%s: %s=%q names no service of the stack", name, key, *val)
+				continue
+			}
+			if !slices.Contains(ports(target), port) {
+				t.Errorf("%s: %s=%q but %s listens on %v", name, key, *val, host, ports(target))
+			}
+			if _, ok := s.DependsOn[host]; !ok {
+				t.Errorf("%s calls %s (%s) without depends_on", name, host, key)
+			}
+		}
+	}
+	if checked < 4 {
+		t.Fatalf("only %d endpoints checked", checked)
+	}
+}
+
+func splitEndpoint(v string) (host, port string) {
+	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
+		return u.Hostname(), u.Port()
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", ""
+	}
+	return host, port
+}
+
+// TestComposeStopGraceExceedsShutdownTimeout: compose must not SIGKILL a
+// service that is still draining.
+func TestComposeStopGraceExceedsShutdownTimeout(t *testing.T) {
+	p := loadCompose(t)
+	for _, name := range []string{"service1", "service2"} {
+		s := p.Services[name]
+		shutdown := 10 * time.Second // the services' default SHUTDOWN_TIMEOUT
+		if v := s.Environment["SHUTDOWN_TIMEOUT"]; v != nil {
+			shutdown, _ = time.ParseDuration(*v)
+		}
+		if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= shutdown {
+			t.Errorf("%s: stop_grace_period %v must exceed SHUTDOWN_TIMEOUT %s", name, s.StopGracePeriod, shutdown)
+		}
+	}
+}
+
+// TestComposeMySQLInit: the init files compose mounts are the ones the tests
+// apply, and the app-user script is sourced (not executable), as the image
+// needs it to use docker_process_sql.
+func TestComposeMySQLInit(t *testing.T) {
+	p := loadCompose(t)
+	m := p.Services["mysql"]
+	var mounted bool
+	for _, v := range m.Volumes {
+		if v.Target == "/docker-entrypoint-initdb.d" && strings.HasSuffix(v.Source, "deploy/mysql/init") && v.ReadOnly {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Fatalf("deploy/mysql/init is not mounted read-only at /docker-entrypoint-initdb.d: %+v", m.Volumes)
+	}
+	fi, err := os.Stat(repoRoot + "/deploy/mysql/init/02-app-user.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&0o111 != 0 {
+		t.Error("02-app-user.sh must not be executable: the mysql image would run it without docker_process_sql")
+	}
+	for _, k := range []string{"MYSQL_APP_USER", "MYSQL_APP_PASSWORD", "MYSQL_DATABASE", "MYSQL_ROOT_PASSWORD"} {
+		if m.Environment[k] == nil {
+			t.Errorf("mysql lacks %s", k)
+		}
+	}
+	// service2 connects as the app user, never as root.
+	s2 := p.Services["service2"].Environment
+	if *s2["MYSQL_USER"] != *m.Environment["MYSQL_APP_USER"] || *s2["MYSQL_PASSWORD"] != *m.Environment["MYSQL_APP_PASSWORD"] ||
+		*s2["MYSQL_DATABASE"] != *m.Environment["MYSQL_DATABASE"] {
+		t.Error("service2's MySQL credentials are not the app user's")
+	}
+}

@@ -1,0 +1,132 @@
+package stackfiles
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(repoRoot + "/" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// configVars returns the variables a service's config.go reads.
+func configVars(t *testing.T, service string) []string {
+	src := readFile(t, service+"/config.go")
+	re := regexp.MustCompile(`env\.\w+\("([A-Z0-9_]+)"`)
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(src, -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// readmeVars returns the variables the README's configuration table lists
+// for a service.
+func readmeVars(t *testing.T, service string) []string {
+	row := regexp.MustCompile("^\\| ([a-z0-9, ]+) \\| `([A-Z0-9_]+)` \\|")
+	var out []string
+	for _, line := range strings.Split(readFile(t, "README.md"), "\n") {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		for _, s := range strings.Split(m[1], ",") {
+			if strings.TrimSpace(s) == service {
+				out = append(out, m[2])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestReadmeConfigTableMatchesCode: the README documents exactly the
+// variables each service reads, and compose sets no variable a service
+// ignores.
+func TestReadmeConfigTableMatchesCode(t *testing.T) {
+	p := loadCompose(t)
+	for _, svc := range []string{"service1", "service2"} {
+		code, doc := configVars(t, svc), readmeVars(t, svc)
+		if len(code) < 5 {
+			t.Fatalf("%s: found only %v in config.go", svc, code)
+		}
+		if !slices.Equal(code, doc) {
+			t.Errorf("%s: config.go reads %v\nREADME documents %v", svc, code, doc)
+		}
+		for k := range p.Services[svc].Environment {
+			if !slices.Contains(code, k) {
+				t.Errorf("compose sets %s on %s, which does not read it", k, svc)
+			}
+		}
+	}
+}
+
+// TestReadmeMakeTargetsExist: every `make X` the README shows is a target.
+func TestReadmeMakeTargetsExist(t *testing.T) {
+	mk := readFile(t, "Makefile")
+	targets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-z0-9-]+):`).FindAllStringSubmatch(mk, -1) {
+		targets[m[1]] = true
+	}
+	used := regexp.MustCompile("make ([a-z0-9-]+)").FindAllStringSubmatch(readFile(t, "README.md"), -1)
+	if len(used) < 5 {
+		t.Fatalf("README shows only %d make commands", len(used))
+	}
+	for _, m := range used {
+		if !targets[m[1]] {
+			t.Errorf("README shows `make %s`, which the Makefile does not have", m[1])
+		}
+	}
+	for _, want := range []string{"up", "down", "logs", "test", "test-integration", "e2e", "ci", "local"} {
+		if !targets[want] {
+			t.Errorf("Makefile lacks %s", want)
+		}
+	}
+}
+
+// TestCIRunsTheReadmeCommands: .ci/run runs make ci, and make ci runs the
+// three test tiers.
+func TestCIRunsTheReadmeCommands(t *testing.T) {
+	if ci := readFile(t, ".ci/run"); !regexp.MustCompile(`(?m)^make ci$`).MatchString(ci) {
+		t.Error(".ci/run does not run `make ci`")
+	}
+	m := regexp.MustCompile(`(?m)^ci: (.*?)(##|$)`).FindStringSubmatch(readFile(t, "Makefile"))
+	if m == nil || strings.Fields(m[1])[0] != "test" || !slices.Contains(strings.Fields(m[1]), "test-integration") || !slices.Contains(strings.Fields(m[1]), "e2e") {
+		t.Errorf("make ci must run test, test-integration and e2e: %v", m)
+	}
+}
+
+// TestDockerfile: pinned base image, static build, scratch, non-root.
+func TestDockerfile(t *testing.T) {
+	df := readFile(t, "Dockerfile")
+	froms := regexp.MustCompile(`(?m)^FROM (\S+)`).FindAllStringSubmatch(df, -1)
+	if len(froms) != 2 {
+		t.Fatalf("want a two-stage build, got %v", froms)
+	}
+	if img := froms[0][1]; !regexp.MustCompile(`^golang:\d+\.\d+\.\d+`).MatchString(img) {
+		t.Errorf("build image %q is not pinned to a Go patch version", img)
+	}
+	if goMod := readFile(t, "go.mod"); !strings.Contains(goMod, "go "+strings.TrimPrefix(strings.SplitN(froms[0][1], "-", 2)[0], "golang:")) {
+		t.Errorf("build image %s does not match go.mod's go version", froms[0][1])
+	}
+	if froms[1][1] != "scratch" {
+		t.Errorf("runtime image %q, want scratch", froms[1][1])
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-X main.version=${VERSION}", "USER 65532:65532", `ENTRYPOINT ["/app"]`} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %s", want)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -54,14 +53,7 @@ func handleGetUser(s2 service2) http.Handler {
 func handleCreateUser(s2 service2) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var n user.New
-		if err := respond.DecodeJSON(w, r, &n); err != nil {
-			var de *respond.DecodeError
-			errors.As(err, &de)
-			respond.Error(w, r, de.Status, de.Msg)
-			return
-		}
-		if err := n.Validate(); err != nil {
-			respond.Error(w, r, http.StatusUnprocessableEntity, err.Error())
+		if !respond.DecodeValid(w, r, &n) {
 			return
 		}
 		u, err := s2.CreateUser(r.Context(), n)
@@ -83,24 +75,7 @@ func handleHoneypot() http.Handler {
 	})
 }
 
-// handleHealthz is liveness: the process is up. It checks no dependency.
-func handleHealthz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-}
 
-// handleReadyz is readiness: service2 answers within timeout.
-func handleReadyz(s2 service2, timeout time.Duration, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s2.Ready(r.Context(), timeout); err != nil {
-			logger.WarnContext(r.Context(), "not ready", "error", err.Error())
-			respond.Error(w, r, http.StatusServiceUnavailable, "not ready: service2 unavailable")
-			return
-		}
-		respond.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-}
 
 // service2Error maps a failed call to service2 to HTTP: the one place
 // service1 does it. service2's answers to bad input pass through as they are;

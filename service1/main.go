@@ -12,9 +12,9 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
-	"github.com/failready/failready/internal/router"
 )
 
 const serviceName = "service1"
@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	if len(args) > 1 && args[1] == "healthcheck" {
-		return httpserver.Healthcheck(ctx, cfg.ListenAddr, router.HealthzPath)
+		return httpserver.Healthcheck(ctx, cfg.ListenAddr, health.LivePath)
 	}
 	logger := logging.New(stdout, logging.Options{
 		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Level: cfg.LogLevel,

@@ -44,13 +44,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	lvl, err := logging.ParseLevel(env.String("LOG_LEVEL", "info"))
 	env.Check("LOG_LEVEL", err)
 	c.LogLevel = lvl
-	c.HTTP = httpserver.Timeouts{
-		ReadHeader: env.Duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute),
-		Read:       env.Duration("HTTP_READ_TIMEOUT", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
-		Write:      env.Duration("HTTP_WRITE_TIMEOUT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
-		Idle:       env.Duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second, time.Hour),
-		Shutdown:   env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, 0, 5*time.Minute),
-	}
+	c.HTTP = httpserver.ReadTimeouts(env)
 	c.MySQL = mysqlConfig{
 		Addr:            env.HostPort("MYSQL_ADDR", "mysql:3306"),
 		User:            env.String("MYSQL_USER", "failready"),

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -52,14 +51,7 @@ func handleGetUser(s users) http.Handler {
 func handleCreateUser(s users) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var n user.New
-		if err := respond.DecodeJSON(w, r, &n); err != nil {
-			var de *respond.DecodeError
-			errors.As(err, &de)
-			respond.Error(w, r, de.Status, de.Msg)
-			return
-		}
-		if err := n.Validate(); err != nil {
-			respond.Error(w, r, http.StatusUnprocessableEntity, err.Error())
+		if !respond.DecodeValid(w, r, &n) {
 			return
 		}
 		u, err := s.CreateUser(r.Context(), n)
@@ -72,25 +64,7 @@ func handleCreateUser(s users) http.Handler {
 	})
 }
 
-// handleHealthz is liveness: the process is up and serving. It checks no
-// dependency, or a MySQL outage would get every replica restarted.
-func handleHealthz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-}
 
-// handleReadyz is readiness: MySQL answers a ping within timeout.
-func handleReadyz(s users, timeout time.Duration, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Ping(r.Context(), timeout); err != nil {
-			logger.WarnContext(r.Context(), "not ready", "error", err.Error())
-			respond.Error(w, r, http.StatusServiceUnavailable, "not ready: database unavailable")
-			return
-		}
-		respond.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-}
 
 // storeError maps a store error to HTTP: the one place service2 does it.
 func storeError(w http.ResponseWriter, r *http.Request, err error) {

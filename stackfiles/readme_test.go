@@ -18,9 +18,13 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-// configVars returns the variables a service's config.go reads.
+// configVars returns the variables a service's config.go reads, itself or
+// through the shared readers it calls.
 func configVars(t *testing.T, service string) []string {
 	src := readFile(t, service+"/config.go")
+	if strings.Contains(src, "httpserver.ReadTimeouts(env)") {
+		src += readFile(t, "internal/httpserver/httpserver.go")
+	}
 	re := regexp.MustCompile(`env\.\w+\("([A-Z0-9_]+)"`)
 	var out []string
 	for _, m := range re.FindAllStringSubmatch(src, -1) {

@@ -71,3 +71,23 @@ func decodeError(err error) *DecodeError {
 	}
 	return &DecodeError{badStatus, "malformed JSON"}
 }
+
+// Validator is a decoded body that checks its own fields.
+type Validator interface{ Validate() error }
+
+// DecodeValid decodes the body into dst with DecodeJSON and validates it.
+// When either fails it answers the 4xx itself (422 for a well-formed body
+// that breaks the rules) and returns false.
+func DecodeValid(w http.ResponseWriter, r *http.Request, dst Validator) bool {
+	if err := DecodeJSON(w, r, dst); err != nil {
+		var de *DecodeError
+		errors.As(err, &de)
+		Error(w, r, de.Status, de.Msg)
+		return false
+	}
+	if err := dst.Validate(); err != nil {
+		Error(w, r, http.StatusUnprocessableEntity, err.Error())
+		return false
+	}
+	return true
+}

@@ -11,16 +11,11 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/recoverer"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
-)
-
-// Probe paths: logged at debug level when they succeed.
-const (
-	HealthzPath = "/healthz"
-	ReadyzPath  = "/readyz"
 )
 
 // New returns a router with the shared middleware in place; add routes to it.
@@ -28,7 +23,7 @@ func New(logger *slog.Logger) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(
 		requestid.Middleware(logger),
-		logging.AccessLog(logger, HealthzPath, ReadyzPath),
+		logging.AccessLog(logger, health.LivePath, health.ReadyPath), // probes at debug level,
 		recoverer.Middleware(logger),
 	)
 	r.NotFound(respond.NotFound)

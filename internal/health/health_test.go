@@ -1,0 +1,40 @@
+package health_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/failready/failready/internal/health"
+	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/logtest"
+)
+
+func TestProbes(t *testing.T) {
+	var buf logtest.Buffer
+	logger := logging.New(&buf, logging.Options{Service: "test"})
+	var down error
+	ready := health.Ready(func(context.Context) error { return down }, "db unavailable", logger)
+
+	get := func(h http.Handler) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		return rec
+	}
+	if rec := get(ready); rec.Code != 200 || !strings.Contains(rec.Body.String(), "ready") {
+		t.Fatalf("ready: %d %s", rec.Code, rec.Body)
+	}
+	down = errors.New("dial tcp: refused")
+	if rec := get(ready); rec.Code != 503 || !strings.Contains(rec.Body.String(), "not ready: db unavailable") {
+		t.Fatalf("not ready: %d %s", rec.Code, rec.Body)
+	}
+	if l := logtest.Find(buf.Lines(t), map[string]any{"msg": "not ready", "error": "dial tcp: refused"}); len(l) != 1 {
+		t.Fatalf("not-ready line: %s", buf.String())
+	}
+	if rec := get(health.Live()); rec.Code != 200 {
+		t.Fatalf("live: %d", rec.Code)
+	}
+}

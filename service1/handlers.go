@@ -75,8 +75,6 @@ func handleHoneypot() http.Handler {
 	})
 }
 
-
-
 // service2Error maps a failed call to service2 to HTTP: the one place
 // service1 does it. service2's answers to bad input pass through as they are;
 // its faults become 502, and its absence 503 or 504.

@@ -64,8 +64,6 @@ func handleCreateUser(s users) http.Handler {
 	})
 }
 
-
-
 // storeError maps a store error to HTTP: the one place service2 does it.
 func storeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {

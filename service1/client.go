@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/user"
@@ -46,9 +47,17 @@ type service2Client struct {
 	http    *http.Client
 	timeout time.Duration
 	logger  *slog.Logger
+	metrics *metrics.Client
+	tags    *metrics.Tags[callKey]
 }
 
-func newService2Client(base *url.URL, timeout time.Duration, logger *slog.Logger) *service2Client {
+// callKey is the tag set of one call's duration.
+type callKey struct {
+	method, route, outcome string
+	status                 int
+}
+
+func newService2Client(base *url.URL, timeout time.Duration, logger *slog.Logger, m *metrics.Client) *service2Client {
 	t := &http.Transport{
 		Proxy:                 nil, // service2 is never behind an outbound proxy
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -62,6 +71,11 @@ func newService2Client(base *url.URL, timeout time.Duration, logger *slog.Logger
 		http:    &http.Client{Transport: requestid.Transport{Base: t}},
 		timeout: timeout,
 		logger:  logger,
+		metrics: m,
+		tags: metrics.NewTags(500, func(k callKey) []string {
+			return []string{"peer:service2", "method:" + k.method, "route:" + k.route,
+				"outcome:" + k.outcome, "status:" + metrics.StatusTag(k.status)}
+		}),
 	}
 }
 
@@ -69,7 +83,7 @@ func (c *service2Client) ListUsers(ctx context.Context) ([]user.User, error) {
 	var body struct {
 		Users []user.User `json:"users"`
 	}
-	if err := c.do(ctx, http.MethodGet, "/users", nil, &body); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/users", "/users", nil, &body); err != nil {
 		return nil, err
 	}
 	if body.Users == nil {
@@ -80,13 +94,13 @@ func (c *service2Client) ListUsers(ctx context.Context) ([]user.User, error) {
 
 func (c *service2Client) GetUser(ctx context.Context, id int64) (user.User, error) {
 	var u user.User
-	err := c.do(ctx, http.MethodGet, "/users/"+strconv.FormatInt(id, 10), nil, &u)
+	err := c.do(ctx, http.MethodGet, "/users/{id}", "/users/"+strconv.FormatInt(id, 10), nil, &u)
 	return u, err
 }
 
 func (c *service2Client) CreateUser(ctx context.Context, n user.New) (user.User, error) {
 	var u user.User
-	err := c.do(ctx, http.MethodPost, "/users", n, &u)
+	err := c.do(ctx, http.MethodPost, "/users", "/users", n, &u)
 	return u, err
 }
 
@@ -96,17 +110,20 @@ func (c *service2Client) CreateUser(ctx context.Context, n user.New) (user.User,
 func (c *service2Client) Ready(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return c.do(ctx, http.MethodGet, "/healthz", nil, nil)
+	return c.do(ctx, http.MethodGet, "/healthz", "/healthz", nil, nil)
 }
 
 // do makes one call, bounded by the client's timeout, and decodes a 2xx JSON
-// body into out. Failures are logged with the request ID and returned as
+// body into out. route is service2's route pattern, for the metric. Every
+// call is measured; failures are logged with the request ID and returned as
 // errUnavailable, errTimeout or *upstreamError.
-func (c *service2Client) do(ctx context.Context, method, path string, in, out any) error {
+func (c *service2Client) do(ctx context.Context, method, route, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
-	err := c.roundTrip(ctx, method, path, in, out)
+	status, err := c.roundTrip(ctx, method, path, in, out)
+	outcome := callOutcome(err)
+	c.metrics.Timing(metrics.ClientRequestDuration, time.Since(start), c.tags.Get(callKey{method, route, outcome, status}))
 	if err != nil {
 		level := slog.LevelError
 		var ue *upstreamError
@@ -120,18 +137,34 @@ func (c *service2Client) do(ctx context.Context, method, path string, in, out an
 	return err
 }
 
-func (c *service2Client) roundTrip(ctx context.Context, method, path string, in, out any) error {
+// callOutcome classifies a call for the metric: ok when service2 answered
+// below 500 (a 404 is a good answer), timeout, or error.
+func callOutcome(err error) string {
+	var ue *upstreamError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, errTimeout):
+		return "timeout"
+	case errors.As(err, &ue) && ue.Status < 500:
+		return "ok" // service2 answered well; the caller's input was wrong
+	}
+	return "error"
+}
+
+// roundTrip returns the answer's status code (0 when there was none).
+func (c *service2Client) roundTrip(ctx context.Context, method, path string, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base.JoinPath(path).String(), body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
@@ -140,33 +173,33 @@ func (c *service2Client) roundTrip(ctx context.Context, method, path string, in,
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w after %s: %w", errTimeout, c.timeout, err)
+			return 0, fmt.Errorf("%w after %s: %w", errTimeout, c.timeout, err)
 		}
-		return fmt.Errorf("%w: %w", errUnavailable, err)
+		return 0, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w reading the response: %w", errTimeout, err)
+			return resp.StatusCode, fmt.Errorf("%w reading the response: %w", errTimeout, err)
 		}
-		return fmt.Errorf("%w: reading the response: %w", errUnavailable, err)
+		return resp.StatusCode, fmt.Errorf("%w: reading the response: %w", errUnavailable, err)
 	}
 	if len(data) > maxResponseBytes {
-		return &upstreamError{Status: http.StatusBadGateway, Msg: "response too large"}
+		return resp.StatusCode, &upstreamError{Status: http.StatusBadGateway, Msg: "response too large"}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var eb respond.ErrorBody
 		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
 			eb.Error = http.StatusText(resp.StatusCode)
 		}
-		return &upstreamError{Status: resp.StatusCode, Msg: eb.Error}
+		return resp.StatusCode, &upstreamError{Status: resp.StatusCode, Msg: eb.Error}
 	}
 	if out == nil {
-		return nil
+		return resp.StatusCode, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return &upstreamError{Status: http.StatusBadGateway, Msg: "malformed response: " + err.Error()}
+		return resp.StatusCode, &upstreamError{Status: http.StatusBadGateway, Msg: "malformed response: " + err.Error()}
 	}
-	return nil
+	return resp.StatusCode, nil
 }

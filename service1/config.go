@@ -8,6 +8,7 @@ import (
 	"github.com/failready/failready/internal/envconfig"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/metrics"
 )
 
 // config is every setting of service1, read once from the environment. The
@@ -21,6 +22,8 @@ type config struct {
 	Service2URL     *url.URL
 	Service2Timeout time.Duration // one call to service2, all of it
 	ReadyTimeout    time.Duration // /readyz's probe of service2
+
+	StatsdAddr string // where metrics go (DogStatsD over UDP)
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -35,6 +38,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Service2URL = env.URL("SERVICE2_URL", "http://service2:8001")
 	c.Service2Timeout = env.Duration("SERVICE2_TIMEOUT", 5*time.Second, time.Millisecond, time.Minute)
 	c.ReadyTimeout = env.Duration("READY_TIMEOUT", time.Second, time.Millisecond, 10*time.Second)
+	c.StatsdAddr = metrics.ReadAddr(env)
 	if err := env.Err(); err != nil {
 		return config{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/metrics"
 )
 
 const serviceName = "service1"
@@ -45,13 +46,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Level: cfg.LogLevel,
 	})
 
-	s2 := newService2Client(cfg.Service2URL, cfg.Service2Timeout, logger)
+	m := metrics.New(metrics.Options{
+		Addr: cfg.StatsdAddr, Service: serviceName, Version: version, Logger: logger,
+	})
+	defer m.Close() // after the server has drained: flushes the last metrics
+
+	s2 := newService2Client(cfg.Service2URL, cfg.Service2Timeout, logger, m)
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on LISTEN_ADDR: %w", err)
 	}
 	logger.Info("starting", "service2_url", cfg.Service2URL.String(),
 		"service2_timeout", cfg.Service2Timeout.String(), "go_version", runtime.Version())
-	srv := httpserver.New(newServer(logger, s2, cfg.ReadyTimeout), cfg.HTTP, logger)
+	srv := httpserver.New(newServer(logger, m, s2, cfg.ReadyTimeout), cfg.HTTP, logger)
 	return httpserver.Run(ctx, srv, ln, cfg.HTTP.Shutdown, logger)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/failready/failready/internal/envconfig"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/metrics"
 )
 
 // config is every setting of service2, read once from the environment. The
@@ -16,6 +17,7 @@ type config struct {
 	DeploymentID string
 	LogLevel     slog.Level
 	HTTP         httpserver.Timeouts
+	StatsdAddr   string // where metrics go (DogStatsD over UDP)
 
 	MySQL mysqlConfig
 }
@@ -59,6 +61,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		QueryTimeout:    env.Duration("DB_QUERY_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
 		PingTimeout:     env.Duration("DB_PING_TIMEOUT", 500*time.Millisecond, time.Millisecond, 10*time.Second),
 	}
+	c.StatsdAddr = metrics.ReadAddr(env)
 	if err := env.Err(); err != nil {
 		return config{}, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/user"
@@ -60,7 +61,9 @@ func (m *memUsers) Ping(ctx context.Context, timeout time.Duration) error { retu
 func serve(t *testing.T, s users, method, path, contentType, body string) (*httptest.ResponseRecorder, []logtest.Line) {
 	t.Helper()
 	var buf logtest.Buffer
-	h := newServer(logging.New(&buf, logging.Options{Service: serviceName, Level: slog.LevelDebug}), s, time.Second)
+	m := metrics.New(metrics.Options{}) // sends nothing; see metrics_test.go
+	t.Cleanup(func() { m.Close() })
+	h := newServer(logging.New(&buf, logging.Options{Service: serviceName, Level: slog.LevelDebug}), m, s, time.Second)
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

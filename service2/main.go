@@ -15,6 +15,7 @@ import (
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/metrics"
 )
 
 const serviceName = "service2"
@@ -49,6 +50,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	m := metrics.New(metrics.Options{
+		Addr: cfg.StatsdAddr, Service: serviceName, Version: version, Logger: logger,
+	}, poolCollector(db))
+	defer m.Close() // last: flushes the final samples
 	defer func() {
 		// Last: after the HTTP server has drained, nothing uses the pool.
 		if err := db.Close(); err != nil {
@@ -56,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		logger.Info("database closed")
 	}()
-	s := &store{db: db, queryTimeout: cfg.MySQL.QueryTimeout, logger: logger}
+	s := newStore(db, cfg.MySQL.QueryTimeout, logger, m)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -64,6 +69,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	logger.Info("starting", "mysql_addr", cfg.MySQL.Addr, "mysql_database", cfg.MySQL.Database,
 		"db_max_open_conns", cfg.MySQL.MaxOpenConns, "go_version", runtime.Version())
-	srv := httpserver.New(newServer(logger, s, cfg.MySQL.PingTimeout), cfg.HTTP, logger)
+	srv := httpserver.New(newServer(logger, m, s, cfg.MySQL.PingTimeout), cfg.HTTP, logger)
 	return httpserver.Run(ctx, srv, ln, cfg.HTTP.Shutdown, logger)
 }

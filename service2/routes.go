@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/failready/failready/internal/health"
+	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/router"
 )
 
 // newServer returns service2's whole HTTP API.
-func newServer(logger *slog.Logger, s users, pingTimeout time.Duration) http.Handler {
+func newServer(logger *slog.Logger, m *metrics.Client, s users, pingTimeout time.Duration) http.Handler {
 	dbUp := func(ctx context.Context) error { return s.Ping(ctx, pingTimeout) }
-	r := router.New(logger)
+	r := router.New(logger, m)
 	r.Method(http.MethodGet, health.LivePath, health.Live())
 	r.Method(http.MethodGet, health.ReadyPath, health.Ready(dbUp, "database unavailable", logger))
 	r.Method(http.MethodGet, "/users", handleListUsers(s))

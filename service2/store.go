@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/user"
 )
 
@@ -48,12 +49,28 @@ func openDB(c mysqlConfig, logger *slog.Logger) (*sql.DB, error) {
 	return db, nil
 }
 
-// store is the users table. Every statement is parameterised and bounded by
-// queryTimeout on top of the caller's context.
+// store is the users table. Every statement is parameterised, and runs
+// through run: bounded by queryTimeout on top of the caller's context,
+// measured, and logged with the request ID when it fails.
 type store struct {
 	db           *sql.DB
 	queryTimeout time.Duration
 	logger       *slog.Logger
+	metrics      *metrics.Client
+	tags         *metrics.Tags[queryKey]
+	errTags      *metrics.Tags[string]
+}
+
+type queryKey struct{ op, outcome string }
+
+func newStore(db *sql.DB, queryTimeout time.Duration, logger *slog.Logger, m *metrics.Client) *store {
+	return &store{
+		db: db, queryTimeout: queryTimeout, logger: logger, metrics: m,
+		tags: metrics.NewTags(100, func(k queryKey) []string {
+			return []string{"operation:" + k.op, "outcome:" + k.outcome}
+		}),
+		errTags: metrics.NewTags(100, func(op string) []string { return []string{"operation:" + op} }),
+	}
 }
 
 // listLimit bounds GET /users: the demo has no paging, so it must not dump a
@@ -61,57 +78,77 @@ type store struct {
 const listLimit = 100
 
 func (s *store) ListUsers(ctx context.Context) ([]user.User, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.queryTimeout)
-	defer cancel()
-	rows, err := s.db.QueryContext(ctx,
-		"SELECT id, first_name, last_name FROM users ORDER BY id LIMIT ?", listLimit)
-	if err != nil {
-		return nil, s.fail(ctx, "list_users", err)
-	}
-	defer rows.Close()
 	users := []user.User{}
-	for rows.Next() {
-		var u user.User
-		if err := rows.Scan(&u.ID, &u.FirstName, &u.LastName); err != nil {
-			return nil, s.fail(ctx, "list_users", err)
+	err := s.run(ctx, "list_users", func(ctx context.Context) error {
+		rows, err := s.db.QueryContext(ctx,
+			"SELECT id, first_name, last_name FROM users ORDER BY id LIMIT ?", listLimit)
+		if err != nil {
+			return err
 		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, "list_users", err)
+		defer rows.Close()
+		for rows.Next() {
+			var u user.User
+			if err := rows.Scan(&u.ID, &u.FirstName, &u.LastName); err != nil {
+				return err
+			}
+			users = append(users, u)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
 	return users, nil
 }
 
 func (s *store) GetUser(ctx context.Context, id int64) (user.User, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.queryTimeout)
-	defer cancel()
-	u := user.User{}
-	err := s.db.QueryRowContext(ctx,
-		"SELECT id, first_name, last_name FROM users WHERE id = ?", id).
-		Scan(&u.ID, &u.FirstName, &u.LastName)
-	if errors.Is(err, sql.ErrNoRows) {
-		return user.User{}, errNotFound
-	}
-	if err != nil {
-		return user.User{}, s.fail(ctx, "get_user", err)
-	}
-	return u, nil
+	var u user.User
+	err := s.run(ctx, "get_user", func(ctx context.Context) error {
+		err := s.db.QueryRowContext(ctx,
+			"SELECT id, first_name, last_name FROM users WHERE id = ?", id).
+			Scan(&u.ID, &u.FirstName, &u.LastName)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotFound
+		}
+		return err
+	})
+	return u, err
 }
 
 func (s *store) CreateUser(ctx context.Context, n user.New) (user.User, error) {
+	u := user.User{FirstName: n.FirstName, LastName: n.LastName}
+	err := s.run(ctx, "create_user", func(ctx context.Context) error {
+		res, err := s.db.ExecContext(ctx,
+			"INSERT INTO users (first_name, last_name) VALUES (?, ?)", n.FirstName, n.LastName)
+		if err != nil {
+			return err
+		}
+		u.ID, err = res.LastInsertId()
+		return err
+	})
+	return u, err
+}
+
+// run runs one statement op under the query deadline, records its duration
+// and outcome (errNotFound is a success: the query worked), and logs and
+// classifies a failure.
+func (s *store) run(ctx context.Context, op string, stmt func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.queryTimeout)
 	defer cancel()
-	res, err := s.db.ExecContext(ctx,
-		"INSERT INTO users (first_name, last_name) VALUES (?, ?)", n.FirstName, n.LastName)
-	if err != nil {
-		return user.User{}, s.fail(ctx, "create_user", err)
+	start := time.Now()
+	err := stmt(ctx)
+	outcome := "ok"
+	if err != nil && !errors.Is(err, errNotFound) {
+		err = classify(err)
+		outcome = "error"
+		if errors.Is(err, context.DeadlineExceeded) {
+			outcome = "timeout"
+		}
+		s.metrics.Count(metrics.DBQueryErrors, 1, s.errTags.Get(op))
+		s.logger.ErrorContext(ctx, "query failed", "op", op, "error", err.Error())
 	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return user.User{}, s.fail(ctx, "create_user", err)
-	}
-	return user.User{ID: id, FirstName: n.FirstName, LastName: n.LastName}, nil
+	s.metrics.Timing(metrics.DBQueryDuration, time.Since(start), s.tags.Get(queryKey{op, outcome}))
+	return err
 }
 
 // Ping checks that MySQL answers within timeout (readiness).
@@ -122,14 +159,6 @@ func (s *store) Ping(ctx context.Context, timeout time.Duration) error {
 		return classify(err)
 	}
 	return nil
-}
-
-// fail logs a failed statement with the request's ID and returns the error
-// classified for the handler.
-func (s *store) fail(ctx context.Context, op string, err error) error {
-	err = classify(err)
-	s.logger.ErrorContext(ctx, "query failed", "op", op, "error", err.Error())
-	return err
 }
 
 // classify wraps errors that mean "MySQL is not there" in errUnavailable, so

@@ -18,6 +18,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/stack"
 	"github.com/failready/failready/internal/user"
@@ -45,19 +46,20 @@ func appConfig(d *stack.Database) mysqlConfig {
 	}
 }
 
-func newStore(t *testing.T, c mysqlConfig, logw io.Writer) *store {
+func testStore(t *testing.T, c mysqlConfig, logw io.Writer) *store {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logw, nil))
 	db, err := openDB(c, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	return &store{db: db, queryTimeout: c.QueryTimeout, logger: logger}
+	m := metrics.New(metrics.Options{})
+	t.Cleanup(func() { m.Close(); db.Close() })
+	return newStore(db, c.QueryTimeout, logger, m)
 }
 
 func TestStore(t *testing.T) {
-	s := newStore(t, appConfig(testDatabase(t)), io.Discard)
+	s := testStore(t, appConfig(testDatabase(t)), io.Discard)
 	ctx := context.Background()
 
 	list, err := s.ListUsers(ctx)
@@ -89,7 +91,7 @@ func TestStore(t *testing.T) {
 }
 
 func TestStoreConcurrentInserts(t *testing.T) {
-	s := newStore(t, appConfig(testDatabase(t)), io.Discard)
+	s := testStore(t, appConfig(testDatabase(t)), io.Discard)
 	const workers, each = 20, 10
 	var mu sync.Mutex
 	seen := map[int64]bool{}
@@ -129,7 +131,7 @@ func TestStoreConcurrentInserts(t *testing.T) {
 // TestAppUserIsLeastPrivileged: the user from 02-app-user.sh can read and
 // insert, and nothing else.
 func TestAppUserIsLeastPrivileged(t *testing.T) {
-	s := newStore(t, appConfig(testDatabase(t)), io.Discard)
+	s := testStore(t, appConfig(testDatabase(t)), io.Discard)
 	for _, stmt := range []string{
 		"DELETE FROM users",
 		"UPDATE users SET first_name = 'x'",
@@ -149,7 +151,7 @@ func TestStoreQueryTimeout(t *testing.T) {
 	c := appConfig(testDatabase(t))
 	c.QueryTimeout = time.Nanosecond
 	var logs logtest.Buffer
-	s := newStore(t, c, &logs)
+	s := testStore(t, c, &logs)
 	ctx := requestid.NewContext(context.Background(), "rid-timeout")
 	if _, err := s.ListUsers(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a deadline", err)
@@ -164,7 +166,7 @@ func TestStoreQueryTimeout(t *testing.T) {
 // (a failover, a proxy reset); the next requests succeed without a restart.
 func TestConnectionsKilledUnderneath(t *testing.T) {
 	d := testDatabase(t)
-	s := newStore(t, appConfig(d), io.Discard)
+	s := testStore(t, appConfig(d), io.Discard)
 	ctx := context.Background()
 	for range 5 {
 		if _, err := s.ListUsers(ctx); err != nil {

@@ -5,13 +5,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-)
 
-// Unmatched is the route of a request that matched no route (a 404), so that
-// logs and metrics never carry the raw, unbounded path as a route.
-const Unmatched = "unmatched"
+	"github.com/failready/failready/internal/httproute"
+)
 
 // AccessLog writes one line per request once the response is done: method,
 // route pattern, path, status, duration, content type and response bytes.
@@ -43,7 +40,7 @@ func AccessLog(logger *slog.Logger, quiet ...string) func(http.Handler) http.Han
 				}
 				logger.LogAttrs(r.Context(), level, "http request",
 					slog.String("method", r.Method),
-					slog.String("route", Route(r)),
+					slog.String("route", httproute.Pattern(r)),
 					slog.String("path", r.URL.Path),
 					slog.Int("status", status),
 					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
@@ -55,15 +52,4 @@ func AccessLog(logger *slog.Logger, quiet ...string) func(http.Handler) http.Han
 			next.ServeHTTP(ww, r)
 		})
 	}
-}
-
-// Route returns the chi route pattern that served r ("/users/{id}"), or
-// Unmatched. Call it after the router has run.
-func Route(r *http.Request) string {
-	if rctx := chi.RouteContext(r.Context()); rctx != nil {
-		if p := rctx.RoutePattern(); p != "" {
-			return p
-		}
-	}
-	return Unmatched
 }

@@ -16,9 +16,10 @@ import (
 	"github.com/failready/failready/internal/respond"
 )
 
-// Middleware recovers panics from next. Put it inside the access log so that
-// the 500 is logged as a request too.
-func Middleware(logger *slog.Logger) func(http.Handler) http.Handler {
+// Middleware recovers panics from next and calls each onPanic hook (a
+// counter). Put it inside the access log so that the 500 is logged as a
+// request too.
+func Middleware(logger *slog.Logger, onPanic ...func(*http.Request)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			defer func() {
@@ -34,6 +35,9 @@ func Middleware(logger *slog.Logger) func(http.Handler) http.Handler {
 					"method", r.Method,
 					"path", r.URL.Path,
 					"stack", string(debug.Stack()))
+				for _, f := range onPanic {
+					f(r)
+				}
 				respond.Error(w, r, http.StatusInternalServerError, "internal error")
 			}()
 			next.ServeHTTP(w, r)

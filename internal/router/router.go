@@ -1,5 +1,6 @@
 // Package router builds the chi router both services start from: the request
-// ID first, then the access log, then panic recovery, and JSON answers for
+// ID first, then the access log, the metrics, then panic recovery (innermost,
+// so that the log and the metrics see its 500), and JSON answers for
 // unknown routes (404) and known routes with the wrong method (405, with the
 // Allow header).
 package router
@@ -13,18 +14,20 @@ import (
 
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/recoverer"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
 )
 
 // New returns a router with the shared middleware in place; add routes to it.
-func New(logger *slog.Logger) *chi.Mux {
+func New(logger *slog.Logger, m *metrics.Client) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(
 		requestid.Middleware(logger),
-		logging.AccessLog(logger, health.LivePath, health.ReadyPath), // probes at debug level,
-		recoverer.Middleware(logger),
+		logging.AccessLog(logger, health.LivePath, health.ReadyPath), // probes at debug level
+		m.Middleware(health.LivePath, health.ReadyPath),              // probes not measured
+		recoverer.Middleware(logger, m.PanicCounter()),
 	)
 	r.NotFound(respond.NotFound)
 	r.MethodNotAllowed(methodNotAllowed(r))

@@ -9,13 +9,16 @@ import (
 
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/router"
 )
 
-func newRouter(buf *logtest.Buffer) http.Handler {
-	r := router.New(logging.New(buf, logging.Options{Service: "test"}))
+func newRouter(t *testing.T, buf *logtest.Buffer) http.Handler {
+	m := metrics.New(metrics.Options{}) // sends nothing; metrics are tested in internal/metrics
+	t.Cleanup(func() { m.Close() })
+	r := router.New(logging.New(buf, logging.Options{Service: "test"}), m)
 	r.Get("/items/{id}", func(w http.ResponseWriter, r *http.Request) {})
 	r.Post("/items/{id}", func(w http.ResponseWriter, r *http.Request) {})
 	r.Get("/panic", func(w http.ResponseWriter, r *http.Request) { panic("kaboom") })
@@ -45,7 +48,7 @@ func errorResponse(t *testing.T, rec *httptest.ResponseRecorder, status int) res
 func TestUnknownRouteIs404JSON(t *testing.T) {
 	var buf logtest.Buffer
 	rec := httptest.NewRecorder()
-	newRouter(&buf).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/nope/"+strings.Repeat("x", 500), nil))
+	newRouter(t, &buf).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/nope/"+strings.Repeat("x", 500), nil))
 	b := errorResponse(t, rec, http.StatusNotFound)
 	if len(b.Error) > 150 {
 		t.Errorf("404 echoes an unbounded path: %d bytes", len(b.Error))
@@ -55,7 +58,7 @@ func TestUnknownRouteIs404JSON(t *testing.T) {
 func TestWrongMethodIs405JSONWithAllow(t *testing.T) {
 	var buf logtest.Buffer
 	rec := httptest.NewRecorder()
-	newRouter(&buf).ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, "/items/3", nil))
+	newRouter(t, &buf).ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, "/items/3", nil))
 	errorResponse(t, rec, http.StatusMethodNotAllowed)
 	if allow := rec.Header().Get("Allow"); allow != "GET, POST" {
 		t.Fatalf("Allow %q, want \"GET, POST\"", allow)
@@ -64,7 +67,7 @@ func TestWrongMethodIs405JSONWithAllow(t *testing.T) {
 
 func TestPanicIsLogged500AndServingGoesOn(t *testing.T) {
 	var buf logtest.Buffer
-	h := newRouter(&buf)
+	h := newRouter(t, &buf)
 	req := httptest.NewRequest(http.MethodGet, "/panic", nil)
 	req.Header.Set(requestid.Header, "panic-rid")
 	rec := httptest.NewRecorder()
@@ -98,5 +101,5 @@ func TestAbortHandlerIsNotSwallowed(t *testing.T) {
 			t.Fatalf("recovered %v, want http.ErrAbortHandler re-raised", rec)
 		}
 	}()
-	newRouter(&buf).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/abort", nil))
+	newRouter(t, &buf).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/abort", nil))
 }

@@ -1,0 +1,60 @@
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/failready/failready/internal/httproute"
+)
+
+type serverKey struct {
+	method, route string
+	status        int
+}
+
+// Middleware measures every request: its duration by method, route pattern
+// and status (one Timing call; the histogram's _count is the request count)
+// and the requests in flight (an atomic, sampled by the reporter). Requests
+// to the skip paths (health probes) are not measured: probes every few
+// seconds would dilute the rate and latency of real traffic, and the
+// orchestrator already records their outcome.
+func (c *Client) Middleware(skip ...string) func(http.Handler) http.Handler {
+	skipSet := make(map[string]bool, len(skip))
+	for _, p := range skip {
+		skipSet[p] = true
+	}
+	tags := NewTags(2000, func(k serverKey) []string {
+		return []string{"method:" + k.method, "route:" + k.route, "status:" + StatusTag(k.status)}
+	})
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if skipSet[r.URL.Path] {
+				next.ServeHTTP(w, r)
+				return
+			}
+			start := time.Now()
+			c.inFlight.Add(1)
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			defer func() {
+				c.inFlight.Add(-1)
+				status := ww.Status()
+				if status == 0 {
+					status = http.StatusOK
+				}
+				c.Timing(ServerRequestDuration, time.Since(start),
+					tags.Get(serverKey{httproute.Method(r), httproute.Pattern(r), status}))
+			}()
+			next.ServeHTTP(ww, r)
+		})
+	}
+}
+
+// PanicCounter returns a hook for the recoverer that counts a panic by route.
+func (c *Client) PanicCounter() func(*http.Request) {
+	tags := NewTags(500, func(route string) []string { return []string{"route:" + route} })
+	return func(r *http.Request) {
+		c.Count(ServerPanics, 1, tags.Get(httproute.Pattern(r)))
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/metrics/statsdtest"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
 )
@@ -78,7 +79,8 @@ func envOf(m map[string]string) func(string) string { return func(k string) stri
 // base URL, its log buffer, and a stop func (SIGTERM) returning run's error.
 func startService1(t *testing.T, service2URL string, extra map[string]string) (string, *logtest.Buffer, func() error) {
 	t.Helper()
-	env := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "SERVICE2_URL": service2URL, "DEPLOYMENT_ID": "test-dep"}
+	env := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "SERVICE2_URL": service2URL, "DEPLOYMENT_ID": "test-dep",
+		"STATSD_ADDR": statsdtest.Listen(t).Addr()}
 	for k, v := range extra {
 		env[k] = v
 	}

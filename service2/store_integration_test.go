@@ -19,6 +19,7 @@ import (
 
 	"github.com/failready/failready/internal/logtest"
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/metrics/statsdtest"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/stack"
 	"github.com/failready/failready/internal/user"
@@ -227,6 +228,7 @@ func TestDatabaseGoesAwayAndComesBack(t *testing.T) {
 		done <- run(rctx, []string{"service2"}, envOf(map[string]string{
 			"LISTEN_ADDR": "127.0.0.1:0", "MYSQL_ADDR": d.Addr, "MYSQL_USER": d.User,
 			"MYSQL_PASSWORD": d.Password, "MYSQL_DATABASE": d.Name, "DB_DIAL_TIMEOUT": "500ms",
+			"STATSD_ADDR": statsdtest.Listen(t).Addr(),
 		}), &out)
 	}()
 	defer func() {

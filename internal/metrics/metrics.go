@@ -50,6 +50,8 @@ type Client struct {
 	inFlight atomic.Int64
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
+	close    sync.Once
+	closeErr error
 	lastErr  atomic.Int64 // unix nanoseconds of the last logged send error
 }
 
@@ -146,13 +148,18 @@ func (c *Client) report(ctx context.Context, collectors []Collector) {
 }
 
 // Close stops the reporter, flushes what is buffered and closes the socket.
-// Call it after the HTTP server has drained.
+// Call it after the HTTP server has drained. Later calls do nothing (a closed
+// statsd client would block on a second flush).
 func (c *Client) Close() error {
-	c.stop()
-	c.wg.Wait()
-	s := c.sink.Load()
-	_ = s.Flush()
-	return s.Close()
+	c.close.Do(func() {
+		c.stop()
+		c.wg.Wait()
+		s := c.sink.Load()
+		_ = s.Flush()
+		c.closeErr = s.Close()
+		c.sink.Store(&sink{&statsd.NoOpClient{}}) // sends after Close are dropped
+	})
+	return c.closeErr
 }
 
 // Timing records a duration (a histogram in seconds after mapping).

@@ -26,6 +26,7 @@ func loadCompose(t *testing.T, env ...string) *types.Project {
 		cli.WithWorkingDirectory(repoRoot),
 		cli.WithEnv(env),
 		cli.WithName("failready"),
+		cli.WithProfiles([]string{"*"}), // every service, the profiled ones too
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -37,21 +38,24 @@ func loadCompose(t *testing.T, env ...string) *types.Project {
 	return p
 }
 
-var versionTag = regexp.MustCompile(`^\d+(\.\d+)*(-[a-z0-9.]+)?$`)
+var versionTag = regexp.MustCompile(`^v?\d+\.\d+(\.\d+)*(-[a-z0-9.]+)?$`)
 
 func TestComposeImagesArePinned(t *testing.T) {
 	p := loadCompose(t)
 	for name, s := range p.Services {
 		if s.Build != nil {
 			// Built here: the image is named after the commit it was built from.
-			if s.Build.Args["SERVICE"] == nil || *s.Build.Args["SERVICE"] != name {
-				t.Errorf("%s: build arg SERVICE must be %q", name, name)
+			pkg := s.Build.Args["SERVICE"]
+			if pkg == nil || !strings.HasSuffix(*pkg, name) {
+				t.Errorf("%s: build arg SERVICE must name its main package", name)
+			} else if _, err := os.Stat(repoRoot + "/" + *pkg + "/main.go"); err != nil {
+				t.Errorf("%s: no main package to build: %v", name, err)
 			}
 			if s.Build.Args["VERSION"] == nil {
 				t.Errorf("%s: build arg VERSION (the git commit) missing", name)
 			}
-			if _, err := os.Stat(repoRoot + "/" + name + "/main.go"); err != nil {
-				t.Errorf("%s: no main package to build: %v", name, err)
+			if !strings.HasSuffix(s.Image, ":${GIT_COMMIT:-dev}") && !strings.Contains(s.Image, ":") {
+				t.Errorf("%s: image %q has no tag", name, s.Image)
 			}
 			continue
 		}
@@ -74,11 +78,12 @@ func TestComposeImagesArePinned(t *testing.T) {
 
 func TestComposeEveryServiceIsHealthcheckedAndLimited(t *testing.T) {
 	p := loadCompose(t)
-	if len(p.Services) < 3 {
+	if len(p.Services) < 7 {
 		t.Fatalf("services: %v", p.ServiceNames())
 	}
 	for name, s := range p.Services {
-		if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) < 2 {
+		oneShot := len(s.Profiles) > 0 && s.Restart == "no" // a job (loadgen): it runs and exits
+		if !oneShot && (s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) < 2) {
 			t.Errorf("%s: no healthcheck", name)
 		}
 		mem := int64(s.MemLimit)
@@ -88,7 +93,7 @@ func TestComposeEveryServiceIsHealthcheckedAndLimited(t *testing.T) {
 		if mem <= 0 {
 			t.Errorf("%s: no memory limit", name)
 		}
-		if s.Restart == "" || s.Restart == "no" {
+		if !oneShot && (s.Restart == "" || s.Restart == "no") {
 			t.Errorf("%s: no restart policy", name)
 		}
 		for _, port := range s.Ports {
@@ -125,7 +130,9 @@ func TestComposeDependsOnHealthyServices(t *testing.T) {
 // ports returns the container ports a service listens on, as declared.
 func ports(s types.ServiceConfig) []string {
 	var out []string
-	out = append(out, s.Expose...)
+	for _, e := range s.Expose {
+		out = append(out, strings.TrimSuffix(strings.TrimSuffix(e, "/udp"), "/tcp"))
+	}
 	for _, p := range s.Ports {
 		out = append(out, strconv.Itoa(int(p.Target)))
 	}

@@ -2,6 +2,7 @@ package stackfiles
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -22,8 +23,18 @@ func readFile(t *testing.T, path string) string {
 // through the shared readers it calls.
 func configVars(t *testing.T, service string) []string {
 	src := readFile(t, service+"/config.go")
-	if strings.Contains(src, "httpserver.ReadTimeouts(env)") {
-		src += readFile(t, "internal/httpserver/httpserver.go")
+	// Shared readers: pkg.ReadX(env) reads variables in internal/pkg.
+	for _, m := range regexp.MustCompile(`(\w+)\.Read\w*\(env\)`).FindAllStringSubmatch(src, -1) {
+		files, _ := filepath.Glob(repoRoot + "/internal/" + m[1] + "/*.go")
+		if len(files) == 0 {
+			t.Fatalf("%s calls %s, whose package is not in internal/", service, m[0])
+		}
+		for _, f := range files {
+			if !strings.HasSuffix(f, "_test.go") {
+				b, _ := os.ReadFile(f)
+				src += string(b)
+			}
+		}
 	}
 	re := regexp.MustCompile(`env\.\w+\("([A-Z0-9_]+)"`)
 	var out []string

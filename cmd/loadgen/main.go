@@ -1,0 +1,238 @@
+// Command loadgen drives an open-loop load at service1: a constant arrival
+// rate, whatever the latency (a closed loop that waits for each answer would
+// slow down with the service and hide its latency: coordinated omission). The
+// mix has the happy paths, errors and bad input, each request carries its own
+// X-Request-ID, and the summary lists the IDs of a few failures to grep for
+// in the logs.
+//
+//	go run ./cmd/loadgen -rate 50 -duration 30s            # or: make load
+//
+// It only targets loopback or the compose network's service1, and stops by
+// itself after -duration.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// request is one kind of request in the mix, with its weight and the status
+// a healthy stack answers.
+type request struct {
+	name, method, path, body string
+	weight                   int
+	expect                   int
+}
+
+// defaultMix is the traffic: mostly reads, some writes, and errors on purpose.
+func defaultMix() []request {
+	return []request{
+		{"index", "GET", "/", "", 40, 200},
+		{"get user", "GET", "/users/1", "", 25, 200},
+		{"create user", "POST", "/users", `{"first_name":"load","last_name":"gen"}`, 12, 201},
+		{"unknown user", "GET", "/users/999999999", "", 5, 404},
+		{"invalid user", "POST", "/users", `{"first_name":"","last_name":"x"}`, 5, 422},
+		{"malformed json", "POST", "/users", `{"first_name":`, 3, 400},
+		{"bad id", "GET", "/users/abc", "", 3, 400},
+		{"unknown route", "GET", "/no/such/route", "", 3, 404},
+		{"wrong method", "DELETE", "/", "", 2, 405},
+		{"honeypot", "GET", "/honeypot", "", 2, 500},
+	}
+}
+
+// Summary is what a run measured (also printed as JSON with -json).
+type Summary struct {
+	Target     string         `json:"target"`
+	Rate       int            `json:"rate"`
+	Duration   string         `json:"duration"`
+	Requests   uint64         `json:"requests"`
+	Throughput float64        `json:"throughput"`
+	Statuses   map[string]int `json:"statuses"`
+	Unexpected int            `json:"unexpected"` // answers other than what a healthy stack gives
+	P50ms      float64        `json:"p50_ms"`
+	P95ms      float64        `json:"p95_ms"`
+	P99ms      float64        `json:"p99_ms"`
+	MaxMs      float64        `json:"max_ms"`
+	Failures   []Failure      `json:"failures"` // a few, to grep for
+}
+
+// Failure is one unexpected answer.
+type Failure struct {
+	Request   string `json:"request"`
+	Status    int    `json:"status"`
+	RequestID string `json:"request_id,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	target := fs.String("target", orDefault(getenv("TARGET_URL"), "http://localhost:8000"), "service1's base URL (env TARGET_URL)")
+	rate := fs.Int("rate", 50, "requests per second, 1 to 2000")
+	duration := fs.Duration("duration", 30*time.Second, "how long, at most 10m")
+	timeout := fs.Duration("timeout", 10*time.Second, "per-request timeout")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *rate < 1 || *rate > 2000 {
+		return fmt.Errorf("-rate %d: want 1 to 2000", *rate)
+	}
+	if *duration <= 0 || *duration > 10*time.Minute {
+		return fmt.Errorf("-duration %s: want up to 10m", *duration)
+	}
+	base, err := checkTarget(*target)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	runID := fmt.Sprintf("load-%d", time.Now().Unix())
+	var seq atomic.Uint64
+	kinds := weighted(defaultMix())
+	// sent maps each request ID to its kind, to judge the answer: several
+	// kinds share a method and URL.
+	var mu sync.Mutex
+	sent := map[string]request{}
+	targeter := func(t *vegeta.Target) error {
+		n := seq.Add(1)
+		r := kinds[int(n)%len(kinds)]
+		id := fmt.Sprintf("%s-%d", runID, n)
+		mu.Lock()
+		sent[id] = r
+		mu.Unlock()
+		t.Method, t.URL = r.method, base+r.path
+		t.Header = http.Header{"X-Request-Id": {id}}
+		if r.body != "" {
+			t.Body = []byte(r.body)
+			t.Header.Set("Content-Type", "application/json")
+		}
+		return nil
+	}
+	attacker := vegeta.NewAttacker(vegeta.Timeout(*timeout), vegeta.MaxWorkers(1000), vegeta.KeepAlive(true))
+	fmt.Fprintf(os.Stderr, "loadgen: %d req/s for %s at %s (run %s)\n", *rate, *duration, base, runID)
+
+	var m vegeta.Metrics
+	sum := Summary{Target: base, Rate: *rate, Duration: duration.String(), Statuses: map[string]int{}}
+	results := attacker.Attack(targeter, vegeta.Rate{Freq: *rate, Per: time.Second}, *duration, runID)
+	for {
+		select {
+		case <-ctx.Done():
+			attacker.Stop()
+		case res, ok := <-results:
+			if !ok {
+				m.Close()
+				return report(stdout, &sum, &m, *asJSON)
+			}
+			m.Add(res)
+			id := res.Headers.Get("X-Request-Id") // nil Headers (no answer) gives ""
+			mu.Lock()
+			r, ok := sent[id]
+			delete(sent, id)
+			mu.Unlock()
+			if !ok || int(res.Code) != r.expect {
+				sum.Unexpected++
+				if len(sum.Failures) < 5 {
+					sum.Failures = append(sum.Failures, Failure{
+						Request: orDefault(r.name, res.Method+" "+res.URL), Status: int(res.Code), RequestID: id, Error: res.Error})
+				}
+			}
+			continue
+		}
+		break
+	}
+	for res := range results { // drain after a stop
+		m.Add(res)
+	}
+	m.Close()
+	return report(stdout, &sum, &m, *asJSON)
+}
+
+func report(w io.Writer, s *Summary, m *vegeta.Metrics, asJSON bool) error {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	s.Requests, s.Throughput = m.Requests, m.Throughput
+	s.Statuses = m.StatusCodes
+	s.P50ms, s.P95ms, s.P99ms, s.MaxMs = ms(m.Latencies.P50), ms(m.Latencies.P95), ms(m.Latencies.P99), ms(m.Latencies.Max)
+	if asJSON {
+		return json.NewEncoder(w).Encode(s)
+	}
+	codes := make([]string, 0, len(s.Statuses))
+	for c := range s.Statuses {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	var st []string
+	for _, c := range codes {
+		st = append(st, fmt.Sprintf("%s×%d", c, s.Statuses[c]))
+	}
+	fmt.Fprintf(w, "requests    %d at %d/s for %s (%.1f/s succeeded)\n", s.Requests, s.Rate, s.Duration, s.Throughput)
+	fmt.Fprintf(w, "statuses    %s (the mix asks for 4xx and a 500 on purpose)\n", strings.Join(st, " "))
+	fmt.Fprintf(w, "latency     p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms\n", s.P50ms, s.P95ms, s.P99ms, s.MaxMs)
+	fmt.Fprintf(w, "unexpected  %d answers differ from a healthy stack's\n", s.Unexpected)
+	for _, f := range s.Failures {
+		fmt.Fprintf(w, "  %-15s status %d  request_id %s %s\n", f.Request, f.Status, orDefault(f.RequestID, "-"), f.Error)
+	}
+	return nil
+}
+
+// weighted expands the mix into a cycle in which each request appears as
+// often as its weight, interleaved.
+func weighted(rs []request) []request {
+	var out []request
+	for round := 0; ; round++ {
+		added := false
+		for _, r := range rs {
+			if round < r.weight {
+				out = append(out, r)
+				added = true
+			}
+		}
+		if !added {
+			return out
+		}
+	}
+}
+
+// checkTarget allows loopback addresses and the compose stack's service1:
+// this tool is for the demo, never for someone else's server.
+func checkTarget(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("-target %q: want an http(s) URL", raw)
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); !(host == "localhost" || host == "service1" || (ip != nil && ip.IsLoopback())) {
+		return "", fmt.Errorf("-target %q: only localhost, 127.0.0.0/8, ::1 or the compose service1", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

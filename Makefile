@@ -8,10 +8,22 @@ GIT_COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 MYSQL_TEST_DSN ?= root@tcp(127.0.0.1:3306)/test
 export GIT_COMMIT MYSQL_TEST_DSN
 
+# Pinned tools, installed by `go install` into a git-ignored cache, once per
+# version. Keep them equal to the compose image tags (a test checks):
+# statsd-exporter vX.Y.Z is prom/statsd-exporter:vX.Y.Z; the Prometheus Go
+# module v0.3XX.Y is Prometheus v3.XX.Y.
+TOOLS                     := $(CURDIR)/.cache/tools
+STATSD_EXPORTER_VERSION   := v0.31.0
+PROMETHEUS_MODULE_VERSION := v0.316.0
+STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
+PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)/prometheus
+PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)/promtool
+export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN
+
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
-.PHONY: help up down logs local test test-integration e2e ci fmt vet mariadb walkthrough-logging
+.PHONY: help up down logs local load test test-integration e2e ci fmt vet mariadb tools walkthrough-logging
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,8 +43,17 @@ down: ## stop the compose stack and delete its data
 logs: ## follow the compose stack's logs
 	docker compose logs -f
 
-local: mariadb ## run the stack without Docker: host processes on loopback (Ctrl-C stops)
+local: mariadb tools ## run the stack without Docker: host processes on loopback (Ctrl-C stops)
 	$(GO) run ./cmd/local
+
+LOAD_RATE     ?= 50
+LOAD_DURATION ?= 60s
+load: ## drive a bounded load at service1 (LOAD_RATE=50 LOAD_DURATION=60s); compose if it runs, else localhost:8000
+	@if docker compose ps --status running service1 2>/dev/null | grep -q service1; then \
+		LOAD_RATE=$(LOAD_RATE) LOAD_DURATION=$(LOAD_DURATION) docker compose --profile load run --rm loadgen; \
+	else \
+		$(GO) run ./cmd/loadgen -target http://localhost:8000 -rate $(LOAD_RATE) -duration $(LOAD_DURATION); \
+	fi
 
 walkthrough-logging: ## run the README's logging walkthrough against `make up`
 	scripts/walkthrough-logging.sh
@@ -50,10 +71,20 @@ test: vet ## unit tests: Go only, no services needed
 test-integration: ## tests against a real MySQL-protocol server (MYSQL_TEST_DSN)
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
 
-e2e: mariadb ## the real binaries and a private mariadbd as host processes
+e2e: mariadb tools ## the real binaries, a private mariadbd, statsd_exporter and Prometheus as host processes
 	$(GO) test -count=1 -timeout 10m -tags e2e ./e2e/
 
 ci: test test-integration e2e ## everything CI runs
+
+tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) ## install the pinned statsd_exporter and Prometheus (cached in .cache/tools)
+
+$(STATSD_EXPORTER_BIN):
+	GOBIN=$(dir $@) $(GO) install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION)
+
+# promtool comes with it (same module, same version).
+$(PROMETHEUS_BIN):
+	GOBIN=$(dir $@) $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_MODULE_VERSION) \
+		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_MODULE_VERSION)
 
 mariadb: ## make sure mariadbd is installed (Debian's mariadb-server)
 	@command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd || \

@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	bins, err = stack.Build(context.Background(), repoRoot, dir, version, "service1", "service2")
+	bins, err = stack.Build(context.Background(), repoRoot, dir, version, "service1", "service2", "cmd/loadgen")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -49,6 +49,12 @@ func TestMain(m *testing.M) {
 // startStack starts MySQL and both services; it is stopped at the end of
 // the test, and its log is printed when the test failed.
 func startStack(t *testing.T) (*stack.Stack, string) {
+	return startStackWith(t, stack.Options{})
+}
+
+// startStackWith starts the stack with extra options (bins, env, the
+// metrics pipeline) on top of the common ones.
+func startStackWith(t *testing.T, o stack.Options) (*stack.Stack, string) {
 	t.Helper()
 	if !stack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
 		stack.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
@@ -60,10 +66,9 @@ func startStack(t *testing.T) (*stack.Stack, string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := stack.Start(ctx, stack.Options{
-		RepoRoot: repoRoot, Log: logf, Version: version, Bins: bins,
-		MySQLDSN: os.Getenv("MYSQL_TEST_DSN"),
-	})
+	o.RepoRoot, o.Log, o.Version, o.Bins = repoRoot, logf, version, bins
+	o.MySQLDSN = os.Getenv("MYSQL_TEST_DSN")
+	st, err := stack.Start(ctx, o)
 	if err != nil {
 		logf.Close()
 		dumpLog(t, logPath)

@@ -1,9 +1,11 @@
 // Command local runs the demo stack without Docker: MySQL (a private
 // mariadbd, or MYSQL_TEST_DSN), service2 and service1 as host processes on
-// loopback, wired as docker-compose.yml wires them. It prints the URLs, streams
-// every process's log lines, and tears everything down on Ctrl-C.
+// loopback, wired as docker-compose.yml wires them, plus statsd_exporter and
+// Prometheus when STATSD_EXPORTER_BIN and PROMETHEUS_BIN name them (make local
+// installs and sets them). It prints the URLs, streams every process's log
+// lines, and tears everything down on Ctrl-C.
 //
-//	go run ./cmd/local            # or: make local
+//	make local
 package main
 
 import (
@@ -54,6 +56,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		MySQLDSN:     os.Getenv("MYSQL_TEST_DSN"),
 		Service1Addr: *s1,
 		Service2Addr: *s2,
+
+		StatsdExporterBin: os.Getenv("STATSD_EXPORTER_BIN"),
+		PrometheusBin:     os.Getenv("PROMETHEUS_BIN"),
 	})
 	if err != nil {
 		return err
@@ -65,6 +70,10 @@ failready is up (Ctrl-C stops it):
   service2  %s/users
   mysql     %s
 `, st.Service1.URL(), st.Service1.URL(), st.Service2.URL(), mysqlAt)
+	if st.Prometheus != nil {
+		fmt.Fprintf(stdout, "  statsd-exporter %s/metrics\n  prometheus %s/api/v1/query?query=up   (the HTTP API; no web UI in this build)\n",
+			st.StatsdExporter.URL(), st.Prometheus.URL())
+	}
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping...")
 	return st.Stop()

@@ -166,5 +166,15 @@ func FreePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// FreeUDPPort returns a loopback UDP port nothing listens on right now.
+func FreeUDPPort() (int, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer pc.Close()
+	return pc.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
 // errNoMySQL says neither a private mariadbd nor MYSQL_TEST_DSN is available.
 var errNoMySQL = errors.New("no MySQL: install mariadb-server (for a private mariadbd) or set MYSQL_TEST_DSN")

@@ -27,41 +27,21 @@ type Process struct {
 	lines []string
 }
 
-// StartProcess runs bin with env (on top of a minimal environment) and waits
-// until it logs "listening" with its address.
+// StartProcess runs one of the services (bin, with env on top of a minimal
+// environment) and waits until it logs "listening" with its address.
 func StartProcess(ctx context.Context, name, bin string, env []string, log io.Writer) (*Process, error) {
-	p := &Process{Name: name, done: make(chan struct{})}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	p.cmd.Stderr = prefixWriter(log, name+" stderr| ")
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := p.cmd.StdoutPipe()
+	listening := make(chan string, 1)
+	p, err := spawn(name, bin, nil, env, log, func(line string) {
+		if addr := listeningAddr(line); addr != "" {
+			select {
+			case listening <- addr:
+			default:
+			}
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	listening := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			p.mu.Unlock()
-			fmt.Fprintf(log, "%s| %s\n", name, line)
-			if addr := listeningAddr(line); addr != "" {
-				select {
-				case listening <- addr:
-				default:
-				}
-			}
-		}
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
 	select {
 	case p.Addr = <-listening:
 		return p, nil
@@ -74,6 +54,63 @@ func StartProcess(ctx context.Context, name, bin string, env []string, log io.Wr
 		_ = p.cmd.Process.Kill()
 		return nil, ctx.Err()
 	}
+}
+
+// StartTool runs a program of the stack that is not ours (statsd_exporter,
+// Prometheus) with args, listening at addr, and waits until
+// http://addr+readyPath answers 200.
+func StartTool(ctx context.Context, name, bin string, args []string, addr, readyPath string, log io.Writer) (*Process, error) {
+	p, err := spawn(name, bin, args, nil, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.Addr = addr
+	ready := make(chan error, 1)
+	go func() { ready <- WaitReady(ctx, p.URL()+readyPath, 60*time.Second) }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			_ = p.cmd.Process.Kill()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return p, nil
+	case <-p.done:
+		return nil, fmt.Errorf("%s exited at start: %v\n%s", name, p.err, strings.Join(p.Lines(), "\n"))
+	}
+}
+
+// spawn starts bin and keeps its output: stdout and stderr line by line
+// (Lines), copied to log prefixed with name. onLine, when set, sees each line.
+func spawn(name, bin string, args, env []string, log io.Writer, onLine func(string)) (*Process, error) {
+	p := &Process{Name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	p.cmd.Stderr = p.cmd.Stdout // one stream: the services write only stdout anyway
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.lines = append(p.lines, line)
+			p.mu.Unlock()
+			fmt.Fprintf(log, "%s| %s\n", name, line)
+			if onLine != nil {
+				onLine(line)
+			}
+		}
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
 }
 
 func listeningAddr(line string) string {

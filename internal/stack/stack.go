@@ -40,6 +40,11 @@ type Options struct {
 
 	// Env adds variables to a service's environment, by service name.
 	Env map[string][]string
+
+	// The metrics pipeline, started when both are set: statsd_exporter with
+	// statsd-exporter/mapping.yaml, and Prometheus with
+	// deploy/prometheus/prometheus.yml, its targets pointed at loopback.
+	StatsdExporterBin, PrometheusBin string
 }
 
 // Stack is a running stack.
@@ -50,7 +55,12 @@ type Stack struct {
 	DB       *Database
 	Service1 *Process
 	Service2 *Process
-	bins     map[string]string
+
+	// StatsdUDP is where the services send metrics ("" without the pipeline).
+	StatsdUDP      string
+	StatsdExporter *Process // nil without the pipeline
+	Prometheus     *Process
+	bins           map[string]string
 }
 
 // Start builds the services, starts MySQL and both services, and waits
@@ -84,6 +94,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err = s.startMySQL(ctx); err != nil {
 		return nil, err
 	}
+	if o.StatsdExporterBin != "" && o.PrometheusBin != "" {
+		if err = s.startMetrics(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err = s.StartService2(ctx); err != nil {
 		return nil, err
 	}
@@ -116,6 +131,83 @@ func (s *Stack) startMySQL(ctx context.Context) error {
 	return nil
 }
 
+// startMetrics starts statsd_exporter and Prometheus on free loopback ports
+// with the files compose mounts.
+func (s *Stack) startMetrics(ctx context.Context) error {
+	udp, err := FreeUDPPort()
+	if err != nil {
+		return err
+	}
+	web, err := FreePort()
+	if err != nil {
+		return err
+	}
+	s.StatsdUDP = fmt.Sprintf("127.0.0.1:%d", udp)
+	webAddr := fmt.Sprintf("127.0.0.1:%d", web)
+	s.StatsdExporter, err = StartTool(ctx, "statsd-exporter", s.opts.StatsdExporterBin, []string{
+		"--statsd.mapping-config=" + filepath.Join(s.opts.RepoRoot, MappingFile),
+		"--statsd.listen-udp=" + s.StatsdUDP,
+		"--statsd.listen-tcp=", // UDP only here
+		"--web.listen-address=" + webAddr,
+	}, webAddr, "/metrics", s.opts.Log)
+	if err != nil {
+		return err
+	}
+
+	promPort, err := FreePort()
+	if err != nil {
+		return err
+	}
+	promAddr := fmt.Sprintf("127.0.0.1:%d", promPort)
+	cfg, err := LoopbackPrometheusConfig(s.opts.RepoRoot, map[string]string{
+		"statsd-exporter:9102": webAddr,
+		"localhost:9090":       promAddr,
+	})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.opts.WorkDir, "prometheus")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+		return err
+	}
+	s.Prometheus, err = StartTool(ctx, "prometheus", s.opts.PrometheusBin, []string{
+		"--config.file=" + cfgPath,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + promAddr,
+		"--log.level=warn",
+	}, promAddr, "/-/ready", s.opts.Log)
+	return err
+}
+
+// Files of the metrics pipeline, as compose mounts them.
+const (
+	MappingFile          = "statsd-exporter/mapping.yaml"
+	PrometheusConfigFile = "deploy/prometheus/prometheus.yml"
+)
+
+// LoopbackPrometheusConfig returns the project's Prometheus config with each
+// compose target replaced by its loopback address; it fails when a target
+// is missing, so the file and the runner cannot drift apart unnoticed.
+func LoopbackPrometheusConfig(repoRoot string, targets map[string]string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, PrometheusConfigFile))
+	if err != nil {
+		return nil, err
+	}
+	cfg := string(b)
+	for from, to := range targets {
+		quoted := `"` + from + `"`
+		if !strings.Contains(cfg, quoted) {
+			return nil, fmt.Errorf("%s has no target %s", PrometheusConfigFile, quoted)
+		}
+		cfg = strings.ReplaceAll(cfg, quoted, `"`+to+`"`)
+	}
+	return []byte(cfg), nil
+}
+
 // Service2Env is the environment service2 runs with.
 func (s *Stack) Service2Env() []string {
 	return append([]string{
@@ -125,6 +217,7 @@ func (s *Stack) Service2Env() []string {
 		"MYSQL_PASSWORD=" + s.DB.Password,
 		"MYSQL_DATABASE=" + s.DB.Name,
 		"DEPLOYMENT_ID=native",
+		"STATSD_ADDR=" + s.statsdAddr(),
 	}, s.opts.Env["service2"]...)
 }
 
@@ -144,6 +237,7 @@ func (s *Stack) StartService1(ctx context.Context) error {
 		"LISTEN_ADDR=" + orDefault(s.opts.Service1Addr, "127.0.0.1:0"),
 		"SERVICE2_URL=" + s.Service2.URL(),
 		"DEPLOYMENT_ID=native",
+		"STATSD_ADDR=" + s.statsdAddr(),
 	}, s.opts.Env["service1"]...)
 	p, err := StartProcess(ctx, "service1", s.bins["service1"], env, s.opts.Log)
 	if err != nil {
@@ -160,6 +254,11 @@ func (s *Stack) Stop() error {
 	for _, p := range []*Process{s.Service1, s.Service2} {
 		if p != nil {
 			errs = append(errs, p.Stop(20*time.Second))
+		}
+	}
+	for _, p := range []*Process{s.Prometheus, s.StatsdExporter} {
+		if p != nil {
+			_ = p.Stop(20 * time.Second) // their exit codes are not ours to judge
 		}
 	}
 	if s.DB != nil && s.MariaDB == nil {
@@ -181,7 +280,7 @@ func Build(ctx context.Context, repoRoot, dir, version string, names ...string) 
 	args := []string{"build", "-trimpath", "-ldflags", "-X main.version=" + version, "-o", dir + string(os.PathSeparator)}
 	for _, n := range names {
 		args = append(args, "./"+n)
-		bins[n] = filepath.Join(dir, n)
+		bins[n] = filepath.Join(dir, filepath.Base(n))
 	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = repoRoot
@@ -214,6 +313,16 @@ func WaitReady(ctx context.Context, url string, timeout time.Duration) error {
 		}
 	}
 	return fmt.Errorf("%s not ready after %s: %s", url, timeout, last)
+}
+
+// statsdAddr is where the services send metrics: statsd_exporter, or a
+// loopback port nothing listens on (the metrics are dropped, as when
+// statsd-exporter is down in compose).
+func (s *Stack) statsdAddr() string {
+	if s.StatsdUDP != "" {
+		return s.StatsdUDP
+	}
+	return "127.0.0.1:9" // discard
 }
 
 func orDefault(v, def string) string {

@@ -1,0 +1,235 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/stack"
+)
+
+// toolBin returns the path of a pinned tool that make installs (make e2e
+// exports STATSD_EXPORTER_BIN, PROMETHEUS_BIN, PROMTOOL_BIN).
+func toolBin(t *testing.T, env string) string {
+	t.Helper()
+	p := os.Getenv(env)
+	if p == "" {
+		stack.Missing(t, env+" is not set (run make e2e, which installs the pinned tools)")
+	}
+	if _, err := os.Stat(p); err != nil {
+		stack.Missing(t, env+": "+err.Error())
+	}
+	return p
+}
+
+type promResult struct {
+	Status string `json:"status"`
+	Error  string `json:"error"`
+	Data   struct {
+		ResultType string            `json:"resultType"`
+		Result     []json.RawMessage `json:"result"`
+	} `json:"data"`
+}
+
+func promQuery(t *testing.T, base, expr string) promResult {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(expr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r promResult
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("%s: %v: %s", expr, err, b)
+	}
+	return r
+}
+
+// promSeries returns the label sets of the series named name.
+func promSeries(t *testing.T, base, name string) []map[string]string {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/series?match[]=" + url.QueryEscape(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data []map[string]string `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Data
+}
+
+// panelQueries returns every PromQL expression of every dashboard.
+func panelQueries(t *testing.T) map[string]string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "grafana", "dashboards", "*.json"))
+	if len(files) < 4 {
+		t.Fatalf("dashboards: %v", files)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		var d struct {
+			Panels []struct {
+				Title   string `json:"title"`
+				Targets []struct {
+					Expr string `json:"expr"`
+				} `json:"targets"`
+			} `json:"panels"`
+		}
+		b, _ := os.ReadFile(f)
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, p := range d.Panels {
+			for i, tg := range p.Targets {
+				out[fmt.Sprintf("%s / %s #%d", filepath.Base(f), p.Title, i)] = tg.Expr
+			}
+		}
+	}
+	return out
+}
+
+// TestMetricsPipeline: load through the real services, the real
+// statsd_exporter with the project's mapping and the real Prometheus with the
+// project's config; then every series has the labels of the catalog, and
+// every Grafana panel's query returns data.
+func TestMetricsPipeline(t *testing.T) {
+	promtool := toolBin(t, "PROMTOOL_BIN")
+	st, _ := startStackWith(t, stack.Options{
+		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"),
+		PrometheusBin:     toolBin(t, "PROMETHEUS_BIN"),
+	})
+
+	if out, err := exec.Command(promtool, "check", "config", filepath.Join(repoRoot, stack.PrometheusConfigFile)).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check config: %v\n%s", err, out)
+	}
+
+	// The load generator, as make load runs it: an open loop with the whole mix.
+	out, err := exec.Command(bins["cmd/loadgen"], "-target", st.Service1.URL(), "-rate", "40", "-duration", "12s", "-json").Output()
+	if err != nil {
+		t.Fatalf("loadgen: %v", err)
+	}
+	var sum struct {
+		Requests   int            `json:"requests"`
+		Unexpected int            `json:"unexpected"`
+		Statuses   map[string]int `json:"statuses"`
+	}
+	if err := json.Unmarshal(out, &sum); err != nil {
+		t.Fatalf("loadgen output: %v: %s", err, out)
+	}
+	t.Logf("loadgen: %s", out)
+	if sum.Requests < 400 || sum.Unexpected != 0 {
+		t.Fatalf("loadgen: %d requests, %d unexpected answers", sum.Requests, sum.Unexpected)
+	}
+
+	// A short MySQL outage, so that the failure metrics exist too.
+	if st.MariaDB == nil {
+		stack.Missing(t, "needs a private mariadbd to stop, for the failure metrics")
+	}
+	if err := st.MariaDB.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if r := call(t, "GET", st.Service1.URL()+"/", "", nil); r.status != 503 {
+			t.Fatalf("with MySQL down: %d %s", r.status, r.body)
+		}
+	}
+	if err := st.MariaDB.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	prom := st.Prometheus.URL()
+	deadline := time.Now().Add(60 * time.Second)
+	for len(promQuery(t, prom, `http_server_request_duration_seconds_count{service="service1"}`).Data.Result) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no service1 series in Prometheus within 60s")
+		}
+		time.Sleep(time.Second)
+	}
+
+	// Every catalog metric exists with exactly its labels (plus Prometheus's
+	// job and instance, and le on buckets); no label carries a raw path.
+	for _, m := range metrics.Catalog() {
+		name := m.Prometheus
+		if m.Type == "histogram" {
+			name += "_bucket"
+		}
+		var series []map[string]string
+		for wait := time.Now().Add(20 * time.Second); ; time.Sleep(time.Second) {
+			if series = promSeries(t, prom, name); len(series) > 0 || time.Now().After(wait) {
+				break
+			}
+		}
+		if len(series) == 0 {
+			t.Errorf("%s: no series", name)
+			continue
+		}
+		want := append([]string{"__name__", "job", "instance"}, m.Labels...)
+		if m.Type == "histogram" {
+			want = append(want, "le")
+		}
+		slices.Sort(want)
+		for _, s := range series {
+			var got []string
+			for k, v := range s {
+				got = append(got, k)
+				if strings.Contains(v, "/users/1") || strings.Contains(v, "load-") {
+					t.Errorf("%s: label %s=%q is a raw path or an ID", name, k, v)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: labels %v, want %v", name, got, want)
+				break
+			}
+		}
+	}
+	routes := map[string]bool{}
+	for _, s := range promSeries(t, prom, `http_server_request_duration_seconds_count{service="service1"}`) {
+		routes[s["route"]] = true
+	}
+	for _, r := range []string{"/", "/users/{id}", "/users", "/honeypot", "unmatched"} {
+		if !routes[r] {
+			t.Errorf("no service1 series for route %q (have %v)", r, routes)
+		}
+	}
+
+	// Every panel of every dashboard returns data.
+	queries := panelQueries(t)
+	empty := map[string]string{}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(2 * time.Second) {
+		empty = map[string]string{}
+		for panel, expr := range queries {
+			r := promQuery(t, prom, expr)
+			if r.Status != "success" {
+				t.Fatalf("%s: %q: %s", panel, expr, r.Error)
+			}
+			if len(r.Data.Result) == 0 {
+				empty[panel] = expr
+			}
+		}
+		if len(empty) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for panel, expr := range empty {
+		t.Errorf("panel %s returns no data: %s", panel, expr)
+	}
+	t.Logf("%d panel queries, all with data", len(queries))
+}

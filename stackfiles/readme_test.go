@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/failready/failready/internal/metrics"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -142,6 +144,32 @@ func TestDockerfile(t *testing.T) {
 	for _, want := range []string{"CGO_ENABLED=0", "-X main.version=${VERSION}", "USER 65532:65532", `ENTRYPOINT ["/app"]`} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %s", want)
+		}
+	}
+}
+
+// TestReadmeMetricCatalog: the README's catalog table lists exactly the
+// catalog's metrics, with their types and labels.
+func TestReadmeMetricCatalog(t *testing.T) {
+	row := regexp.MustCompile("(?m)^\\| `([a-z0-9_]+)` \\| (histogram|counter|gauge) \\| [^|]+ \\| ([a-z_, ]+) \\|")
+	rows := map[string][]string{}
+	types := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(readFile(t, "README.md"), -1) {
+		rows[m[1]] = strings.Split(strings.ReplaceAll(m[3], " ", ""), ",")
+		types[m[1]] = m[2]
+	}
+	cat := metrics.Catalog()
+	if len(rows) != len(cat) {
+		t.Errorf("README lists %d metrics, the catalog %d", len(rows), len(cat))
+	}
+	for _, m := range cat {
+		labels, ok := rows[m.Prometheus]
+		if !ok {
+			t.Errorf("README's catalog lacks %s", m.Prometheus)
+			continue
+		}
+		if types[m.Prometheus] != m.Type || !slices.Equal(labels, m.Labels) {
+			t.Errorf("README: %s %s %v; catalog: %s %v", m.Prometheus, types[m.Prometheus], labels, m.Type, m.Labels)
 		}
 	}
 }

@@ -14,9 +14,14 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
+	"github.com/failready/failready/internal/tracing"
 	"github.com/failready/failready/internal/user"
 )
 
@@ -49,6 +54,7 @@ type service2Client struct {
 	logger  *slog.Logger
 	metrics *metrics.Client
 	tags    *metrics.Tags[callKey]
+	tracer  trace.Tracer
 }
 
 // callKey is the tag set of one call's duration.
@@ -57,7 +63,7 @@ type callKey struct {
 	status                 int
 }
 
-func newService2Client(base *url.URL, timeout time.Duration, logger *slog.Logger, m *metrics.Client) *service2Client {
+func newService2Client(base *url.URL, timeout time.Duration, logger *slog.Logger, m *metrics.Client, tr tracing.Tracing) *service2Client {
 	t := &http.Transport{
 		Proxy:                 nil, // service2 is never behind an outbound proxy
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -67,8 +73,10 @@ func newService2Client(base *url.URL, timeout time.Duration, logger *slog.Logger
 		ResponseHeaderTimeout: timeout,
 	}
 	return &service2Client{
-		base:    base,
-		http:    &http.Client{Transport: requestid.Transport{Base: t}},
+		base: base,
+		// otelhttp outside: a client span per call, traceparent and baggage injected.
+		http:    &http.Client{Transport: tr.Transport(requestid.Transport{Base: t})},
+		tracer:  tr.Tracer("failready/service1"),
 		timeout: timeout,
 		logger:  logger,
 		metrics: m,
@@ -118,11 +126,20 @@ func (c *service2Client) Ready(ctx context.Context, timeout time.Duration) error
 // call is measured; failures are logged with the request ID and returned as
 // errUnavailable, errTimeout or *upstreamError.
 func (c *service2Client) do(ctx context.Context, method, route, path string, in, out any) error {
+	// The talk's manual span around the whole call; the HTTP client span
+	// nests inside it.
+	ctx, span := c.tracer.Start(ctx, "service2-request", trace.WithAttributes(
+		attribute.String("peer.service", "service2"), semconv.HTTPRoute(route), semconv.HTTPRequestMethodKey.String(method)))
+	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
 	status, err := c.roundTrip(ctx, method, path, in, out)
 	outcome := callOutcome(err)
+	span.SetAttributes(attribute.String("outcome", outcome))
+	if outcome != "ok" {
+		tracing.Fail(span, err)
+	}
 	c.metrics.Timing(metrics.ClientRequestDuration, time.Since(start), c.tags.Get(callKey{method, route, outcome, status}))
 	if err != nil {
 		level := slog.LevelError

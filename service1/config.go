@@ -9,6 +9,7 @@ import (
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/tracing"
 )
 
 // config is every setting of service1, read once from the environment. The
@@ -24,6 +25,7 @@ type config struct {
 	ReadyTimeout    time.Duration // /readyz's probe of service2
 
 	StatsdAddr string // where metrics go (DogStatsD over UDP)
+	Tracing    tracing.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -39,6 +41,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Service2Timeout = env.Duration("SERVICE2_TIMEOUT", 5*time.Second, time.Millisecond, time.Minute)
 	c.ReadyTimeout = env.Duration("READY_TIMEOUT", time.Second, time.Millisecond, 10*time.Second)
 	c.StatsdAddr = metrics.ReadAddr(env)
+	c.Tracing = tracing.ReadConfig(env)
 	if err := env.Err(); err != nil {
 		return config{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/tracing"
 )
 
 const serviceName = "service1"
@@ -51,13 +52,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	})
 	defer m.Close() // after the server has drained: flushes the last metrics
 
-	s2 := newService2Client(cfg.Service2URL, cfg.Service2Timeout, logger, m)
+	tr, shutdownTracing, err := tracing.Setup(ctx, cfg.Tracing, tracing.Options{
+		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.Background()) // bounded: flushes the last spans
+
+	s2 := newService2Client(cfg.Service2URL, cfg.Service2Timeout, logger, m, tr)
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on LISTEN_ADDR: %w", err)
 	}
 	logger.Info("starting", "service2_url", cfg.Service2URL.String(),
 		"service2_timeout", cfg.Service2Timeout.String(), "go_version", runtime.Version())
-	srv := httpserver.New(newServer(logger, m, s2, cfg.ReadyTimeout), cfg.HTTP, logger)
+	srv := httpserver.New(newServer(logger, m, tr, s2, cfg.ReadyTimeout), cfg.HTTP, logger)
 	return httpserver.Run(ctx, srv, ln, cfg.HTTP.Shutdown, logger)
 }

@@ -80,7 +80,8 @@ func envOf(m map[string]string) func(string) string { return func(k string) stri
 func startService1(t *testing.T, service2URL string, extra map[string]string) (string, *logtest.Buffer, func() error) {
 	t.Helper()
 	env := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "SERVICE2_URL": service2URL, "DEPLOYMENT_ID": "test-dep",
-		"STATSD_ADDR": statsdtest.Listen(t).Addr()}
+		"STATSD_ADDR":       statsdtest.Listen(t).Addr(),
+		"OTEL_SDK_DISABLED": "true"} // tracing is tested in tracing_test.go
 	for k, v := range extra {
 		env[k] = v
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/tracing"
 )
 
 // config is every setting of service2, read once from the environment. The
@@ -18,6 +19,7 @@ type config struct {
 	LogLevel     slog.Level
 	HTTP         httpserver.Timeouts
 	StatsdAddr   string // where metrics go (DogStatsD over UDP)
+	Tracing      tracing.Config
 
 	MySQL mysqlConfig
 }
@@ -62,6 +64,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		PingTimeout:     env.Duration("DB_PING_TIMEOUT", 500*time.Millisecond, time.Millisecond, 10*time.Second),
 	}
 	c.StatsdAddr = metrics.ReadAddr(env)
+	c.Tracing = tracing.ReadConfig(env)
 	if err := env.Err(); err != nil {
 		return config{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
+	"github.com/failready/failready/internal/tracing"
 	"github.com/failready/failready/internal/user"
 )
 
@@ -63,7 +64,7 @@ func serve(t *testing.T, s users, method, path, contentType, body string) (*http
 	var buf logtest.Buffer
 	m := metrics.New(metrics.Options{}) // sends nothing; see metrics_test.go
 	t.Cleanup(func() { m.Close() })
-	h := newServer(logging.New(&buf, logging.Options{Service: serviceName, Level: slog.LevelDebug}), m, s, time.Second)
+	h := newServer(logging.New(&buf, logging.Options{Service: serviceName, Level: slog.LevelDebug}), m, tracing.Disabled(), s, time.Second)
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -16,6 +16,7 @@ import (
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/tracing"
 )
 
 const serviceName = "service2"
@@ -46,7 +47,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Level: cfg.LogLevel,
 	})
 
-	db, err := openDB(cfg.MySQL, logger)
+	tr, shutdownTracing, err := tracing.Setup(ctx, cfg.Tracing, tracing.Options{
+		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.Background()) // bounded: flushes the last spans
+
+	db, err := openDB(cfg.MySQL, logger, tr)
 	if err != nil {
 		return err
 	}
@@ -61,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		logger.Info("database closed")
 	}()
-	s := newStore(db, cfg.MySQL.QueryTimeout, logger, m)
+	s := newStore(db, cfg.MySQL.QueryTimeout, logger, m, tr)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -69,6 +78,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	logger.Info("starting", "mysql_addr", cfg.MySQL.Addr, "mysql_database", cfg.MySQL.Database,
 		"db_max_open_conns", cfg.MySQL.MaxOpenConns, "go_version", runtime.Version())
-	srv := httpserver.New(newServer(logger, m, s, cfg.MySQL.PingTimeout), cfg.HTTP, logger)
+	srv := httpserver.New(newServer(logger, m, tr, s, cfg.MySQL.PingTimeout), cfg.HTTP, logger)
 	return httpserver.Run(ctx, srv, ln, cfg.HTTP.Shutdown, logger)
 }

@@ -55,7 +55,7 @@ func TestStartsWithoutMySQL(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"service2"}, envOf(map[string]string{
 			"LISTEN_ADDR": "127.0.0.1:0", "MYSQL_ADDR": freeAddr(t), "DB_DIAL_TIMEOUT": "200ms",
-			"STATSD_ADDR": statsdtest.Listen(t).Addr(),
+			"STATSD_ADDR": statsdtest.Listen(t).Addr(), "OTEL_SDK_DISABLED": "true",
 		}), &out)
 	}()
 	base := "http://" + logtest.WaitListening(t, &out, 5*time.Second)

@@ -10,9 +10,13 @@ import (
 	"net"
 	"time"
 
+	"github.com/XSAM/otelsql"
 	"github.com/go-sql-driver/mysql"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/tracing"
 	"github.com/failready/failready/internal/user"
 )
 
@@ -24,8 +28,10 @@ var (
 
 // openDB returns the one pooled *sql.DB of the process. It does not connect:
 // the service starts, and reports not ready, while MySQL is still down.
-// The driver's own messages (a bad idle connection closed) go to the JSON log.
-func openDB(c mysqlConfig, logger *slog.Logger) (*sql.DB, error) {
+// The driver's own messages (a bad idle connection closed) go to the JSON
+// log. otelsql wraps the connector: a span per statement with the db
+// semantic conventions (db.system.name, db.query.text, ...).
+func openDB(c mysqlConfig, logger *slog.Logger, tr tracing.Tracing) (*sql.DB, error) {
 	mc := mysql.NewConfig()
 	mc.Net = "tcp"
 	mc.Addr = c.Addr
@@ -41,7 +47,11 @@ func openDB(c mysqlConfig, logger *slog.Logger) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysql config: %w", err)
 	}
-	db := sql.OpenDB(conn)
+	db := otelsql.OpenDB(conn,
+		otelsql.WithTracerProvider(tr.Provider),
+		otelsql.WithAttributes(semconv.DBSystemNameMySQL, semconv.DBNamespace(c.Database), semconv.ServerAddress(c.Addr)),
+		otelsql.WithSpanOptions(otelsql.SpanOptions{OmitConnResetSession: true, OmitRows: true, OmitConnectorConnect: false}),
+	)
 	db.SetMaxOpenConns(c.MaxOpenConns)
 	db.SetMaxIdleConns(c.MaxIdleConns)
 	db.SetConnMaxLifetime(c.ConnMaxLifetime)
@@ -59,13 +69,14 @@ type store struct {
 	metrics      *metrics.Client
 	tags         *metrics.Tags[queryKey]
 	errTags      *metrics.Tags[string]
+	tracer       trace.Tracer
 }
 
 type queryKey struct{ op, outcome string }
 
-func newStore(db *sql.DB, queryTimeout time.Duration, logger *slog.Logger, m *metrics.Client) *store {
+func newStore(db *sql.DB, queryTimeout time.Duration, logger *slog.Logger, m *metrics.Client, tr tracing.Tracing) *store {
 	return &store{
-		db: db, queryTimeout: queryTimeout, logger: logger, metrics: m,
+		db: db, queryTimeout: queryTimeout, logger: logger, metrics: m, tracer: tr.Tracer("failready/service2"),
 		tags: metrics.NewTags(100, func(k queryKey) []string {
 			return []string{"operation:" + k.op, "outcome:" + k.outcome}
 		}),
@@ -133,6 +144,9 @@ func (s *store) CreateUser(ctx context.Context, n user.New) (user.User, error) {
 // and outcome (errNotFound is a success: the query worked), and logs and
 // classifies a failure.
 func (s *store) run(ctx context.Context, op string, stmt func(context.Context) error) error {
+	// The talk's manual span; otelsql's statement spans nest inside it.
+	ctx, span := s.tracer.Start(ctx, "service2-db", trace.WithAttributes(semconv.DBOperationName(op)))
+	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, s.queryTimeout)
 	defer cancel()
 	start := time.Now()
@@ -145,6 +159,7 @@ func (s *store) run(ctx context.Context, op string, stmt func(context.Context) e
 			outcome = "timeout"
 		}
 		s.metrics.Count(metrics.DBQueryErrors, 1, s.errTags.Get(op))
+		tracing.Fail(span, err)
 		s.logger.ErrorContext(ctx, "query failed", "op", op, "error", err.Error())
 	}
 	s.metrics.Timing(metrics.DBQueryDuration, time.Since(start), s.tags.Get(queryKey{op, outcome}))

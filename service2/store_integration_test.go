@@ -22,6 +22,7 @@ import (
 	"github.com/failready/failready/internal/metrics/statsdtest"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/stack"
+	"github.com/failready/failready/internal/tracing"
 	"github.com/failready/failready/internal/user"
 )
 
@@ -50,13 +51,13 @@ func appConfig(d *stack.Database) mysqlConfig {
 func testStore(t *testing.T, c mysqlConfig, logw io.Writer) *store {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logw, nil))
-	db, err := openDB(c, logger)
+	db, err := openDB(c, logger, tracing.Disabled())
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := metrics.New(metrics.Options{})
 	t.Cleanup(func() { m.Close(); db.Close() })
-	return newStore(db, c.QueryTimeout, logger, m)
+	return newStore(db, c.QueryTimeout, logger, m, tracing.Disabled())
 }
 
 func TestStore(t *testing.T) {
@@ -228,7 +229,7 @@ func TestDatabaseGoesAwayAndComesBack(t *testing.T) {
 		done <- run(rctx, []string{"service2"}, envOf(map[string]string{
 			"LISTEN_ADDR": "127.0.0.1:0", "MYSQL_ADDR": d.Addr, "MYSQL_USER": d.User,
 			"MYSQL_PASSWORD": d.Password, "MYSQL_DATABASE": d.Name, "DB_DIAL_TIMEOUT": "500ms",
-			"STATSD_ADDR": statsdtest.Listen(t).Addr(),
+			"STATSD_ADDR": statsdtest.Listen(t).Addr(), "OTEL_SDK_DISABLED": "true",
 		}), &out)
 	}()
 	defer func() {

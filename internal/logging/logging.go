@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/failready/failready/internal/requestid"
 )
 
@@ -53,12 +55,17 @@ func ParseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("%q is not a log level (debug, info, warn, error)", s)
 }
 
-// contextHandler adds the request's correlation fields from the context.
+// contextHandler adds the request's correlation fields from the context:
+// request_id, and trace_id and span_id of the current span, so that a log
+// line leads to its trace and a trace to its log lines.
 type contextHandler struct{ slog.Handler }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := requestid.FromContext(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -52,9 +52,9 @@ func (c *Client) Middleware(skip ...string) func(http.Handler) http.Handler {
 }
 
 // PanicCounter returns a hook for the recoverer that counts a panic by route.
-func (c *Client) PanicCounter() func(*http.Request) {
+func (c *Client) PanicCounter() func(*http.Request, any) {
 	tags := NewTags(500, func(route string) []string { return []string{"route:" + route} })
-	return func(r *http.Request) {
+	return func(r *http.Request, _ any) {
 		c.Count(ServerPanics, 1, tags.Get(httproute.Pattern(r)))
 	}
 }

@@ -106,7 +106,7 @@ func TestCollectorsRunAndPanicsAreCounted(t *testing.T) {
 		func(c *metrics.Client) { calls++; c.Gauge(metrics.DBPoolOpen, 3, nil) })
 	count := c.PanicCounter()
 	r := chi.NewRouter()
-	r.Get("/boom/{x}", func(w http.ResponseWriter, r *http.Request) { count(r) })
+	r.Get("/boom/{x}", func(w http.ResponseWriter, r *http.Request) { count(r, "boom") })
 	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/boom/1", nil))
 	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/boom/2", nil))
 	time.Sleep(100 * time.Millisecond)

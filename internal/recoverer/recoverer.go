@@ -17,9 +17,9 @@ import (
 )
 
 // Middleware recovers panics from next and calls each onPanic hook (a
-// counter). Put it inside the access log so that the 500 is logged as a
-// request too.
-func Middleware(logger *slog.Logger, onPanic ...func(*http.Request)) func(http.Handler) http.Handler {
+// counter, the span) with the panic value. Put it inside the access log so
+// that the 500 is logged as a request too.
+func Middleware(logger *slog.Logger, onPanic ...func(r *http.Request, rec any)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			defer func() {
@@ -36,7 +36,7 @@ func Middleware(logger *slog.Logger, onPanic ...func(*http.Request)) func(http.H
 					"path", r.URL.Path,
 					"stack", string(debug.Stack()))
 				for _, f := range onPanic {
-					f(r)
+					f(r, rec)
 				}
 				respond.Error(w, r, http.StatusInternalServerError, "internal error")
 			}()

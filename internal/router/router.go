@@ -1,5 +1,6 @@
-// Package router builds the chi router both services start from: the request
-// ID first, then the access log, the metrics, then panic recovery (innermost,
+// Package router builds the chi router both services start from, inside the
+// server span: the request ID first, then the span's route name, the access
+// log, the metrics, then panic recovery (innermost,
 // so that the log and the metrics see its 500), and JSON answers for
 // unknown routes (404) and known routes with the wrong method (405, with the
 // Allow header).
@@ -18,20 +19,30 @@ import (
 	"github.com/failready/failready/internal/recoverer"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
+	"github.com/failready/failready/internal/tracing"
 )
 
-// New returns a router with the shared middleware in place; add routes to it.
+// New returns a router with the shared middleware in place; add routes to
+// it, then serve it through Handler.
 func New(logger *slog.Logger, m *metrics.Client) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(
 		requestid.Middleware(logger),
+		tracing.Middleware(), // span name by route, request ID on the span, traceresponse
 		logging.AccessLog(logger, health.LivePath, health.ReadyPath), // probes at debug level
 		m.Middleware(health.LivePath, health.ReadyPath),              // probes not measured
-		recoverer.Middleware(logger, m.PanicCounter()),
+		recoverer.Middleware(logger, m.PanicCounter(), tracing.RecordPanic),
 	)
 	r.NotFound(respond.NotFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
 	return r
+}
+
+// Handler is the router as the server serves it: inside otelhttp's server
+// span (health probes not traced), so that every line logged for a request,
+// the request-ID rejection included, carries its trace.
+func Handler(r *chi.Mux, t tracing.Tracing) http.Handler {
+	return t.Handler(r, health.LivePath, health.ReadyPath)
 }
 
 var methods = []string{

@@ -1,0 +1,149 @@
+// Package tracing sets up OpenTelemetry tracing for a service and gives the
+// HTTP server its spans.
+//
+// Setup returns one Tracing value (the provider and the propagator, passed
+// explicitly to everything that traces) and one shutdown func. Spans leave
+// through a batch processor and the OTLP gRPC exporter to the collector, so a
+// request never waits on the collector: when it is dead, slow or does not
+// resolve, the batch queue fills and the newest spans are dropped (the SDK's
+// default; no blocking option is set). Shutdown is bounded, so a service with
+// an unreachable collector still exits promptly.
+//
+// The standard variables are honoured: OTEL_SDK_DISABLED,
+// OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (and the
+// exporter's other OTEL_EXPORTER_OTLP_* settings), OTEL_SERVICE_NAME,
+// OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
+package tracing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/failready/failready/internal/envconfig"
+)
+
+// Tracing is what the code that traces needs: where spans go and how the
+// context crosses process boundaries.
+type Tracing struct {
+	Provider   trace.TracerProvider
+	Propagator propagation.TextMapPropagator
+}
+
+// Tracer returns a tracer for the instrumentation scope name.
+func (t Tracing) Tracer(name string) trace.Tracer { return t.Provider.Tracer(name) }
+
+// Disabled traces nothing (tests that are not about tracing; OTEL_SDK_DISABLED).
+func Disabled() Tracing {
+	return Tracing{Provider: noop.NewTracerProvider(), Propagator: Propagator()}
+}
+
+// Propagator is W3C Trace Context plus W3C Baggage, set explicitly.
+func Propagator() propagation.TextMapPropagator {
+	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+}
+
+// Config is read from the environment with ReadConfig.
+type Config struct {
+	Disabled bool
+	Endpoint string // the collector's OTLP gRPC endpoint, a URL
+}
+
+// ReadConfig reads OTEL_SDK_DISABLED and the OTLP endpoint (the traces one
+// wins), defaulting to the compose collector.
+func ReadConfig(env *envconfig.Reader) Config {
+	return Config{
+		Disabled: env.OneOf("OTEL_SDK_DISABLED", "false", "true", "false") == "true",
+		Endpoint: env.String("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+			env.String("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4317")),
+	}
+}
+
+// Options name the service in its resource.
+type Options struct {
+	Service, Version, DeploymentID string
+	Logger                         *slog.Logger
+}
+
+// ShutdownTimeout bounds the final flush at exit.
+const ShutdownTimeout = 5 * time.Second
+
+// Setup builds the tracer provider. The returned shutdown flushes what is
+// queued, within ShutdownTimeout, and never fails the exit of the process.
+func Setup(ctx context.Context, c Config, o Options) (Tracing, func(context.Context) error, error) {
+	noShutdown := func(context.Context) error { return nil }
+	if c.Disabled {
+		return Disabled(), noShutdown, nil
+	}
+	// OTel reports export failures here; a dead collector must not flood
+	// the log either.
+	otel.SetErrorHandler(rateLimited(o.Logger, time.Minute))
+
+	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(c.Endpoint))
+	if err != nil {
+		return Tracing{}, noShutdown, fmt.Errorf("OTLP exporter for %s: %w", c.Endpoint, err)
+	}
+	res, err := resource.New(ctx,
+		resource.WithAttributes(
+			semconv.ServiceName(o.Service),
+			semconv.ServiceVersion(o.Version),
+			semconv.DeploymentEnvironmentName(o.DeploymentID),
+			// The older key, which many backends still group by.
+			attribute.String("deployment.environment", o.DeploymentID),
+		),
+		resource.WithFromEnv(), // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES win
+		resource.WithTelemetrySDK(),
+	)
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return Tracing{}, noShutdown, fmt.Errorf("resource: %w", err)
+	}
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp), // drops when full; never blocks a request
+		sdktrace.WithResource(res),
+		// The sampler comes from OTEL_TRACES_SAMPLER (parentbased_always_on by default).
+	)
+	t := Tracing{Provider: tp, Propagator: Propagator()}
+	// For libraries that only know the globals.
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(t.Propagator)
+	o.Logger.Info("tracing: exporting OTLP gRPC", "endpoint", c.Endpoint)
+
+	shutdown := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, ShutdownTimeout)
+		defer cancel()
+		if err := tp.Shutdown(ctx); err != nil {
+			o.Logger.Warn("tracing: spans lost at shutdown", "error", err.Error())
+		}
+		return nil
+	}
+	return t, shutdown, nil
+}
+
+// rateLimited logs OTel's internal errors at most once per interval.
+func rateLimited(logger *slog.Logger, interval time.Duration) otel.ErrorHandler {
+	var last atomic.Int64
+	var dropped atomic.Int64
+	return otel.ErrorHandlerFunc(func(err error) {
+		now := time.Now().UnixNano()
+		prev := last.Load()
+		if now-prev < int64(interval) || !last.CompareAndSwap(prev, now) {
+			dropped.Add(1)
+			return
+		}
+		logger.Warn("tracing: OpenTelemetry error (similar errors muted for a while)",
+			"error", err.Error(), "muted_since_last", dropped.Swap(0))
+	})
+}

@@ -62,10 +62,10 @@ walkthrough-logging: ## run the README's logging walkthrough against `make up`
 	scripts/walkthrough-logging.sh
 
 fmt: ## format the code
-	gofmt -w .
+	gofmt -w $$(git ls-files --cached --others --exclude-standard '*.go')
 
 vet: ## gofmt check and go vet, with every build tag
-	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet -tags 'integration e2e' ./...
 
 test: vet ## unit tests: Go only, no services needed

@@ -1,0 +1,197 @@
+package tracing_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.uber.org/goleak"
+
+	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/requestid"
+	"github.com/failready/failready/internal/tracing"
+	"github.com/failready/failready/internal/tracing/otlptest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var discard = slog.New(slog.NewJSONHandler(io.Discard, nil))
+
+func setup(t *testing.T, endpoint string) (tracing.Tracing, func(context.Context) error) {
+	t.Helper()
+	tr, shutdown, err := tracing.Setup(context.Background(), tracing.Config{Endpoint: endpoint},
+		tracing.Options{Service: "svc", Version: "v9", DeploymentID: "dep", Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, shutdown
+}
+
+func TestSetupExportsOTLPWithResource(t *testing.T) {
+	rcv := otlptest.Listen(t)
+	tr, shutdown := setup(t, "http://"+rcv.Addr())
+	_, span := tr.Tracer("test").Start(context.Background(), "work")
+	span.End()
+	if err := shutdown(context.Background()); err != nil { // flushes
+		t.Fatal(err)
+	}
+	got := rcv.WaitTrace(t, span.SpanContext().TraceID().String(), 1, 5*time.Second)[0]
+	for k, v := range map[string]string{
+		"service.name": "svc", "service.version": "v9", "deployment.environment.name": "dep", "deployment.environment": "dep",
+	} {
+		if got.Resource[k] != v {
+			t.Errorf("resource %s = %q, want %q", k, got.Resource[k], v)
+		}
+	}
+	if got.Name != "work" {
+		t.Errorf("span %+v", got)
+	}
+}
+
+func TestSetupHonoursStandardVariables(t *testing.T) {
+	rcv := otlptest.Listen(t)
+	t.Setenv("OTEL_SERVICE_NAME", "renamed")
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "team=sre")
+	tr, shutdown := setup(t, "http://"+rcv.Addr())
+	_, span := tr.Tracer("test").Start(context.Background(), "work")
+	span.End()
+	_ = shutdown(context.Background())
+	got := rcv.WaitTrace(t, span.SpanContext().TraceID().String(), 1, 5*time.Second)[0]
+	if got.Service != "renamed" || got.Resource["team"] != "sre" {
+		t.Errorf("resource %v", got.Resource)
+	}
+
+	t.Setenv("OTEL_TRACES_SAMPLER", "always_off")
+	tr, shutdown = setup(t, "http://"+rcv.Addr())
+	_, span = tr.Tracer("test").Start(context.Background(), "unsampled")
+	span.End()
+	_ = shutdown(context.Background())
+	if span.SpanContext().IsSampled() {
+		t.Error("OTEL_TRACES_SAMPLER=always_off ignored")
+	}
+}
+
+// TestDeadCollectorCostsNothing: nothing listens; spans cost no wait and
+// shutdown is bounded.
+func TestDeadCollectorCostsNothing(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2000") // ms: how long one export may retry
+	tr, shutdown := setup(t, dead)
+	start := time.Now()
+	for range 300 { // under one batch (512): one export, retrying until its timeout
+		_, span := tr.Tracer("test").Start(context.Background(), "work")
+		span.End()
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("300 spans with a dead collector took %s", el)
+	}
+	start = time.Now()
+	_ = shutdown(context.Background())
+	if el := time.Since(start); el > tracing.ShutdownTimeout+3*time.Second {
+		t.Fatalf("shutdown took %s", el)
+	}
+	// The last export goes on retrying until its own timeout
+	// (OTEL_EXPORTER_OTLP_TIMEOUT), then its goroutines end.
+	deadline := time.Now().Add(20 * time.Second)
+	for goleak.Find() != nil && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := goleak.Find(); err != nil {
+		t.Fatalf("exporter goroutines outlived their timeout: %v", err)
+	}
+}
+
+func TestDisabled(t *testing.T) {
+	tr, shutdown, err := tracing.Setup(context.Background(), tracing.Config{Disabled: true, Endpoint: "http://x:1"}, tracing.Options{Logger: discard})
+	if err != nil || shutdown(context.Background()) != nil {
+		t.Fatal(err)
+	}
+	_, span := tr.Tracer("t").Start(context.Background(), "x")
+	if span.SpanContext().IsValid() {
+		t.Error("a disabled provider made a real span")
+	}
+}
+
+// recorded serves a chi router the way router.New and router.Handler wire it.
+func recorded(t *testing.T) (*tracetest.SpanRecorder, tracing.Tracing, *chi.Mux) {
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tr := tracing.Tracing{Provider: tp, Propagator: tracing.Propagator()}
+	r := chi.NewRouter()
+	r.Use(requestid.Middleware(logging.New(io.Discard, logging.Options{})), tracing.Middleware())
+	return sr, tr, r
+}
+
+func TestMiddlewareNamesSpansByRoute(t *testing.T) {
+	sr, tr, r := recorded(t)
+	var bag string
+	r.Get("/users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		bag = baggage.FromContext(r.Context()).Member(tracing.RequestIDKey).Value()
+		w.WriteHeader(http.StatusTeapot)
+	})
+	r.Get("/healthz", func(http.ResponseWriter, *http.Request) {})
+	h := tr.Handler(r, "/healthz")
+
+	req := httptest.NewRequest("GET", "/users/42", nil)
+	req.Header.Set(requestid.Header, "rid-7")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))
+
+	spans := sr.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("want 1 span (the probe is not traced), got %d", len(spans))
+	}
+	s := spans[0]
+	attrs := map[string]string{}
+	for _, a := range s.Attributes() {
+		attrs[string(a.Key)] = a.Value.Emit()
+	}
+	if s.Name() != "GET /users/{id}" || attrs["http.route"] != "/users/{id}" || attrs[tracing.RequestIDKey] != "rid-7" {
+		t.Errorf("span %q %v", s.Name(), attrs)
+	}
+	if bag != "rid-7" {
+		t.Errorf("baggage request_id %q", bag)
+	}
+	if want := tracing.TraceResponse(s.SpanContext()); rec.Header().Get("Traceresponse") != want || !strings.HasSuffix(want, "-01") {
+		t.Errorf("traceresponse %q, want %q", rec.Header().Get("Traceresponse"), want)
+	}
+}
+
+func TestPanicAndServerErrorsMarkTheSpan(t *testing.T) {
+	sr, tr, r := recorded(t)
+	r.Get("/boom", func(w http.ResponseWriter, r *http.Request) {
+		tracing.RecordPanic(r, "kaboom")
+		w.WriteHeader(500)
+	})
+	r.Get("/bad", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
+	h := tr.Handler(r)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/boom", nil))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/bad", nil))
+	spans := sr.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("spans: %d", len(spans))
+	}
+	for _, s := range spans {
+		if s.Status().Code != codes.Error {
+			t.Errorf("%s: status %v, want Error", s.Name(), s.Status())
+		}
+	}
+	if ev := spans[0].Events(); len(ev) == 0 || ev[0].Name != "exception" {
+		t.Errorf("panic span events %v", ev)
+	}
+}

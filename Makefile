@@ -15,15 +15,18 @@ export GIT_COMMIT MYSQL_TEST_DSN
 TOOLS                     := $(CURDIR)/.cache/tools
 STATSD_EXPORTER_VERSION   := v0.31.0
 PROMETHEUS_MODULE_VERSION := v0.316.0
+OTELCOL_VERSION           := v0.165.0
 STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)/prometheus
 PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)/promtool
-export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN
+OTELCOL_BUILDER     := $(TOOLS)/builder-$(OTELCOL_VERSION)/builder
+OTELCOL_BIN         := $(TOOLS)/otelcol-$(OTELCOL_VERSION)/otelcol-failready/otelcol-failready
+export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN
 
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
-.PHONY: help up down logs local load test test-integration e2e ci fmt vet mariadb tools walkthrough-logging
+.PHONY: help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,12 +77,23 @@ test: vet ## unit tests: Go only, no services needed
 test-integration: ## tests against a real MySQL-protocol server (MYSQL_TEST_DSN)
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
 
-e2e: mariadb tools ## the real binaries, a private mariadbd, statsd_exporter and Prometheus as host processes
+e2e: mariadb tools ## the real binaries, a private mariadbd, statsd_exporter, Prometheus and the collector as host processes
 	$(GO) test -count=1 -timeout 10m -tags e2e ./e2e/
 
 ci: test test-integration e2e ## everything CI runs
 
-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) ## install the pinned statsd_exporter and Prometheus (cached in .cache/tools)
+tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) ## install the pinned statsd_exporter, Prometheus and collector (cached in .cache/tools)
+
+otelcol: $(OTELCOL_BIN) ## build the OpenTelemetry collector from otel-collector/builder-config.yaml
+
+$(OTELCOL_BUILDER):
+	GOBIN=$(dir $@) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OTELCOL_VERSION)
+
+# Rebuilt when the manifest changes; the builder writes into the cache.
+$(OTELCOL_BIN): $(OTELCOL_BUILDER) otel-collector/builder-config.yaml
+	mkdir -p $(TOOLS)/otelcol-$(OTELCOL_VERSION)
+	cd $(TOOLS)/otelcol-$(OTELCOL_VERSION) && $(OTELCOL_BUILDER) --config=$(CURDIR)/otel-collector/builder-config.yaml
+	touch $@
 
 $(STATSD_EXPORTER_BIN):
 	GOBIN=$(dir $@) $(GO) install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION)

@@ -45,6 +45,13 @@ type Options struct {
 	// statsd-exporter/mapping.yaml, and Prometheus with
 	// deploy/prometheus/prometheus.yml, its targets pointed at loopback.
 	StatsdExporterBin, PrometheusBin string
+
+	// The tracing pipeline, started when OtelcolBin is set: the collector
+	// built from otel-collector/builder-config.yaml with
+	// otel-collector/config.yaml, its ports moved to free loopback ones and
+	// its exporter pointed at TraceExportEndpoint (host:port of an OTLP gRPC
+	// receiver). Without it the services run with tracing off.
+	OtelcolBin, TraceExportEndpoint string
 }
 
 // Stack is a running stack.
@@ -60,7 +67,12 @@ type Stack struct {
 	StatsdUDP      string
 	StatsdExporter *Process // nil without the pipeline
 	Prometheus     *Process
-	bins           map[string]string
+
+	// OTLPEndpoint is the collector's OTLP gRPC address ("" without it).
+	OTLPEndpoint     string
+	Collector        *Process
+	bins             map[string]string
+	collectorMetrics string
 }
 
 // Start builds the services, starts MySQL and both services, and waits
@@ -93,6 +105,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	if err = s.startMySQL(ctx); err != nil {
 		return nil, err
+	}
+	if o.OtelcolBin != "" {
+		if err = s.startCollector(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if o.StatsdExporterBin != "" && o.PrometheusBin != "" {
 		if err = s.startMetrics(ctx); err != nil {
@@ -159,10 +176,14 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 		return err
 	}
 	promAddr := fmt.Sprintf("127.0.0.1:%d", promPort)
-	cfg, err := LoopbackPrometheusConfig(s.opts.RepoRoot, map[string]string{
+	targets := map[string]string{
 		"statsd-exporter:9102": webAddr,
 		"localhost:9090":       promAddr,
-	})
+	}
+	if s.collectorMetrics != "" {
+		targets["otel-collector:8888"] = s.collectorMetrics
+	}
+	cfg, err := LoopbackPrometheusConfig(s.opts.RepoRoot, targets)
 	if err != nil {
 		return err
 	}
@@ -182,6 +203,66 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 	}, promAddr, "/-/ready", s.opts.Log)
 	return err
 }
+
+// startCollector runs the collector with the project's config, its ports
+// moved to free loopback ones.
+func (s *Stack) startCollector(ctx context.Context) error {
+	var ports [4]int
+	for i := range ports {
+		p, err := FreePort()
+		if err != nil {
+			return err
+		}
+		ports[i] = p
+	}
+	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	b, err := os.ReadFile(filepath.Join(s.opts.RepoRoot, CollectorConfigFile))
+	if err != nil {
+		return err
+	}
+	cfg := string(b)
+	for from, to := range map[string]string{
+		"0.0.0.0:4317":  addr(ports[0]),
+		"0.0.0.0:4318":  addr(ports[1]),
+		"0.0.0.0:13133": addr(ports[2]),
+		"host: 0.0.0.0": "host: 127.0.0.1",
+		"port: 8888":    fmt.Sprintf("port: %d", ports[3]),
+	} {
+		if !strings.Contains(cfg, from) {
+			return fmt.Errorf("%s has no %q", CollectorConfigFile, from)
+		}
+		cfg = strings.ReplaceAll(cfg, from, to)
+	}
+	dir := filepath.Join(s.opts.WorkDir, "otelcol")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	export := s.opts.TraceExportEndpoint
+	if export == "" {
+		export = "127.0.0.1:9" // nothing listens: the collector drops what it cannot send
+	}
+	p, err := spawn("otel-collector", s.opts.OtelcolBin, []string{"--config=" + path},
+		[]string{"JAEGER_OTLP_ENDPOINT=" + export}, s.opts.Log, nil)
+	if err != nil {
+		return err
+	}
+	p.Addr = addr(ports[2])
+	if err := WaitReady(ctx, p.URL()+"/", 60*time.Second); err != nil {
+		_ = p.cmd.Process.Kill()
+		return fmt.Errorf("otel-collector: %w\n%s", err, strings.Join(p.Lines(), "\n"))
+	}
+	s.Collector = p
+	s.OTLPEndpoint = addr(ports[0])
+	s.collectorMetrics = addr(ports[3])
+	return nil
+}
+
+// CollectorConfigFile is the collector config compose mounts.
+const CollectorConfigFile = "otel-collector/config.yaml"
 
 // Files of the metrics pipeline, as compose mounts them.
 const (
@@ -218,7 +299,7 @@ func (s *Stack) Service2Env() []string {
 		"MYSQL_DATABASE=" + s.DB.Name,
 		"DEPLOYMENT_ID=native",
 		"STATSD_ADDR=" + s.statsdAddr(),
-	}, s.opts.Env["service2"]...)
+	}, append(s.tracingEnv(), s.opts.Env["service2"]...)...)
 }
 
 // StartService2 starts (or restarts) service2 and waits until it is ready.
@@ -238,7 +319,7 @@ func (s *Stack) StartService1(ctx context.Context) error {
 		"SERVICE2_URL=" + s.Service2.URL(),
 		"DEPLOYMENT_ID=native",
 		"STATSD_ADDR=" + s.statsdAddr(),
-	}, s.opts.Env["service1"]...)
+	}, append(s.tracingEnv(), s.opts.Env["service1"]...)...)
 	p, err := StartProcess(ctx, "service1", s.bins["service1"], env, s.opts.Log)
 	if err != nil {
 		return err
@@ -256,7 +337,7 @@ func (s *Stack) Stop() error {
 			errs = append(errs, p.Stop(20*time.Second))
 		}
 	}
-	for _, p := range []*Process{s.Prometheus, s.StatsdExporter} {
+	for _, p := range []*Process{s.Prometheus, s.StatsdExporter, s.Collector} {
 		if p != nil {
 			_ = p.Stop(20 * time.Second) // their exit codes are not ours to judge
 		}
@@ -313,6 +394,16 @@ func WaitReady(ctx context.Context, url string, timeout time.Duration) error {
 		}
 	}
 	return fmt.Errorf("%s not ready after %s: %s", url, timeout, last)
+}
+
+// tracingEnv points the services at the collector, or turns tracing off
+// without one (an exporter retrying a missing collector would only slow
+// every shutdown).
+func (s *Stack) tracingEnv() []string {
+	if s.OTLPEndpoint == "" {
+		return []string{"OTEL_SDK_DISABLED=true"}
+	}
+	return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + s.OTLPEndpoint}
 }
 
 // statsdAddr is where the services send metrics: statsd_exporter, or a

@@ -38,6 +38,7 @@ up: ## build the services at this commit, start the compose stack, print the URL
 	@echo "  service1  http://localhost:8000/        (try: curl -i http://localhost:8000/)"
 	@echo "  service2  http://localhost:8001/users"
 	@echo "  grafana   http://localhost:3000/        (dashboards in the failready folder; no login)"
+	@echo "  jaeger    http://localhost:16686/       (traces)"
 	@echo "  prometheus http://localhost:9090/"
 	@echo "  statsd-exporter http://localhost:9102/metrics"
 	@echo "  mysql     127.0.0.1:3307 (user failready, password failready)"

@@ -1,0 +1,128 @@
+package stackfiles
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// componentModules maps a collector component type to the module that
+// provides it, for the components the project uses.
+var componentModules = map[string]string{
+	"otlp":           "go.opentelemetry.io/collector/receiver/otlpreceiver",
+	"memory_limiter": "go.opentelemetry.io/collector/processor/memorylimiterprocessor",
+	"batch":          "go.opentelemetry.io/collector/processor/batchprocessor",
+	"otlp_grpc":      "go.opentelemetry.io/collector/exporter/otlpexporter",
+	"health_check":   "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension",
+}
+
+type collectorConfig struct {
+	Extensions map[string]any `yaml:"extensions"`
+	Receivers  map[string]struct {
+		Protocols map[string]struct {
+			Endpoint string `yaml:"endpoint"`
+		} `yaml:"protocols"`
+	} `yaml:"receivers"`
+	Processors map[string]any `yaml:"processors"`
+	Exporters  map[string]struct {
+		Endpoint string `yaml:"endpoint"`
+	} `yaml:"exporters"`
+	Service struct {
+		Extensions []string `yaml:"extensions"`
+		Pipelines  map[string]struct {
+			Receivers, Processors, Exporters []string
+		} `yaml:"pipelines"`
+	} `yaml:"service"`
+}
+
+type builderConfig struct {
+	Dist struct {
+		Version string `yaml:"version"`
+	} `yaml:"dist"`
+	Receivers, Processors, Exporters, Extensions []struct {
+		GoMod string `yaml:"gomod"`
+	}
+}
+
+// TestCollectorConfigAndManifestAgree: the collector the tests build has
+// exactly the components the config uses, at the compose image's version; the
+// receivers bind all interfaces; memory_limiter comes first; Jaeger's
+// endpoint can be overridden by env.
+func TestCollectorConfigAndManifestAgree(t *testing.T) {
+	var cfg collectorConfig
+	loadYAML(t, "otel-collector/config.yaml", &cfg)
+	var bc builderConfig
+	loadYAML(t, "otel-collector/builder-config.yaml", &bc)
+
+	used := map[string]bool{}
+	typ := func(id string) string { return strings.SplitN(id, "/", 2)[0] }
+	for _, p := range cfg.Service.Pipelines {
+		for _, ids := range [][]string{p.Receivers, p.Processors, p.Exporters} {
+			for _, id := range ids {
+				used[typ(id)] = true
+			}
+		}
+		if len(p.Processors) == 0 || p.Processors[0] != "memory_limiter" || p.Processors[len(p.Processors)-1] != "batch" {
+			t.Errorf("processors %v: memory_limiter first, batch last", p.Processors)
+		}
+	}
+	for _, id := range cfg.Service.Extensions {
+		used[typ(id)] = true
+	}
+	var built []string
+	for _, list := range [][]struct {
+		GoMod string `yaml:"gomod"`
+	}{bc.Receivers, bc.Processors, bc.Exporters, bc.Extensions} {
+		for _, c := range list {
+			mod, ver, _ := strings.Cut(c.GoMod, " ")
+			built = append(built, mod)
+			if "v"+bc.Dist.Version != ver {
+				t.Errorf("%s at %s, the distribution is %s", mod, ver, bc.Dist.Version)
+			}
+		}
+	}
+	for c := range used {
+		mod, ok := componentModules[c]
+		if !ok || !slices.Contains(built, mod) {
+			t.Errorf("config uses %s, which the manifest does not build", c)
+		}
+	}
+	if len(built) != len(used) {
+		t.Errorf("the manifest builds %v, the config uses %v", built, used)
+	}
+
+	for name, p := range cfg.Receivers["otlp"].Protocols {
+		if !strings.HasPrefix(p.Endpoint, "0.0.0.0:") {
+			t.Errorf("otlp %s binds %q, want 0.0.0.0 explicitly", name, p.Endpoint)
+		}
+	}
+	if ep := cfg.Exporters["otlp_grpc/jaeger"].Endpoint; ep != "${env:JAEGER_OTLP_ENDPOINT:-jaeger:4317}" {
+		t.Errorf("Jaeger endpoint %q must be overridable by env", ep)
+	}
+
+	// Versions: the compose image, the Makefile and the manifest agree.
+	p := loadCompose(t)
+	mk := regexp.MustCompile(`(?m)^OTELCOL_VERSION\s*:=\s*v(\S+)`).FindStringSubmatch(readFile(t, "Makefile"))
+	if mk == nil || mk[1] != bc.Dist.Version {
+		t.Errorf("Makefile OTELCOL_VERSION %v, manifest %s", mk, bc.Dist.Version)
+	}
+	if img := p.Services["otel-collector"].Image; img != "otel/opentelemetry-collector-contrib:"+bc.Dist.Version {
+		t.Errorf("collector image %s, manifest version %s", img, bc.Dist.Version)
+	}
+	if p.Services["otel-collector"].Environment["JAEGER_OTLP_ENDPOINT"] == nil {
+		t.Error("compose does not point the collector at Jaeger")
+	}
+}
+
+// TestServicesSendTracesToTheCollector: both services have the OTLP endpoint
+// of the compose collector, over plain gRPC.
+func TestServicesSendTracesToTheCollector(t *testing.T) {
+	p := loadCompose(t)
+	for _, name := range []string{"service1", "service2"} {
+		ep := p.Services[name].Environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
+		if ep == nil || *ep != "http://otel-collector:4317" {
+			t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT %v", name, ep)
+		}
+	}
+}

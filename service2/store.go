@@ -42,6 +42,10 @@ func openDB(c mysqlConfig, logger *slog.Logger, tr tracing.Tracing) (*sql.DB, er
 	mc.ReadTimeout = c.IOTimeout
 	mc.WriteTimeout = c.IOTimeout
 	mc.Logger = slog.NewLogLogger(logger.With("component", "mysql-driver").Handler(), slog.LevelWarn)
+	// Placeholders are filled in by the driver (escaped for the connection's
+	// charset) instead of a server-side prepare, execute and close: one round
+	// trip per statement instead of three.
+	mc.InterpolateParams = true
 	mc.Collation = "utf8mb4_unicode_ci" // any name, any script, as the schema
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {

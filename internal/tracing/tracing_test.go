@@ -82,35 +82,47 @@ func TestSetupHonoursStandardVariables(t *testing.T) {
 	}
 }
 
-// TestDeadCollectorCostsNothing: nothing listens; spans cost no wait and
-// shutdown is bounded.
-func TestDeadCollectorCostsNothing(t *testing.T) {
+// TestBadCollectorCostsNothing: a collector that is dead (nothing listens),
+// unresolvable, or a black hole (accepts and never answers): spans cost no
+// wait, shutdown is bounded, and the exporter's goroutines end.
+func TestBadCollectorCostsNothing(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
+	hole, _ := net.Listen("tcp", "127.0.0.1:0") // accepts (kernel backlog), never answers
+	defer hole.Close()
+
 	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2000") // ms: how long one export may retry
-	tr, shutdown := setup(t, dead)
-	start := time.Now()
-	for range 300 { // under one batch (512): one export, retrying until its timeout
-		_, span := tr.Tracer("test").Start(context.Background(), "work")
-		span.End()
-	}
-	if el := time.Since(start); el > 5*time.Second {
-		t.Fatalf("300 spans with a dead collector took %s", el)
-	}
-	start = time.Now()
-	_ = shutdown(context.Background())
-	if el := time.Since(start); el > tracing.ShutdownTimeout+3*time.Second {
-		t.Fatalf("shutdown took %s", el)
-	}
-	// The last export goes on retrying until its own timeout
-	// (OTEL_EXPORTER_OTLP_TIMEOUT), then its goroutines end.
-	deadline := time.Now().Add(20 * time.Second)
-	for goleak.Find() != nil && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err := goleak.Find(); err != nil {
-		t.Fatalf("exporter goroutines outlived their timeout: %v", err)
+	for name, endpoint := range map[string]string{
+		"dead":         dead,
+		"unresolvable": "http://no-such-collector.invalid:4317",
+		"black hole":   "http://" + hole.Addr().String(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			tr, shutdown := setup(t, endpoint)
+			start := time.Now()
+			for range 300 { // under one batch (512): one export, retrying until its timeout
+				_, span := tr.Tracer("test").Start(context.Background(), "work")
+				span.End()
+			}
+			if el := time.Since(start); el > 5*time.Second {
+				t.Fatalf("300 spans took %s", el)
+			}
+			start = time.Now()
+			_ = shutdown(context.Background())
+			if el := time.Since(start); el > tracing.ShutdownTimeout+3*time.Second {
+				t.Fatalf("shutdown took %s", el)
+			}
+			// The last export goes on retrying until its own timeout
+			// (OTEL_EXPORTER_OTLP_TIMEOUT), then its goroutines end.
+			deadline := time.Now().Add(20 * time.Second)
+			for goleak.Find() != nil && time.Now().Before(deadline) {
+				time.Sleep(200 * time.Millisecond)
+			}
+			if err := goleak.Find(); err != nil {
+				t.Fatalf("exporter goroutines outlived their timeout: %v", err)
+			}
+		})
 	}
 }
 

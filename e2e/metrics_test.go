@@ -114,6 +114,7 @@ func TestMetricsPipeline(t *testing.T) {
 	st, _ := startStackWith(t, stack.Options{
 		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"),
 		PrometheusBin:     toolBin(t, "PROMETHEUS_BIN"),
+		OtelcolBin:        toolBin(t, "OTELCOL_BIN"), // its own metrics are scraped too
 	})
 
 	if out, err := exec.Command(promtool, "check", "config", filepath.Join(repoRoot, stack.PrometheusConfigFile)).CombinedOutput(); err != nil {
@@ -161,6 +162,23 @@ func TestMetricsPipeline(t *testing.T) {
 			t.Fatal("no service1 series in Prometheus within 60s")
 		}
 		time.Sleep(time.Second)
+	}
+
+	// Prometheus scrapes all three jobs of the project's config.
+	for _, job := range []string{"statsd-exporter", "prometheus", "otel-collector"} {
+		var r promResult
+		for wait := time.Now().Add(20 * time.Second); ; time.Sleep(time.Second) {
+			r = promQuery(t, prom, `up{job="`+job+`"} == 1`)
+			if len(r.Data.Result) == 1 || time.Now().After(wait) {
+				break
+			}
+		}
+		if len(r.Data.Result) != 1 {
+			t.Errorf("job %s is not up", job)
+		}
+	}
+	if r := promQuery(t, prom, `{job="otel-collector", __name__=~"otelcol_.+"}`); len(r.Data.Result) == 0 {
+		t.Error("no otelcol_* series from the collector's own metrics")
 	}
 
 	// Every catalog metric exists with exactly its labels (plus Prometheus's

@@ -18,9 +18,14 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/google/uuid"
+
+	"github.com/failready/failready/internal/breaker"
+	"github.com/failready/failready/internal/deadline"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
+	"github.com/failready/failready/internal/retry"
 	"github.com/failready/failready/internal/tracing"
 	"github.com/failready/failready/internal/user"
 )
@@ -30,6 +35,12 @@ var (
 	errUnavailable = errors.New("service2 unavailable") // could not reach it
 	errTimeout     = errors.New("service2 timed out")
 )
+
+// openError is a call the circuit breaker refused; RetryAfter is when it
+// will let a probe through.
+type openError struct{ RetryAfter time.Duration }
+
+func (e *openError) Error() string { return "service2 circuit breaker open" }
 
 // upstreamError is a non-2xx answer of service2, with its message.
 type upstreamError struct {
@@ -44,46 +55,96 @@ func (e *upstreamError) Error() string {
 // maxResponseBytes bounds what service1 reads of a service2 response.
 const maxResponseBytes = 4 << 20
 
-// service2Client calls service2. The http.Client and its pooled transport are
-// created once and reused: a client per request would open a connection per
-// request. The request ID travels with every call (requestid.Transport).
+// service2Client calls service2, resiliently. The http.Client and its pooled
+// transport are created once and reused: a client per request would open a
+// connection per request. Every call:
+//   - runs inside the request's deadline budget, each attempt bounded by
+//     SERVICE2_TIMEOUT, and tells service2 the time left (Request-Timeout);
+//   - goes through the circuit breaker, which fails it fast while open;
+//   - is retried (at most RETRY_MAX times, capped exponential backoff with
+//     full jitter) when it is idempotent (a GET, or a POST with an
+//     Idempotency-Key), the failure is transient (no answer, a timeout, 502,
+//     503, 504), the retry budget allows it and the deadline leaves room;
+//   - is measured per attempt and traced (service2-request, with the
+//     breaker's state changes and the retries as span events).
 type service2Client struct {
-	base    *url.URL
-	http    *http.Client
-	timeout time.Duration
-	logger  *slog.Logger
-	metrics *metrics.Client
-	tags    *metrics.Tags[callKey]
-	tracer  trace.Tracer
+	base       *url.URL
+	http       *http.Client
+	timeout    time.Duration // one attempt
+	maxRetries int
+	backoff    retry.Backoff
+	budget     *retry.Budget
+	breaker    *breaker.Breaker
+	logger     *slog.Logger
+	metrics    *metrics.Client
+	tags       *metrics.Tags[callKey]
+	retryTags  *metrics.Tags[string]
+	deniedTags *metrics.Tags[string]
+	tracer     trace.Tracer
 }
 
-// callKey is the tag set of one call's duration.
+// callKey is the tag set of one attempt's duration.
 type callKey struct {
 	method, route, outcome string
 	status                 int
 }
 
-func newService2Client(base *url.URL, timeout time.Duration, logger *slog.Logger, m *metrics.Client, tr tracing.Tracing) *service2Client {
+// resilience is the client's policy, from the environment.
+type resilience struct {
+	AttemptTimeout time.Duration
+	MaxRetries     int
+	Backoff        retry.Backoff
+	BudgetRatio    float64
+	Breaker        breaker.Settings
+}
+
+func newService2Client(base *url.URL, p resilience, logger *slog.Logger, m *metrics.Client, tr tracing.Tracing) *service2Client {
 	t := &http.Transport{
 		Proxy:                 nil, // service2 is never behind an outbound proxy
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          100,
 		MaxIdleConnsPerHost:   100, // the default of 2 would churn connections under load
 		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: timeout,
+		ResponseHeaderTimeout: p.AttemptTimeout,
 	}
-	return &service2Client{
+	c := &service2Client{
 		base: base,
-		// otelhttp outside: a client span per call, traceparent and baggage injected.
-		http:    &http.Client{Transport: tr.Transport(requestid.Transport{Base: t})},
-		tracer:  tr.Tracer("failready/service1"),
-		timeout: timeout,
-		logger:  logger,
-		metrics: m,
+		// otelhttp outside: a client span per attempt, traceparent and
+		// baggage injected; then the deadline budget and the request ID.
+		http:       &http.Client{Transport: tr.Transport(deadline.Transport{Base: requestid.Transport{Base: t}})},
+		timeout:    p.AttemptTimeout,
+		maxRetries: p.MaxRetries,
+		backoff:    p.Backoff,
+		budget:     retry.NewBudget(p.BudgetRatio, 10),
+		logger:     logger,
+		metrics:    m,
+		tracer:     tr.Tracer("failready/service1"),
 		tags: metrics.NewTags(500, func(k callKey) []string {
 			return []string{"peer:service2", "method:" + k.method, "route:" + k.route,
 				"outcome:" + k.outcome, "status:" + metrics.StatusTag(k.status)}
 		}),
+		retryTags:  metrics.NewTags(50, func(route string) []string { return []string{"peer:service2", "route:" + route} }),
+		deniedTags: metrics.NewTags(10, func(reason string) []string { return []string{"peer:service2", "reason:" + reason} }),
+	}
+	toTags := metrics.NewTags(10, func(to string) []string { return []string{"peer:service2", "to:" + to} })
+	p.Breaker.Name = "service2"
+	c.breaker = breaker.New(p.Breaker, func(from, to string) {
+		level := slog.LevelInfo
+		if to == breaker.Open {
+			level = slog.LevelWarn
+		}
+		logger.Log(context.Background(), level, "circuit breaker state change", "peer", "service2", "from", from, "to", to)
+		m.Count(metrics.BreakerTransitions, 1, toTags.Get(to))
+	})
+	return c
+}
+
+// breakerCollector reports the breaker's state as a gauge.
+func (c *service2Client) breakerCollector() metrics.Collector {
+	tags := []string{"peer:service2"}
+	return func(m *metrics.Client) {
+		v := map[string]float64{breaker.Closed: 0, breaker.HalfOpen: 1, breaker.Open: 2}[c.breaker.State()]
+		m.Gauge(metrics.BreakerState, v, tags)
 	}
 }
 
@@ -106,46 +167,77 @@ func (c *service2Client) GetUser(ctx context.Context, id int64) (user.User, erro
 	return u, err
 }
 
+// CreateUser sends an Idempotency-Key, the same on every attempt, so that
+// the POST can be retried: service2 creates at most one row for it.
 func (c *service2Client) CreateUser(ctx context.Context, n user.New) (user.User, error) {
 	var u user.User
-	err := c.do(ctx, http.MethodPost, "/users", "/users", n, &u)
+	err := c.do(ctx, http.MethodPost, "/users", "/users", n, &u, uuid.NewString())
 	return u, err
 }
 
-// Ready reports whether service2 answers its liveness probe within timeout.
-// It asks /healthz, not /readyz: service1 can still answer (with errors that
-// say why) while service2's database is down.
+// Ready reports whether service1 can reach service2: not while the breaker
+// is open, and otherwise when service2 answers its liveness probe within
+// timeout (one attempt, outside the breaker). It asks /healthz, not /readyz:
+// service1 can still answer, with errors that say why, while service2's
+// database is down.
 func (c *service2Client) Ready(ctx context.Context, timeout time.Duration) error {
+	if c.breaker.State() == breaker.Open {
+		return &openError{c.breaker.RetryAfter()}
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return c.do(ctx, http.MethodGet, "/healthz", "/healthz", nil, nil)
+	_, err := c.roundTrip(ctx, http.MethodGet, "/healthz", "", nil, nil)
+	return err
 }
 
-// do makes one call, bounded by the client's timeout, and decodes a 2xx JSON
-// body into out. route is service2's route pattern, for the metric. Every
-// call is measured; failures are logged with the request ID and returned as
-// errUnavailable, errTimeout or *upstreamError.
-func (c *service2Client) do(ctx context.Context, method, route, path string, in, out any) error {
-	// The talk's manual span around the whole call; the HTTP client span
-	// nests inside it.
+// do makes one call with retries, and decodes a 2xx JSON body into out.
+// route is service2's route pattern, for metrics and spans. key, when set,
+// is sent as Idempotency-Key and makes a POST retryable. The final failure is
+// logged with the request ID and returned as errUnavailable, errTimeout,
+// *openError or *upstreamError.
+func (c *service2Client) do(ctx context.Context, method, route, path string, in, out any, key ...string) error {
+	// The talk's manual span around the whole call; each attempt's HTTP
+	// client span nests inside it.
 	ctx, span := c.tracer.Start(ctx, "service2-request", trace.WithAttributes(
 		attribute.String("peer.service", "service2"), semconv.HTTPRoute(route), semconv.HTTPRequestMethodKey.String(method)))
 	defer span.End()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	start := time.Now()
-	status, err := c.roundTrip(ctx, method, path, in, out)
-	outcome := callOutcome(err)
-	span.SetAttributes(attribute.String("outcome", outcome))
-	if outcome != "ok" {
-		tracing.Fail(span, err)
+	idemKey := ""
+	if len(key) > 0 {
+		idemKey = key[0]
 	}
-	c.metrics.Timing(metrics.ClientRequestDuration, time.Since(start), c.tags.Get(callKey{method, route, outcome, status}))
+	idempotent := method == http.MethodGet || idemKey != ""
+	c.budget.Request()
+	start := time.Now()
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = c.attempt(ctx, span, method, route, path, idemKey, in, out)
+		if err == nil || !idempotent || !transient(err) || attempt == c.maxRetries || ctx.Err() != nil {
+			break
+		}
+		delay := c.backoff.Delay(attempt)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay+c.timeout/4 {
+			c.metrics.Count(metrics.ClientRetriesDenied, 1, c.deniedTags.Get("deadline"))
+			break // no time left for a useful attempt
+		}
+		if !c.budget.Retry() {
+			c.metrics.Count(metrics.ClientRetriesDenied, 1, c.deniedTags.Get("budget"))
+			break
+		}
+		c.metrics.Count(metrics.ClientRetries, 1, c.retryTags.Get(route))
+		span.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", attempt+2), attribute.String("after", err.Error()),
+			attribute.Int64("backoff_ms", delay.Milliseconds())))
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+	}
 	if err != nil {
+		outcome := callOutcome(err)
 		level := slog.LevelError
-		var ue *upstreamError
-		if errors.As(err, &ue) && ue.Status < 500 {
-			level = slog.LevelInfo // the caller's mistake, passed on
+		if outcome == "ok" {
+			level = slog.LevelInfo // service2 refused the caller's input: passed on
+		} else {
+			tracing.Fail(span, err)
 		}
 		c.logger.Log(ctx, level, "service2 call failed",
 			"method", method, "path", path, "error", err.Error(),
@@ -154,13 +246,48 @@ func (c *service2Client) do(ctx context.Context, method, route, path string, in,
 	return err
 }
 
+// attempt makes one attempt through the breaker, bounded by the attempt
+// timeout, and measures it.
+func (c *service2Client) attempt(ctx context.Context, span trace.Span, method, route, path, key string, in, out any) error {
+	before := c.breaker.State()
+	done, err := c.breaker.Allow()
+	if err != nil {
+		c.metrics.Timing(metrics.ClientRequestDuration, 0, c.tags.Get(callKey{method, route, "rejected", 0}))
+		return &openError{c.breaker.RetryAfter()}
+	}
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	start := time.Now()
+	status, err := c.roundTrip(actx, method, path, key, in, out)
+	outcome := callOutcome(err)
+	done(outcome != "ok") // a 4xx is service2 working: not a breaker failure
+	c.metrics.Timing(metrics.ClientRequestDuration, time.Since(start), c.tags.Get(callKey{method, route, outcome, status}))
+	if after := c.breaker.State(); after != before {
+		span.AddEvent("circuit breaker "+after, trace.WithAttributes(attribute.String("from", before)))
+	}
+	return err
+}
+
+// transient reports failures worth retrying: no answer, a timeout, or
+// service2 saying it is temporarily unable (502, 503, 504).
+func transient(err error) bool {
+	var ue *upstreamError
+	if errors.As(err, &ue) {
+		return ue.Status == http.StatusBadGateway || ue.Status == http.StatusServiceUnavailable || ue.Status == http.StatusGatewayTimeout
+	}
+	return errors.Is(err, errUnavailable) || errors.Is(err, errTimeout)
+}
+
 // callOutcome classifies a call for the metric: ok when service2 answered
 // below 500 (a 404 is a good answer), timeout, or error.
 func callOutcome(err error) string {
 	var ue *upstreamError
+	var oe *openError
 	switch {
 	case err == nil:
 		return "ok"
+	case errors.As(err, &oe):
+		return "rejected"
 	case errors.Is(err, errTimeout):
 		return "timeout"
 	case errors.As(err, &ue) && ue.Status < 500:
@@ -170,7 +297,7 @@ func callOutcome(err error) string {
 }
 
 // roundTrip returns the answer's status code (0 when there was none).
-func (c *service2Client) roundTrip(ctx context.Context, method, path string, in, out any) (int, error) {
+func (c *service2Client) roundTrip(ctx context.Context, method, path, key string, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -184,6 +311,9 @@ func (c *service2Client) roundTrip(ctx context.Context, method, path string, in,
 		return 0, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

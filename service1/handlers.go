@@ -80,7 +80,11 @@ func handleHoneypot() http.Handler {
 // its faults become 502, and its absence 503 or 504.
 func service2Error(w http.ResponseWriter, r *http.Request, err error) {
 	var ue *upstreamError
+	var oe *openError
 	switch {
+	case errors.As(err, &oe):
+		w.Header().Set("Retry-After", strconv.Itoa(int(oe.RetryAfter.Seconds())))
+		respond.Error(w, r, http.StatusServiceUnavailable, "service2 unavailable: circuit breaker open, failing fast")
 	case errors.As(err, &ue):
 		switch {
 		case ue.Status >= 400 && ue.Status < 499:
@@ -92,6 +96,8 @@ func service2Error(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	case errors.Is(err, errTimeout):
 		respond.Error(w, r, http.StatusGatewayTimeout, "service2 timed out")
+	case errors.Is(err, context.DeadlineExceeded):
+		respond.Error(w, r, http.StatusGatewayTimeout, "request deadline exceeded")
 	case errors.Is(err, context.Canceled):
 		respond.Error(w, r, 499, "request cancelled by the client")
 	case errors.Is(err, errUnavailable):

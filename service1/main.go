@@ -47,11 +47,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Level: cfg.LogLevel,
 	})
 
-	m := metrics.New(metrics.Options{
-		Addr: cfg.StatsdAddr, Service: serviceName, Version: version, Logger: logger,
-	})
-	defer m.Close() // after the server has drained: flushes the last metrics
-
 	tr, shutdownTracing, err := tracing.Setup(ctx, cfg.Tracing, tracing.Options{
 		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Logger: logger,
 	})
@@ -60,13 +55,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer shutdownTracing(context.Background()) // bounded: flushes the last spans
 
-	s2 := newService2Client(cfg.Service2URL, cfg.Service2Timeout, logger, m, tr)
+	m := metrics.New(metrics.Options{
+		Addr: cfg.StatsdAddr, Service: serviceName, Version: version, Logger: logger,
+	})
+	defer m.Close() // after the server has drained: flushes the last metrics
+	s2 := newService2Client(cfg.Service2URL, cfg.Service2, logger, m, tr)
+	m.AddCollector(s2.breakerCollector())
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on LISTEN_ADDR: %w", err)
 	}
-	logger.Info("starting", "service2_url", cfg.Service2URL.String(),
-		"service2_timeout", cfg.Service2Timeout.String(), "go_version", runtime.Version())
-	srv := httpserver.New(newServer(logger, m, tr, s2, cfg.ReadyTimeout), cfg.HTTP, logger)
-	return httpserver.Run(ctx, srv, ln, cfg.HTTP.Shutdown, logger)
+	logger.Info("starting", "service2_url", cfg.Service2URL.String(), "request_timeout", cfg.RequestTimeout.String(),
+		"service2_timeout", cfg.Service2.AttemptTimeout.String(), "go_version", runtime.Version())
+	gate := &health.Gate{}
+	srv := httpserver.New(newServer(logger, m, tr, s2, cfg, gate), cfg.HTTP, logger)
+	return httpserver.Run(ctx, srv, ln, cfg.HTTP, gate.Close, logger)
 }

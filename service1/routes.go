@@ -4,25 +4,43 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
 
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/failready/failready/internal/deadline"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/ratelimit"
 	"github.com/failready/failready/internal/router"
+	"github.com/failready/failready/internal/shed"
 	"github.com/failready/failready/internal/tracing"
 )
 
-// newServer returns service1's whole HTTP API.
-func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s2 service2, readyTimeout time.Duration) http.Handler {
-	// Ready while service2 answers; service1 can still answer, with errors
-	// that say why, while service2's database is down.
-	s2Up := func(ctx context.Context) error { return s2.Ready(ctx, readyTimeout) }
+// newServer returns service1's whole HTTP API. The probes answer whatever the
+// load; the API routes are rate limited per client IP and overall, shed past
+// MAX_IN_FLIGHT, and bounded by the request budget.
+func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s2 service2, cfg config, gate *health.Gate) http.Handler {
+	// Ready while service2 can be reached: not while the breaker is open, nor
+	// once shutdown has begun.
+	ready := health.All(gate.Check, func(ctx context.Context) error { return s2.Ready(ctx, cfg.ReadyTimeout) })
+	limited := metrics.NewTags(4, func(scope string) []string { return []string{"scope:" + scope} })
 	r := router.New(logger, m)
 	r.Method(http.MethodGet, health.LivePath, health.Live())
-	r.Method(http.MethodGet, health.ReadyPath, health.Ready(s2Up, "service2 unavailable", logger))
-	r.Method(http.MethodGet, "/", handleIndex(s2))
-	r.Method(http.MethodGet, "/users/{id}", handleGetUser(s2))
-	r.Method(http.MethodPost, "/users", handleCreateUser(s2))
-	r.Method(http.MethodGet, "/honeypot", handleHoneypot())
+	r.Method(http.MethodGet, health.ReadyPath, health.Ready(ready, "service2 unavailable", logger))
+	r.Group(func(r chi.Router) {
+		r.Use(
+			middleware.ClientIPFromRemoteAddr, // service1 is exposed directly: trust nothing else
+			ratelimit.Middleware(cfg.RateLimit, func(_ *http.Request, scope string) {
+				m.Count(metrics.ServerRateLimited, 1, limited.Get(scope))
+			}),
+			shed.Limit(cfg.MaxInFlight, func(*http.Request) { m.Count(metrics.ServerShed, 1, nil) }),
+			deadline.Middleware(cfg.RequestTimeout),
+		)
+		r.Method(http.MethodGet, "/", handleIndex(s2))
+		r.Method(http.MethodGet, "/users/{id}", handleGetUser(s2))
+		r.Method(http.MethodPost, "/users", handleCreateUser(s2))
+		r.Method(http.MethodGet, "/honeypot", handleHoneypot())
+	})
 	return router.Handler(r, tr)
 }

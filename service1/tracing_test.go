@@ -7,13 +7,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/logtest"
 	"github.com/failready/failready/internal/metrics"
@@ -43,8 +43,12 @@ func tracedStack(t *testing.T, s2 *fakeService2) (base string, sr *tracetest.Spa
 	logger := logging.New(logs, logging.Options{Service: serviceName})
 	m := metrics.New(metrics.Options{})
 	t.Cleanup(func() { m.Close() })
-	client := newService2Client(u, time.Second, logger, m, tr)
-	srv := httptest.NewServer(newServer(logger, m, tr, client, time.Second))
+	cfg, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newService2Client(u, cfg.Service2, logger, m, tr)
+	srv := httptest.NewServer(newServer(logger, m, tr, client, cfg, &health.Gate{}))
 	t.Cleanup(srv.Close)
 	return srv.URL, sr, logs, &bag
 }

@@ -18,8 +18,12 @@ type config struct {
 	DeploymentID string
 	LogLevel     slog.Level
 	HTTP         httpserver.Timeouts
-	StatsdAddr   string // where metrics go (DogStatsD over UDP)
-	Tracing      tracing.Config
+	// RequestTimeout is service2's own limit on a request, shorter than
+	// service1's; a caller's Request-Timeout header can only shorten it.
+	RequestTimeout time.Duration
+	MaxInFlight    int    // load shedding
+	StatsdAddr     string // where metrics go (DogStatsD over UDP)
+	Tracing        tracing.Config
 
 	MySQL mysqlConfig
 }
@@ -49,6 +53,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	env.Check("LOG_LEVEL", err)
 	c.LogLevel = lvl
 	c.HTTP = httpserver.ReadTimeouts(env)
+	c.RequestTimeout = env.Duration("REQUEST_TIMEOUT", 2*time.Second, 10*time.Millisecond, time.Minute)
+	c.MaxInFlight = env.Int("MAX_IN_FLIGHT", 128, 1, 100000)
 	c.MySQL = mysqlConfig{
 		Addr:            env.HostPort("MYSQL_ADDR", "mysql:3306"),
 		User:            env.String("MYSQL_USER", "failready"),
@@ -60,7 +66,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ConnMaxIdleTime: env.Duration("DB_CONN_MAX_IDLE_TIME", time.Minute, time.Second, time.Hour),
 		DialTimeout:     env.Duration("DB_DIAL_TIMEOUT", 2*time.Second, 10*time.Millisecond, time.Minute),
 		IOTimeout:       env.Duration("DB_IO_TIMEOUT", 5*time.Second, 10*time.Millisecond, time.Minute),
-		QueryTimeout:    env.Duration("DB_QUERY_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
+		QueryTimeout:    env.Duration("DB_QUERY_TIMEOUT", time.Second, time.Millisecond, time.Minute),
 		PingTimeout:     env.Duration("DB_PING_TIMEOUT", 500*time.Millisecond, time.Millisecond, 10*time.Second),
 	}
 	c.StatsdAddr = metrics.ReadAddr(env)

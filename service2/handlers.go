@@ -17,7 +17,7 @@ import (
 type users interface {
 	ListUsers(ctx context.Context) ([]user.User, error)
 	GetUser(ctx context.Context, id int64) (user.User, error)
-	CreateUser(ctx context.Context, n user.New) (user.User, error)
+	CreateUser(ctx context.Context, n user.New, idempotencyKey string) (user.User, error)
 	Ping(ctx context.Context, timeout time.Duration) error
 }
 
@@ -50,11 +50,16 @@ func handleGetUser(s users) http.Handler {
 
 func handleCreateUser(s users) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get(IdempotencyKeyHeader)
+		if key != "" && !validKey(key) {
+			respond.Error(w, r, http.StatusBadRequest, IdempotencyKeyHeader+" must be 1-64 characters of [A-Za-z0-9_-]")
+			return
+		}
 		var n user.New
 		if !respond.DecodeValid(w, r, &n) {
 			return
 		}
-		u, err := s.CreateUser(r.Context(), n)
+		u, err := s.CreateUser(r.Context(), n, key)
 		if err != nil {
 			storeError(w, r, err)
 			return
@@ -69,6 +74,8 @@ func storeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, errNotFound):
 		respond.Error(w, r, http.StatusNotFound, "user not found")
+	case errors.Is(err, errKeyReused):
+		respond.Error(w, r, http.StatusConflict, errKeyReused.Error())
 	case errors.Is(err, errUnavailable):
 		respond.Error(w, r, http.StatusServiceUnavailable, "database unavailable")
 	case errors.Is(err, context.DeadlineExceeded):
@@ -80,4 +87,20 @@ func storeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		respond.Error(w, r, http.StatusInternalServerError, "internal error")
 	}
+}
+
+// IdempotencyKeyHeader makes a POST safe to retry: service2 creates at most
+// one row per key.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+func validKey(k string) bool {
+	if len(k) > 64 {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

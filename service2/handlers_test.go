@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/logtest"
 	"github.com/failready/failready/internal/metrics"
@@ -47,7 +48,7 @@ func (m *memUsers) GetUser(ctx context.Context, id int64) (user.User, error) {
 	return user.User{}, errNotFound
 }
 
-func (m *memUsers) CreateUser(ctx context.Context, n user.New) (user.User, error) {
+func (m *memUsers) CreateUser(ctx context.Context, n user.New, key string) (user.User, error) {
 	m.calls++
 	if m.err != nil {
 		return user.User{}, m.err
@@ -64,7 +65,11 @@ func serve(t *testing.T, s users, method, path, contentType, body string) (*http
 	var buf logtest.Buffer
 	m := metrics.New(metrics.Options{}) // sends nothing; see metrics_test.go
 	t.Cleanup(func() { m.Close() })
-	h := newServer(logging.New(&buf, logging.Options{Service: serviceName, Level: slog.LevelDebug}), m, tracing.Disabled(), s, time.Second)
+	cfg, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newServer(logging.New(&buf, logging.Options{Service: serviceName, Level: slog.LevelDebug}), m, tracing.Disabled(), s, cfg, &health.Gate{})
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

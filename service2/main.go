@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	logger.Info("starting", "mysql_addr", cfg.MySQL.Addr, "mysql_database", cfg.MySQL.Database,
 		"db_max_open_conns", cfg.MySQL.MaxOpenConns, "go_version", runtime.Version())
-	srv := httpserver.New(newServer(logger, m, tr, s, cfg.MySQL.PingTimeout), cfg.HTTP, logger)
-	return httpserver.Run(ctx, srv, ln, cfg.HTTP.Shutdown, logger)
+	gate := &health.Gate{}
+	srv := httpserver.New(newServer(logger, m, tr, s, cfg, gate), cfg.HTTP, logger)
+	return httpserver.Run(ctx, srv, ln, cfg.HTTP, gate.Close, logger)
 }

@@ -4,22 +4,33 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
 
+	"github.com/go-chi/chi/v5"
+
+	"github.com/failready/failready/internal/deadline"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/router"
+	"github.com/failready/failready/internal/shed"
 	"github.com/failready/failready/internal/tracing"
 )
 
-// newServer returns service2's whole HTTP API.
-func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s users, pingTimeout time.Duration) http.Handler {
-	dbUp := func(ctx context.Context) error { return s.Ping(ctx, pingTimeout) }
+// newServer returns service2's whole HTTP API. The probes answer whatever the
+// load; the data routes are shed past MAX_IN_FLIGHT and bounded by the
+// shorter of REQUEST_TIMEOUT and the caller's remaining budget.
+func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s users, cfg config, gate *health.Gate) http.Handler {
+	ready := health.All(gate.Check, func(ctx context.Context) error { return s.Ping(ctx, cfg.MySQL.PingTimeout) })
 	r := router.New(logger, m)
 	r.Method(http.MethodGet, health.LivePath, health.Live())
-	r.Method(http.MethodGet, health.ReadyPath, health.Ready(dbUp, "database unavailable", logger))
-	r.Method(http.MethodGet, "/users", handleListUsers(s))
-	r.Method(http.MethodPost, "/users", handleCreateUser(s))
-	r.Method(http.MethodGet, "/users/{id}", handleGetUser(s))
+	r.Method(http.MethodGet, health.ReadyPath, health.Ready(ready, "database unavailable", logger))
+	r.Group(func(r chi.Router) {
+		r.Use(
+			shed.Limit(cfg.MaxInFlight, func(*http.Request) { m.Count(metrics.ServerShed, 1, nil) }),
+			deadline.Middleware(cfg.RequestTimeout),
+		)
+		r.Method(http.MethodGet, "/users", handleListUsers(s))
+		r.Method(http.MethodPost, "/users", handleCreateUser(s))
+		r.Method(http.MethodGet, "/users/{id}", handleGetUser(s))
+	})
 	return router.Handler(r, tr)
 }

@@ -24,6 +24,7 @@ import (
 var (
 	errNotFound    = errors.New("user not found")
 	errUnavailable = errors.New("database unavailable")
+	errKeyReused   = errors.New("idempotency key reused with a different body")
 )
 
 // openDB returns the one pooled *sql.DB of the process. It does not connect:
@@ -130,11 +131,32 @@ func (s *store) GetUser(ctx context.Context, id int64) (user.User, error) {
 	return u, err
 }
 
-func (s *store) CreateUser(ctx context.Context, n user.New) (user.User, error) {
+// CreateUser inserts a user. With an idempotency key, a second create with
+// the same key returns the first one's row (and errKeyReused when the names
+// differ) instead of inserting again: that is what makes a retried POST safe.
+func (s *store) CreateUser(ctx context.Context, n user.New, key string) (user.User, error) {
 	u := user.User{FirstName: n.FirstName, LastName: n.LastName}
+	var keyArg any // NULL without a key
+	if key != "" {
+		keyArg = key
+	}
 	err := s.run(ctx, "create_user", func(ctx context.Context) error {
 		res, err := s.db.ExecContext(ctx,
-			"INSERT INTO users (first_name, last_name) VALUES (?, ?)", n.FirstName, n.LastName)
+			"INSERT INTO users (first_name, last_name, idempotency_key) VALUES (?, ?, ?)", n.FirstName, n.LastName, keyArg)
+		var me *mysql.MySQLError
+		if key != "" && errors.As(err, &me) && me.Number == 1062 { // duplicate key: a retry
+			var first user.User
+			if err := s.db.QueryRowContext(ctx,
+				"SELECT id, first_name, last_name FROM users WHERE idempotency_key = ?", key).
+				Scan(&first.ID, &first.FirstName, &first.LastName); err != nil {
+				return err
+			}
+			u = first
+			if first.FirstName != n.FirstName || first.LastName != n.LastName {
+				return errKeyReused
+			}
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -156,7 +178,7 @@ func (s *store) run(ctx context.Context, op string, stmt func(context.Context) e
 	start := time.Now()
 	err := stmt(ctx)
 	outcome := "ok"
-	if err != nil && !errors.Is(err, errNotFound) {
+	if err != nil && !errors.Is(err, errNotFound) && !errors.Is(err, errKeyReused) {
 		err = classify(err)
 		outcome = "error"
 		if errors.Is(err, context.DeadlineExceeded) {

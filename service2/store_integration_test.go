@@ -74,7 +74,7 @@ func TestStore(t *testing.T) {
 		{FirstName: "Robert'); DROP TABLE users;--", LastName: `"quoted" \ back`},
 	}
 	for _, n := range names {
-		u, err := s.CreateUser(ctx, n)
+		u, err := s.CreateUser(ctx, n, "")
 		if err != nil {
 			t.Fatalf("create %+v: %v", n, err)
 		}
@@ -102,7 +102,7 @@ func TestStoreConcurrentInserts(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				u, err := s.CreateUser(context.Background(), user.New{FirstName: fmt.Sprintf("w%d", w), LastName: fmt.Sprintf("i%d", i)})
+				u, err := s.CreateUser(context.Background(), user.New{FirstName: fmt.Sprintf("w%d", w), LastName: fmt.Sprintf("i%d", i)}, "")
 				if err != nil {
 					errs <- err
 					return
@@ -285,3 +285,46 @@ func TestDatabaseGoesAwayAndComesBack(t *testing.T) {
 }
 
 func openRoot(dsn string) (*sql.DB, error) { return sql.Open("mysql", dsn) }
+
+// TestIdempotentCreate: a create retried with the same key returns the same
+// row and inserts nothing, even when the retries race.
+func TestIdempotentCreate(t *testing.T) {
+	s := testStore(t, appConfig(testDatabase(t)), io.Discard)
+	ctx := context.Background()
+	n := user.New{FirstName: "idem", LastName: "potent"}
+	first, err := s.CreateUser(ctx, n, "key-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	ids := make(chan int64, 10)
+	for range 10 {
+		wg.Go(func() {
+			u, err := s.CreateUser(ctx, n, "key-1")
+			if err != nil {
+				t.Error(err)
+			}
+			ids <- u.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	for id := range ids {
+		if id != first.ID {
+			t.Errorf("retry got id %d, want %d", id, first.ID)
+		}
+	}
+	if _, err := s.CreateUser(ctx, user.New{FirstName: "other", LastName: "body"}, "key-1"); !errors.Is(err, errKeyReused) {
+		t.Errorf("key reused with another body: %v", err)
+	}
+	var rows int
+	if err := s.db.QueryRow("SELECT COUNT(*) FROM users WHERE idempotency_key = 'key-1'").Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("%d rows for key-1 (%v)", rows, err)
+	}
+	// Without a key, every create is a new row.
+	a, _ := s.CreateUser(ctx, n, "")
+	b, _ := s.CreateUser(ctx, n, "")
+	if a.ID == b.ID || a.ID == 0 {
+		t.Fatalf("keyless creates: %d, %d", a.ID, b.ID)
+	}
+}

@@ -10,11 +10,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/tracing"
 )
@@ -37,7 +37,11 @@ func TestDBSpans(t *testing.T) {
 	defer db.Close()
 	m := metrics.New(metrics.Options{})
 	defer m.Close()
-	srv := httptest.NewServer(newServer(logger, m, tr, newStore(db, c.QueryTimeout, logger, m, tr), time.Second))
+	cfg, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(newServer(logger, m, tr, newStore(db, c.QueryTimeout, logger, m, tr), cfg, &health.Gate{}))
 	defer srv.Close()
 
 	resp, err := http.Get(srv.URL + "/users/1")

@@ -201,8 +201,15 @@ func TestComposeStopGraceExceedsShutdownTimeout(t *testing.T) {
 		if v := s.Environment["SHUTDOWN_TIMEOUT"]; v != nil {
 			shutdown, _ = time.ParseDuration(*v)
 		}
-		if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= shutdown {
-			t.Errorf("%s: stop_grace_period %v must exceed SHUTDOWN_TIMEOUT %s", name, s.StopGracePeriod, shutdown)
+		var drain time.Duration // default SHUTDOWN_DRAIN
+		if v := s.Environment["SHUTDOWN_DRAIN"]; v != nil {
+			drain, _ = time.ParseDuration(*v)
+		}
+		if drain == 0 {
+			t.Errorf("%s: no SHUTDOWN_DRAIN in compose: traffic has no time to move away", name)
+		}
+		if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= drain+shutdown {
+			t.Errorf("%s: stop_grace_period %v must exceed SHUTDOWN_DRAIN + SHUTDOWN_TIMEOUT %s", name, s.StopGracePeriod, drain+shutdown)
 		}
 	}
 }

@@ -128,3 +128,21 @@ func (r *Reader) Check(name string, err error) {
 		r.fail(name, "%v", err)
 	}
 }
+
+// Float returns the variable as a number in [min, max].
+func (r *Reader) Float(name string, def, min, max float64) float64 {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		r.fail(name, "%q is not a number", v)
+		return def
+	}
+	if f < min || f > max {
+		r.fail(name, "%g is out of range [%g, %g]", f, min, max)
+		return def
+	}
+	return f
+}

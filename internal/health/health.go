@@ -12,8 +12,10 @@ package health
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/failready/failready/internal/respond"
 )
@@ -43,4 +45,35 @@ func Ready(check func(context.Context) error, notReady string, logger *slog.Logg
 		}
 		respond.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+}
+
+// Gate is a readiness check that a process closes when it starts to shut
+// down: readiness turns false at once, so that load balancers move traffic
+// away during the drain period, while in-flight requests still finish.
+type Gate struct{ closed atomic.Bool }
+
+// ErrDraining is the Gate's error once closed.
+var ErrDraining = errors.New("shutting down")
+
+// Close makes Check fail from now on.
+func (g *Gate) Close() { g.closed.Store(true) }
+
+// Check fails once the gate is closed.
+func (g *Gate) Check(context.Context) error {
+	if g.closed.Load() {
+		return ErrDraining
+	}
+	return nil
+}
+
+// All runs checks in order and returns the first failure.
+func All(checks ...func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for _, c := range checks {
+			if err := c(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }

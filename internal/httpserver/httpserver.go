@@ -27,7 +27,8 @@ type Timeouts struct {
 	Read       time.Duration
 	Write      time.Duration
 	Idle       time.Duration
-	Shutdown   time.Duration
+	Drain      time.Duration // after SIGTERM: not ready, still serving, so traffic moves away
+	Shutdown   time.Duration // then: in-flight requests may take this long to finish
 }
 
 // MaxHeaderBytes bounds request headers; larger ones get 431.
@@ -47,10 +48,14 @@ func New(h http.Handler, t Timeouts, logger *slog.Logger) *http.Server {
 	}
 }
 
-// Run serves srv on ln until ctx is cancelled, then shuts down gracefully
-// within shutdownTimeout. It returns nil after a clean shutdown, and an error
-// when serving failed or in-flight requests outlived the bound.
-func Run(ctx context.Context, srv *http.Server, ln net.Listener, shutdownTimeout time.Duration, logger *slog.Logger) error {
+// Run serves srv on ln until ctx is cancelled. Then it calls notReady (which
+// turns readiness false), keeps serving for t.Drain so that load balancers
+// stop sending traffic (a server that stops accepting at once turns the
+// requests still routed to it into connection errors), and shuts down
+// gracefully within t.Shutdown. It returns nil after a clean shutdown, and an
+// error when serving failed or in-flight requests outlived the bound.
+func Run(ctx context.Context, srv *http.Server, ln net.Listener, t Timeouts, notReady func(), logger *slog.Logger) error {
+	shutdownTimeout := t.Shutdown
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())
@@ -61,6 +66,13 @@ func Run(ctx context.Context, srv *http.Server, ln net.Listener, shutdownTimeout
 	case <-ctx.Done():
 	}
 
+	if notReady != nil {
+		notReady()
+	}
+	if t.Drain > 0 {
+		logger.Info("shutting down: not ready, still serving while traffic moves away", "drain", t.Drain.String())
+		time.Sleep(t.Drain)
+	}
 	logger.Info("shutting down: no new connections, draining in-flight requests", "timeout", shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -101,7 +113,8 @@ func Healthcheck(ctx context.Context, listenAddr, path string) error {
 }
 
 // ReadTimeouts reads the timeouts from the environment: HTTP_READ_HEADER_TIMEOUT,
-// HTTP_READ_TIMEOUT, HTTP_WRITE_TIMEOUT, HTTP_IDLE_TIMEOUT and SHUTDOWN_TIMEOUT.
+// HTTP_READ_TIMEOUT, HTTP_WRITE_TIMEOUT, HTTP_IDLE_TIMEOUT, SHUTDOWN_DRAIN and
+// SHUTDOWN_TIMEOUT.
 // The defaults suit a JSON API whose requests finish within seconds; the
 // write timeout must exceed the slowest handler, or its response is cut.
 func ReadTimeouts(env *envconfig.Reader) Timeouts {
@@ -110,6 +123,7 @@ func ReadTimeouts(env *envconfig.Reader) Timeouts {
 		Read:       env.Duration("HTTP_READ_TIMEOUT", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
 		Write:      env.Duration("HTTP_WRITE_TIMEOUT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
 		Idle:       env.Duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second, time.Hour),
+		Drain:      env.Duration("SHUTDOWN_DRAIN", 0, 0, time.Minute),
 		Shutdown:   env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, 0, 5*time.Minute),
 	}
 }

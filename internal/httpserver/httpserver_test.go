@@ -32,7 +32,9 @@ func start(t *testing.T, h http.Handler, shutdown time.Duration) (string, contex
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- httpserver.Run(ctx, httpserver.New(h, timeouts, logger), ln, shutdown, logger) }()
+	t2 := timeouts
+	t2.Shutdown = shutdown
+	go func() { done <- httpserver.Run(ctx, httpserver.New(h, t2, logger), ln, t2, nil, logger) }()
 	return ln.Addr().String(), cancel, done
 }
 
@@ -129,5 +131,38 @@ func TestServerHasTimeouts(t *testing.T) {
 	srv := httpserver.New(http.NotFoundHandler(), timeouts, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if srv.ReadHeaderTimeout == 0 || srv.ReadTimeout == 0 || srv.WriteTimeout == 0 || srv.IdleTimeout == 0 || srv.MaxHeaderBytes == 0 {
 		t.Fatalf("a timeout or limit is unset: %+v", srv)
+	}
+}
+
+// TestDrainKeepsServingWhileNotReady: after SIGTERM, readiness turns false at
+// once and new requests are still served for the drain period.
+func TestDrainKeepsServingWhileNotReady(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	notReady := make(chan struct{})
+	tt := timeouts
+	tt.Drain, tt.Shutdown = 500*time.Millisecond, time.Second
+	done := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	go func() {
+		done <- httpserver.Run(ctx, httpserver.New(h, tt, logger), ln, tt, func() { close(notReady) }, logger)
+	}()
+	start := time.Now()
+	cancel()
+	<-notReady
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatalf("a request during the drain failed: %v", err)
+	}
+	resp.Body.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < 500*time.Millisecond {
+		t.Fatalf("stopped after %s, before the drain ended", el)
 	}
 }

@@ -21,6 +21,12 @@ const (
 	RuntimeHeapAlloc      = "go.runtime.heap_alloc"
 	RuntimeGCPause        = "go.runtime.gc_pause"
 	BuildInfo             = "build.info"
+	ServerRateLimited     = "http.server.rate_limited"
+	ServerShed            = "http.server.shed"
+	ClientRetries         = "http.client.retries"
+	ClientRetriesDenied   = "http.client.retries_denied"
+	BreakerState          = "circuit.breaker.state"
+	BreakerTransitions    = "circuit.breaker.transitions"
 )
 
 // Metric describes one metric as Prometheus sees it after mapping.
@@ -31,36 +37,79 @@ type Metric struct {
 	StatsdType string   // ms (timer), c (count) or g (gauge), on the wire
 	Labels     []string // every label, always all present
 	Help       string
+	// Event marks a metric sent only when its event happens (a rate-limited
+	// request, a denied retry): a healthy run may have no series of it.
+	Event bool
 }
 
 // Catalog returns every metric the services send.
 func Catalog() []Metric {
 	return []Metric{
-		{ServerRequestDuration, "http_server_request_duration_seconds", "histogram", "ms",
-			[]string{"service", "method", "route", "status"},
-			"Duration of HTTP requests served, health probes excluded; its _count is the request count."},
-		{ServerActiveRequests, "http_server_active_requests", "gauge", "g",
-			[]string{"service"}, "HTTP requests being served now (sampled every report interval)."},
-		{ServerPanics, "http_server_panics_total", "counter", "c",
-			[]string{"service", "route"}, "Panics recovered into a 500."},
-		{ClientRequestDuration, "http_client_request_duration_seconds", "histogram", "ms",
-			[]string{"service", "peer", "method", "route", "outcome", "status"},
-			"Duration of calls to another service; outcome is ok, error or timeout; status is the answer's code, or none."},
-		{DBQueryDuration, "db_query_duration_seconds", "histogram", "ms",
-			[]string{"service", "operation", "outcome"}, "Duration of database statements; outcome is ok, error or timeout."},
-		{DBQueryErrors, "db_query_errors_total", "counter", "c",
-			[]string{"service", "operation"}, "Database statements that failed (not found is not a failure)."},
-		{DBPoolOpen, "db_pool_open_connections", "gauge", "g", []string{"service"}, "Connections open, in use or idle."},
-		{DBPoolInUse, "db_pool_in_use_connections", "gauge", "g", []string{"service"}, "Connections in use."},
-		{DBPoolIdle, "db_pool_idle_connections", "gauge", "g", []string{"service"}, "Idle connections."},
-		{DBPoolMaxOpen, "db_pool_max_open_connections", "gauge", "g", []string{"service"}, "The pool's limit (DB_MAX_OPEN_CONNS)."},
-		{DBPoolWaits, "db_pool_waits_total", "counter", "c", []string{"service"}, "Times a query waited for a free connection."},
-		{DBPoolWaitDuration, "db_pool_wait_duration_seconds_total", "gauge", "g", []string{"service"},
-			"Total time spent waiting for a free connection since start (cumulative: use rate())."},
-		{RuntimeGoroutines, "go_runtime_goroutines", "gauge", "g", []string{"service"}, "Goroutines."},
-		{RuntimeHeapAlloc, "go_runtime_heap_alloc_bytes", "gauge", "g", []string{"service"}, "Bytes of allocated heap objects."},
-		{RuntimeGCPause, "go_runtime_gc_pause_seconds", "histogram", "ms", []string{"service"}, "Stop-the-world GC pauses."},
-		{BuildInfo, "failready_build_info", "gauge", "g", []string{"service", "version", "go_version"},
-			"Always 1; the labels say which build runs."},
+		{Statsd: ServerRequestDuration, Prometheus: "http_server_request_duration_seconds", Type: "histogram", StatsdType: "ms",
+			Labels: []string{"service", "method", "route", "status"},
+			Help:   "Duration of HTTP requests served, health probes excluded; its _count is the request count."},
+		{Statsd: ServerActiveRequests, Prometheus: "http_server_active_requests", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "HTTP requests being served now (sampled every report interval)."},
+		{Statsd: ServerPanics, Prometheus: "http_server_panics_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service", "route"},
+			Help:   "Panics recovered into a 500."},
+		{Statsd: ClientRequestDuration, Prometheus: "http_client_request_duration_seconds", Type: "histogram", StatsdType: "ms",
+			Labels: []string{"service", "peer", "method", "route", "outcome", "status"},
+			Help:   "Duration of each attempt of a call to another service; outcome is ok, error, timeout or rejected (circuit open); status is the answer's code, or none."},
+		{Statsd: DBQueryDuration, Prometheus: "db_query_duration_seconds", Type: "histogram", StatsdType: "ms",
+			Labels: []string{"service", "operation", "outcome"},
+			Help:   "Duration of database statements; outcome is ok, error or timeout."},
+		{Statsd: DBQueryErrors, Prometheus: "db_query_errors_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service", "operation"},
+			Help:   "Database statements that failed (not found is not a failure)."},
+		{Statsd: DBPoolOpen, Prometheus: "db_pool_open_connections", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "Connections open, in use or idle."},
+		{Statsd: DBPoolInUse, Prometheus: "db_pool_in_use_connections", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "Connections in use."},
+		{Statsd: DBPoolIdle, Prometheus: "db_pool_idle_connections", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "Idle connections."},
+		{Statsd: DBPoolMaxOpen, Prometheus: "db_pool_max_open_connections", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "The pool's limit (DB_MAX_OPEN_CONNS)."},
+		{Statsd: DBPoolWaits, Prometheus: "db_pool_waits_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service"},
+			Help:   "Times a query waited for a free connection."},
+		{Statsd: DBPoolWaitDuration, Prometheus: "db_pool_wait_duration_seconds_total", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "Total time spent waiting for a free connection since start (cumulative: use rate())."},
+		{Statsd: RuntimeGoroutines, Prometheus: "go_runtime_goroutines", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "Goroutines."},
+		{Statsd: RuntimeHeapAlloc, Prometheus: "go_runtime_heap_alloc_bytes", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "Bytes of allocated heap objects."},
+		{Statsd: RuntimeGCPause, Prometheus: "go_runtime_gc_pause_seconds", Type: "histogram", StatsdType: "ms",
+			Labels: []string{"service"},
+			Help:   "Stop-the-world GC pauses."},
+		{Statsd: BuildInfo, Prometheus: "failready_build_info", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service", "version", "go_version"},
+			Help:   "Always 1; the labels say which build runs."},
+		{Statsd: ServerRateLimited, Prometheus: "http_server_rate_limited_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service", "scope"},
+			Help:   "Requests refused with 429; scope is client (per client IP) or global.", Event: true},
+		{Statsd: ServerShed, Prometheus: "http_server_shed_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service"},
+			Help:   "Requests refused with 503 because too many were in flight.", Event: true},
+		{Statsd: ClientRetries, Prometheus: "http_client_retries_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service", "peer", "route"},
+			Help:   "Retries of calls to another service."},
+		{Statsd: ClientRetriesDenied, Prometheus: "http_client_retries_denied_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service", "peer", "reason"},
+			Help:   "Retries not made; reason is budget (the retry budget is spent) or deadline (no time left).", Event: true},
+		{Statsd: BreakerState, Prometheus: "circuit_breaker_state", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service", "peer"},
+			Help:   "The circuit breaker's state: 0 closed, 1 half-open, 2 open."},
+		{Statsd: BreakerTransitions, Prometheus: "circuit_breaker_transitions_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service", "peer", "to"},
+			Help:   "Circuit breaker state changes, by the state entered."},
 	}
 }

@@ -52,7 +52,10 @@ type Client struct {
 	wg       sync.WaitGroup
 	close    sync.Once
 	closeErr error
-	lastErr  atomic.Int64 // unix nanoseconds of the last logged send error
+
+	collectorsMu sync.Mutex
+	collectors   []Collector
+	lastErr      atomic.Int64 // unix nanoseconds of the last logged send error
 }
 
 type sink struct{ statsd.ClientInterface }
@@ -78,8 +81,8 @@ func New(o Options, collectors ...Collector) *Client {
 			c.wg.Go(func() { c.reconnect(ctx) })
 		}
 	}
-	all := append([]Collector{c.collectInFlight, runtimeCollector(), buildInfoCollector(o.Version)}, collectors...)
-	c.wg.Go(func() { c.report(ctx, all) })
+	c.collectors = append([]Collector{c.collectInFlight, runtimeCollector(), buildInfoCollector(o.Version)}, collectors...)
+	c.wg.Go(func() { c.report(ctx) })
 	return c
 }
 
@@ -127,11 +130,22 @@ func (c *Client) onError(err error) {
 	c.opts.Logger.Warn("metrics: send failed (further errors muted for a minute)", "error", err.Error())
 }
 
-func (c *Client) report(ctx context.Context, collectors []Collector) {
+// AddCollector adds a collector to the reporter, for one that can only be
+// built after the Client (it samples something that sends metrics itself).
+func (c *Client) AddCollector(col Collector) {
+	c.collectorsMu.Lock()
+	c.collectors = append(c.collectors, col)
+	c.collectorsMu.Unlock()
+}
+
+func (c *Client) report(ctx context.Context) {
 	t := time.NewTicker(c.opts.Interval)
 	defer t.Stop()
 	run := func() {
-		for _, col := range collectors {
+		c.collectorsMu.Lock()
+		cols := append([]Collector(nil), c.collectors...)
+		c.collectorsMu.Unlock()
+		for _, col := range cols {
 			col(c)
 		}
 	}

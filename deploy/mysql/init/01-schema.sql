@@ -2,9 +2,13 @@
 -- image runs this file at first start (docker-entrypoint-initdb.d, against
 -- MYSQL_DATABASE); the tests and the native stack runner apply the same file.
 CREATE TABLE IF NOT EXISTS users (
-  id         INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  first_name VARCHAR(30)  NOT NULL,
-  last_name  VARCHAR(30)  NOT NULL
+  id              INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  first_name      VARCHAR(30)  NOT NULL,
+  last_name       VARCHAR(30)  NOT NULL,
+  -- The Idempotency-Key of the POST that created the row: a retried create
+  -- finds its row instead of making a second one. NULL for keyless creates.
+  idempotency_key VARCHAR(64)  NULL,
+  UNIQUE KEY users_idempotency_key (idempotency_key)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
 -- The talk's one user, added once.

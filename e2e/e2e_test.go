@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -359,4 +360,43 @@ func TestHealthcheckSubcommand(t *testing.T) {
 	if err := cmd.Run(); err == nil {
 		t.Error("healthcheck against nothing succeeded")
 	}
+}
+
+// TestSIGTERMDuringLoadLosesNothing: SIGTERM reaches service1 in the middle
+// of a load run; during SHUTDOWN_DRAIN it is not ready but still serves, so
+// the run (which ends within the drain) sees zero failed requests, and the
+// process then exits 0.
+func TestSIGTERMDuringLoadLosesNothing(t *testing.T) {
+	st, _ := startStackWith(t, stack.Options{Env: map[string][]string{"service1": {"SHUTDOWN_DRAIN=4s"}}})
+	load := exec.Command(bins["cmd/loadgen"], "-target", st.Service1.URL(), "-rate", "50", "-duration", "3s", "-json")
+	out := make(chan []byte, 1)
+	go func() {
+		b, _ := load.Output()
+		out <- b
+	}()
+	time.Sleep(time.Second)
+	sigterm := time.Now()
+	if err := st.Service1.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if r := call(t, "GET", st.Service1.URL()+"/readyz", "", nil); r.status != 503 {
+		t.Errorf("readyz during the drain: %d, want 503", r.status)
+	}
+	var sum struct {
+		Requests   int `json:"requests"`
+		Unexpected int `json:"unexpected"`
+	}
+	b := <-out
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatalf("loadgen: %v: %s", err, b)
+	}
+	if sum.Requests < 140 || sum.Unexpected != 0 {
+		t.Fatalf("load across SIGTERM: %d requests, %d unexpected answers", sum.Requests, sum.Unexpected)
+	}
+	code, err := st.Service1.Wait(20 * time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("service1 after SIGTERM: exit %d, %v", code, err)
+	}
+	t.Logf("%d requests, 0 failed; service1 exited 0 %s after SIGTERM", sum.Requests, time.Since(sigterm).Round(100*time.Millisecond))
 }

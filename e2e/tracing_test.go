@@ -129,7 +129,8 @@ func TestTracesThroughTheCollector(t *testing.T) {
 // dies, and SIGTERM still stops each service within 10 s.
 func TestCollectorKilledMidRun(t *testing.T) {
 	rcv := otlptest.Listen(t)
-	st, _ := startStackWith(t, stack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), TraceExportEndpoint: rcv.Addr()})
+	st, _ := startStackWith(t, stack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), TraceExportEndpoint: rcv.Addr(),
+		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
 	var (
 		mu       sync.Mutex
 		statuses = map[int]int{}

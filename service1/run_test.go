@@ -30,13 +30,28 @@ type fakeService2 struct {
 	paths []string
 	delay time.Duration
 	fail  int // answer this status to /users* when set
+	// failFirst answers fail only to the first failFirst calls, then heals.
+	failFirst int
+	n         int      // calls so far
+	keys      []string // Idempotency-Key of each POST
+	timeouts  []string // Request-Timeout of each call
 }
 
 func (f *fakeService2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.ids = append(f.ids, r.Header.Get(requestid.Header))
 	f.paths = append(f.paths, r.Method+" "+r.URL.Path)
+	f.timeouts = append(f.timeouts, r.Header.Get("Request-Timeout"))
+	if r.Method == "POST" {
+		f.keys = append(f.keys, r.Header.Get("Idempotency-Key"))
+	}
+	f.n++
 	delay, fail := f.delay, f.fail
+	if f.failFirst > 0 {
+		if f.n > f.failFirst {
+			fail = 0
+		}
+	}
 	f.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -50,7 +65,7 @@ func (f *fakeService2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/healthz":
 		respond.JSON(w, 200, map[string]string{"status": "ok"})
-	case fail != 0:
+	case fail != 0 && r.URL.Path != "/healthz":
 		respond.Error(w, r, fail, "database unavailable")
 	case r.Method == "GET" && r.URL.Path == "/users":
 		respond.JSON(w, 200, map[string]any{"users": []map[string]any{{"id": 1, "first_name": "joe", "last_name": "cool"}}})

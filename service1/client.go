@@ -230,6 +230,9 @@ func (c *service2Client) do(ctx context.Context, method, route, path string, in,
 		case <-time.After(delay):
 		case <-ctx.Done():
 		}
+		if ctx.Err() != nil {
+			break // the budget ran out during the backoff: err stays the last failure
+		}
 	}
 	if err != nil {
 		outcome := callOutcome(err)
@@ -260,7 +263,9 @@ func (c *service2Client) attempt(ctx context.Context, span trace.Span, method, r
 	start := time.Now()
 	status, err := c.roundTrip(actx, method, path, key, in, out)
 	outcome := callOutcome(err)
-	done(outcome != "ok") // a 4xx is service2 working: not a breaker failure
+	// A 4xx is service2 working, and a caller who went away says nothing
+	// about service2: neither counts as a breaker failure.
+	done(outcome != "ok" && !errors.Is(ctx.Err(), context.Canceled))
 	c.metrics.Timing(metrics.ClientRequestDuration, time.Since(start), c.tags.Get(callKey{method, route, outcome, status}))
 	if after := c.breaker.State(); after != before {
 		span.AddEvent("circuit breaker "+after, trace.WithAttributes(attribute.String("from", before)))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/failready/failready/internal/envconfig"
@@ -22,6 +23,7 @@ type config struct {
 	// service1's; a caller's Request-Timeout header can only shorten it.
 	RequestTimeout time.Duration
 	MaxInFlight    int    // load shedding
+	SpoolDir       string // temporary files (exports); a small volume in compose
 	StatsdAddr     string // where metrics go (DogStatsD over UDP)
 	Tracing        tracing.Config
 
@@ -55,6 +57,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.HTTP = httpserver.ReadTimeouts(env)
 	c.RequestTimeout = env.Duration("REQUEST_TIMEOUT", 2*time.Second, 10*time.Millisecond, time.Minute)
 	c.MaxInFlight = env.Int("MAX_IN_FLIGHT", 128, 1, 100000)
+	c.SpoolDir = env.String("SPOOL_DIR", os.TempDir())
 	c.MySQL = mysqlConfig{
 		Addr:            env.HostPort("MYSQL_ADDR", "mysql:3306"),
 		User:            env.String("MYSQL_USER", "failready"),

@@ -18,6 +18,7 @@ type users interface {
 	ListUsers(ctx context.Context) ([]user.User, error)
 	GetUser(ctx context.Context, id int64) (user.User, error)
 	CreateUser(ctx context.Context, n user.New, idempotencyKey string) (user.User, error)
+	ExportUsers(ctx context.Context, limit int, each func(user.User) error) error
 	Ping(ctx context.Context, timeout time.Duration) error
 }
 

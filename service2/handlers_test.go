@@ -58,6 +58,19 @@ func (m *memUsers) CreateUser(ctx context.Context, n user.New, key string) (user
 	return u, nil
 }
 
+func (m *memUsers) ExportUsers(ctx context.Context, limit int, each func(user.User) error) error {
+	m.calls++
+	if m.err != nil {
+		return m.err
+	}
+	for _, u := range m.rows {
+		if err := each(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (m *memUsers) Ping(ctx context.Context, timeout time.Duration) error { return m.pingErr }
 
 func serve(t *testing.T, s users, method, path, contentType, body string) (*httptest.ResponseRecorder, []logtest.Line) {

@@ -31,6 +31,7 @@ func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s use
 		r.Method(http.MethodGet, "/users", handleListUsers(s))
 		r.Method(http.MethodPost, "/users", handleCreateUser(s))
 		r.Method(http.MethodGet, "/users/{id}", handleGetUser(s))
+		r.Method(http.MethodGet, "/users/export", handleExport(s, cfg.SpoolDir, logger))
 	})
 	return router.Handler(r, tr)
 }

@@ -131,6 +131,33 @@ func (s *store) GetUser(ctx context.Context, id int64) (user.User, error) {
 	return u, err
 }
 
+// ExportUsers calls each for every user, in id order, up to limit.
+func (s *store) ExportUsers(ctx context.Context, limit int, each func(user.User) error) error {
+	var eachErr error
+	err := s.run(ctx, "export_users", func(ctx context.Context) error {
+		rows, err := s.db.QueryContext(ctx,
+			"SELECT id, first_name, last_name FROM users ORDER BY id LIMIT ?", limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u user.User
+			if err := rows.Scan(&u.ID, &u.FirstName, &u.LastName); err != nil {
+				return err
+			}
+			if eachErr = each(u); eachErr != nil {
+				return nil // not the database's failure
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
+	}
+	return eachErr
+}
+
 // CreateUser inserts a user. With an idempotency key, a second create with
 // the same key returns the first one's row (and errKeyReused when the names
 // differ) instead of inserting again: that is what makes a retried POST safe.

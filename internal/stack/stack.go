@@ -52,6 +52,9 @@ type Options struct {
 	// its exporter pointed at TraceExportEndpoint (host:port of an OTLP gRPC
 	// receiver). Without it the services run with tracing off.
 	OtelcolBin, TraceExportEndpoint string
+
+	// Chaos puts toxiproxy (in process) on both hops, as compose does.
+	Chaos bool
 }
 
 // Stack is a running stack.
@@ -73,6 +76,8 @@ type Stack struct {
 	Collector        *Process
 	bins             map[string]string
 	collectorMetrics string
+
+	Chaos *Chaos // toxiproxy on both hops; nil unless Options.Chaos
 }
 
 // Start builds the services, starts MySQL and both services, and waits
@@ -105,6 +110,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	if err = s.startMySQL(ctx); err != nil {
 		return nil, err
+	}
+	if o.Chaos {
+		if s.Chaos, err = startChaos(ctx); err != nil {
+			return nil, err
+		}
+		if s.Chaos.MySQL, err = s.Chaos.proxy("mysql", s.DB.Addr); err != nil {
+			return nil, err
+		}
 	}
 	if o.OtelcolBin != "" {
 		if err = s.startCollector(ctx); err != nil {
@@ -293,7 +306,7 @@ func LoopbackPrometheusConfig(repoRoot string, targets map[string]string) ([]byt
 func (s *Stack) Service2Env() []string {
 	return append([]string{
 		"LISTEN_ADDR=" + orDefault(s.opts.Service2Addr, "127.0.0.1:0"),
-		"MYSQL_ADDR=" + s.DB.Addr,
+		"MYSQL_ADDR=" + s.mysqlAddr(),
 		"MYSQL_USER=" + s.DB.User,
 		"MYSQL_PASSWORD=" + s.DB.Password,
 		"MYSQL_DATABASE=" + s.DB.Name,
@@ -314,9 +327,20 @@ func (s *Stack) StartService2(ctx context.Context) error {
 
 // StartService1 starts (or restarts) service1 and waits until it is ready.
 func (s *Stack) StartService1(ctx context.Context) error {
+	service2 := s.Service2.URL()
+	if s.Chaos != nil {
+		if s.Chaos.Service2 == nil {
+			p, err := s.Chaos.proxy("service2", s.Service2.Addr)
+			if err != nil {
+				return err
+			}
+			s.Chaos.Service2 = p
+		}
+		service2 = "http://" + s.Chaos.Service2.Listen
+	}
 	env := append([]string{
 		"LISTEN_ADDR=" + orDefault(s.opts.Service1Addr, "127.0.0.1:0"),
-		"SERVICE2_URL=" + s.Service2.URL(),
+		"SERVICE2_URL=" + service2,
 		"DEPLOYMENT_ID=native",
 		"STATSD_ADDR=" + s.statsdAddr(),
 	}, append(s.tracingEnv(), s.opts.Env["service1"]...)...)
@@ -341,6 +365,9 @@ func (s *Stack) Stop() error {
 		if p != nil {
 			_ = p.Stop(20 * time.Second) // their exit codes are not ours to judge
 		}
+	}
+	if s.Chaos != nil {
+		errs = append(errs, s.Chaos.stop())
 	}
 	if s.DB != nil && s.MariaDB == nil {
 		errs = append(errs, s.DB.Drop(context.Background()))
@@ -394,6 +421,14 @@ func WaitReady(ctx context.Context, url string, timeout time.Duration) error {
 		}
 	}
 	return fmt.Errorf("%s not ready after %s: %s", url, timeout, last)
+}
+
+// mysqlAddr is where service2 finds MySQL: through toxiproxy with Chaos.
+func (s *Stack) mysqlAddr() string {
+	if s.Chaos != nil {
+		return s.Chaos.MySQL.Listen
+	}
+	return s.DB.Addr
 }
 
 // tracingEnv points the services at the collector, or turns tracing off

@@ -1,0 +1,266 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/failready/failready/internal/stack"
+)
+
+// The chaos tests put toxiproxy (in process, from its Go module) on both hops
+// of the real stack, as docker-compose.yml does, and break things.
+
+func chaosStack(t *testing.T, env map[string][]string) *stack.Stack {
+	t.Helper()
+	st, _ := startStackWith(t, stack.Options{Chaos: true, Env: env})
+	t.Cleanup(func() { _ = st.Chaos.Reset() })
+	return st
+}
+
+func timed(t *testing.T, method, url, body string, hdr map[string]string) (reply, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	r := call(t, method, url, body, hdr)
+	return r, time.Since(start)
+}
+
+// waitStatus polls url until it answers want, for at most limit.
+func waitStatus(t *testing.T, url string, want int, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return time.Since(start)
+			}
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("%s did not answer %d within %s", url, want, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestChaosLatencyAboveTheDeadline: service2 answers 3 s late; every request
+// answers 504 JSON within its 1 s budget (plus a margin), however many
+// arrive: none piles up.
+func TestChaosLatencyAboveTheDeadline(t *testing.T) {
+	st := chaosStack(t, map[string][]string{"service1": {"REQUEST_TIMEOUT=1s"}})
+	if _, err := st.Chaos.Service2.AddToxic("slow", "latency", "downstream", 1, toxiclient.Attributes{"latency": 3000}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var worst time.Duration
+	for range 20 {
+		wg.Go(func() {
+			r, el := timed(t, "GET", st.Service1.URL()+"/users/1", "", nil)
+			if r.status != 504 || !strings.Contains(r.body, `"request_id"`) {
+				t.Errorf("slow service2: %d %s", r.status, r.body)
+			}
+			mu.Lock()
+			worst = max(worst, el)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	t.Logf("20 concurrent requests against a 3 s service2: all 504, the slowest after %s", worst.Round(time.Millisecond))
+	if worst > 1500*time.Millisecond {
+		t.Fatalf("a request took %s; the budget was 1s", worst)
+	}
+}
+
+// TestChaosService2Down: service2 unreachable → 503 fast; the breaker opens
+// and then fails fast with Retry-After, readiness false; once service2 is
+// back, the breaker closes again by itself.
+func TestChaosService2Down(t *testing.T) {
+	st := chaosStack(t, map[string][]string{"service1": {"BREAKER_OPEN_FOR=1s"}})
+	base := st.Service1.URL()
+	if err := st.Chaos.Service2.Disable(); err != nil {
+		t.Fatal(err)
+	}
+	r, el := timed(t, "GET", base+"/users/1", "", nil)
+	if r.status != 503 || el > time.Second {
+		t.Fatalf("service2 down: %d after %s: %s", r.status, el, r.body)
+	}
+	for range 3 { // five failed attempts open it (each request tries up to 3 times)
+		call(t, "GET", base+"/users/1", "", nil)
+	}
+	r, el = timed(t, "GET", base+"/users/1", "", nil)
+	if r.status != 503 || !strings.Contains(r.body, "circuit breaker open") || el > 100*time.Millisecond {
+		t.Fatalf("breaker should fail fast: %d after %s: %s", r.status, el, r.body)
+	}
+	resp, err := http.Get(base + "/users/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After while the breaker is open")
+	}
+	if r := call(t, "GET", base+"/readyz", "", nil); r.status != 503 {
+		t.Errorf("readyz with the breaker open: %d", r.status)
+	}
+	if err := st.Chaos.Service2.Enable(); err != nil {
+		t.Fatal(err)
+	}
+	el = waitStatus(t, base+"/users/1", 200, 10*time.Second)
+	t.Logf("service1 served again %s after service2 came back (breaker open for 1s)", el.Round(time.Millisecond))
+	waitStatus(t, base+"/readyz", 200, 5*time.Second)
+}
+
+// TestChaosMySQLDownAndReset: MySQL unreachable, then every connection reset:
+// service2 answers 503 fast and is not ready; it recovers by itself within
+// 2 s of MySQL returning, without a restart.
+func TestChaosMySQLDownAndReset(t *testing.T) {
+	st := chaosStack(t, nil)
+	s2 := st.Service2.URL()
+	for name, brk := range map[string]func() error{
+		"down": st.Chaos.MySQL.Disable,
+		"reset": func() error {
+			_, err := st.Chaos.MySQL.AddToxic("reset", "reset_peer", "downstream", 1, toxiclient.Attributes{"timeout": 0})
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := brk(); err != nil {
+				t.Fatal(err)
+			}
+			r, el := timed(t, "GET", s2+"/users", "", nil)
+			if r.status != 503 || el > 2500*time.Millisecond {
+				t.Fatalf("MySQL %s: %d after %s: %s", name, r.status, el, r.body)
+			}
+			if r := call(t, "GET", s2+"/readyz", "", nil); r.status != 503 {
+				t.Fatalf("readyz with MySQL %s: %d", name, r.status)
+			}
+			if r := call(t, "GET", s2+"/healthz", "", nil); r.status != 200 {
+				t.Fatalf("liveness with MySQL %s: %d", name, r.status)
+			}
+			if err := st.Chaos.Reset(); err != nil {
+				t.Fatal(err)
+			}
+			el = waitStatus(t, s2+"/users", 200, 2*time.Second)
+			t.Logf("MySQL %s: service2 recovered %s after MySQL returned", name, el.Round(time.Millisecond))
+			waitStatus(t, s2+"/readyz", 200, 2*time.Second)
+		})
+	}
+}
+
+// TestChaosCutResponseCreatesOneRow: every response from service2 is cut
+// after 10 bytes; service1 retries the POST (it carries an Idempotency-Key),
+// service2 receives it three times, and exactly one row exists.
+func TestChaosCutResponseCreatesOneRow(t *testing.T) {
+	st := chaosStack(t, nil)
+	if _, err := st.Chaos.Service2.AddToxic("cut", "limit_data", "downstream", 1, toxiclient.Attributes{"bytes": 10}); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("cut%d", time.Now().UnixNano()%1e9)
+	r := call(t, "POST", st.Service1.URL()+"/users", `{"first_name":"`+name+`","last_name":"x"}`, map[string]string{"X-Request-ID": name})
+	if r.status < 500 {
+		t.Fatalf("every response cut, yet %d %s", r.status, r.body)
+	}
+	time.Sleep(300 * time.Millisecond)
+	posts := 0
+	for _, l := range logLines(t, st.Service2) {
+		if l["msg"] == "http request" && l["method"] == "POST" && l["request_id"] == name {
+			posts++
+		}
+	}
+	db, err := sql.Open("mysql", st.DB.AppDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows int
+	if err := db.QueryRow("SELECT COUNT(*) FROM users WHERE first_name = ?", name).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("service1 answered %d; service2 received the POST %d times; %d row", r.status, posts, rows)
+	if posts < 2 || rows != 1 {
+		t.Fatalf("%d POSTs reached service2 and made %d rows; want retries and exactly one row", posts, rows)
+	}
+}
+
+// TestChaosRetryBudgetHolds: with MySQL gone every call fails; with the
+// breaker kept closed, service2 still receives at most 1.2× the requests.
+func TestChaosRetryBudgetHolds(t *testing.T) {
+	st := chaosStack(t, map[string][]string{"service1": {
+		"BREAKER_CONSECUTIVE_FAILURES=1000", "BREAKER_FAILURE_RATIO=1", "BREAKER_MIN_REQUESTS=100000",
+		"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000",
+	}})
+	if err := st.Chaos.MySQL.Disable(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bins["cmd/loadgen"], "-target", st.Service1.URL(), "-rate", "50", "-duration", "4s", "-json").Output()
+	if err != nil {
+		t.Fatalf("loadgen: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	client, upstream := 0, 0
+	for _, l := range logLines(t, st.Service1) {
+		// The requests that reached for service2: all of them failed (503).
+		if l["msg"] == "http request" && strings.HasPrefix(fmt.Sprint(l["request_id"]), "load-") && l["status"] == float64(503) {
+			client++
+		}
+	}
+	for _, l := range logLines(t, st.Service2) {
+		if l["msg"] == "http request" && strings.HasPrefix(fmt.Sprint(l["request_id"]), "load-") {
+			upstream++
+		}
+	}
+	t.Logf("loadgen %s; service1 requests that called service2 (all 503): %d; calls reaching service2: %d (%.2f×)", strings.TrimSpace(string(out)), client, upstream, float64(upstream)/float64(client))
+	if client < 100 || float64(upstream) > 1.2*float64(client) {
+		t.Fatalf("%d requests made %d calls to service2", client, upstream)
+	}
+}
+
+// TestChaosDiskFull: service2's spool volume fills; an export answers a
+// clear 507, and works again as soon as space is freed.
+func TestChaosDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		stack.Missing(t, fmt.Sprintf("cannot mount a small tmpfs (needs root): %v %s", err, out))
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	st := chaosStack(t, map[string][]string{"service2": {"SPOOL_DIR=" + dir}})
+	export := st.Service2.URL() + "/users/export"
+	for i := range 30 { // enough rows that the export needs some space
+		call(t, "POST", st.Service1.URL()+"/users", fmt.Sprintf(`{"first_name":"disk%d","last_name":"full"}`, i), nil)
+	}
+	if r := call(t, "GET", export, "", nil); r.status != 200 || !strings.HasPrefix(r.body, "id,first_name,last_name") {
+		t.Fatalf("export before: %d %s", r.status, r.body)
+	}
+	// Fill the volume.
+	fill := filepath.Join(dir, "fill")
+	f, err := os.Create(fill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.Write(make([]byte, 1<<20)) // fails with ENOSPC at 64k: that is the point
+	f.Close()
+	r := call(t, "GET", export, "", nil)
+	if r.status != 507 || !strings.Contains(r.body, "no space left") || !strings.Contains(r.body, `"request_id"`) {
+		t.Fatalf("disk full: %d %s", r.status, r.body)
+	}
+	if err := os.Remove(fill); err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, "GET", export, "", nil); r.status != 200 {
+		t.Fatalf("after freeing space: %d %s", r.status, r.body)
+	}
+}

@@ -1,0 +1,76 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/Shopify/toxiproxy/v2"
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/rs/zerolog"
+)
+
+// Chaos is toxiproxy, in process, between service1 and service2 and between
+// service2 and MySQL, as docker-compose.yml places it: the chaos tests add
+// latency, cut connections and take either dependency away through it.
+type Chaos struct {
+	Client   *toxiclient.Client
+	Service2 *toxiclient.Proxy // service1 → service2
+	MySQL    *toxiclient.Proxy // service2 → MySQL
+	server   *toxiproxy.ApiServer
+	done     chan error
+}
+
+// startChaos starts the toxiproxy API on a free loopback port.
+func startChaos(ctx context.Context) (*Chaos, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	c := &Chaos{
+		server: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
+		done:   make(chan error, 1),
+	}
+	go func() { c.done <- c.server.Listen(addr) }()
+	c.Client = toxiclient.NewClient(addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := c.Client.Proxies(); err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("toxiproxy API at %s did not answer", addr)
+		}
+		select {
+		case err := <-c.done:
+			return nil, fmt.Errorf("toxiproxy: %w", err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// proxy creates a proxy to upstream on a free loopback port.
+func (c *Chaos) proxy(name, upstream string) (*toxiclient.Proxy, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return c.Client.CreateProxy(name, fmt.Sprintf("127.0.0.1:%d", port), upstream)
+}
+
+// Reset removes every toxic and enables every proxy.
+func (c *Chaos) Reset() error { return c.Client.ResetState() }
+
+func (c *Chaos) stop() error {
+	for _, p := range []*toxiclient.Proxy{c.Service2, c.MySQL} {
+		if p != nil {
+			_ = p.Delete()
+		}
+	}
+	err := c.server.Shutdown()
+	<-c.done
+	return err
+}

@@ -26,6 +26,7 @@ export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
+.PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset
 .PHONY: help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
 
 help: ## list the targets
@@ -61,6 +62,31 @@ load: ## drive a bounded load at service1 (LOAD_RATE=50 LOAD_DURATION=60s); comp
 	else \
 		$(GO) run ./cmd/loadgen -target http://localhost:8000 -rate $(LOAD_RATE) -duration $(LOAD_DURATION); \
 	fi
+
+# Chaos experiments against `make up` (see the README's chaos walkthroughs).
+# toxiproxy's API is on 127.0.0.1:8474; `make chaos-reset` undoes them all.
+TOXI := curl -fsS -H 'Content-Type: application/json'
+chaos-latency: ## chaos: add 2 s of latency between service1 and service2
+	$(TOXI) -d '{"name":"latency","type":"latency","stream":"downstream","attributes":{"latency":2000,"jitter":200}}' http://127.0.0.1:8474/proxies/service2/toxics && echo
+
+chaos-service2-down: ## chaos: take service2 away from service1 (connections refused)
+	$(TOXI) -d '{"enabled":false}' http://127.0.0.1:8474/proxies/service2 && echo
+
+chaos-mysql-down: ## chaos: take MySQL away from service2
+	$(TOXI) -d '{"enabled":false}' http://127.0.0.1:8474/proxies/mysql && echo
+
+chaos-reset-peer: ## chaos: reset every connection between service2 and MySQL
+	$(TOXI) -d '{"name":"reset","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}' http://127.0.0.1:8474/proxies/mysql/toxics && echo
+
+chaos-kill: ## chaos: SIGKILL service2; its restart policy brings it back
+	docker compose kill -s SIGKILL service2
+
+chaos-disk-full: ## chaos: fill service2's spool volume
+	docker compose --profile chaos run --rm diskfill
+
+chaos-reset: ## chaos: undo every experiment (toxics, proxies, spool)
+	$(TOXI) -X POST http://127.0.0.1:8474/reset && echo "toxiproxy reset"
+	docker compose --profile chaos run --rm diskfill "rm -f /spool/fill; df -h /spool"
 
 walkthrough-logging: ## run the README's logging walkthrough against `make up`
 	scripts/walkthrough-logging.sh

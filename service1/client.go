@@ -237,9 +237,13 @@ func (c *service2Client) do(ctx context.Context, method, route, path string, in,
 	if err != nil {
 		outcome := callOutcome(err)
 		level := slog.LevelError
-		if outcome == "ok" {
+		switch outcome {
+		case "ok":
 			level = slog.LevelInfo // service2 refused the caller's input: passed on
-		} else {
+		case "rejected":
+			level = slog.LevelWarn // the breaker's own state change is the error line
+			tracing.Fail(span, err)
+		default:
 			tracing.Fail(span, err)
 		}
 		c.logger.Log(ctx, level, "service2 call failed",

@@ -27,7 +27,7 @@ export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset
-.PHONY: help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
+.PHONY: bench help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -108,6 +108,9 @@ e2e: mariadb tools ## the real binaries, a private mariadbd, statsd_exporter, Pr
 	$(GO) test -count=1 -timeout 10m -tags e2e ./e2e/
 
 ci: test test-integration e2e ## everything CI runs
+
+bench: ## benchmarks: the server and client stacks as service1 wires them, beside their baselines
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./service1/
 
 tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) ## install the pinned statsd_exporter, Prometheus and collector (cached in .cache/tools)
 

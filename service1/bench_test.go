@@ -1,0 +1,142 @@
+package main
+
+// Benchmarks of the middleware and client stacks as service1 wires them,
+// against baselines measured in the same run (make bench reports the
+// ratios: see BENCHMARKS.md). They need no network but loopback.
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/failready/failready/internal/health"
+	"github.com/failready/failready/internal/logging"
+	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/metrics/statsdtest"
+	"github.com/failready/failready/internal/respond"
+	"github.com/failready/failready/internal/tracing"
+	"github.com/failready/failready/internal/user"
+)
+
+// benchTracing is a real SDK provider, every span sampled, exported in
+// batches to an exporter that keeps nothing: the cost of tracing without the
+// cost of a collector.
+func benchTracing(b *testing.B) tracing.Tracing {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return tracing.Tracing{Provider: tp, Propagator: tracing.Propagator()}
+}
+
+// stubService2 answers the calls the benchmarked handler makes, in memory.
+type stubService2 struct{}
+
+func (stubService2) ListUsers(context.Context) ([]user.User, error) {
+	return []user.User{{ID: 1, FirstName: "joe", LastName: "cool"}}, nil
+}
+func (stubService2) GetUser(context.Context, int64) (user.User, error) {
+	return user.User{ID: 1, FirstName: "joe", LastName: "cool"}, nil
+}
+func (stubService2) CreateUser(context.Context, user.New) (user.User, error) { return user.User{}, nil }
+func (stubService2) Ready(context.Context, time.Duration) error              { return nil }
+
+func serveBench(b *testing.B, h http.Handler) {
+	b.Helper()
+	req := httptest.NewRequest("GET", "/users/1", nil)
+	req.RemoteAddr = "10.1.2.3:4567"
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
+
+func handlerUnderTest() http.Handler { return handleGetUser(stubService2{}) }
+
+// BenchmarkServer/bare: chi and the handler, nothing else.
+// BenchmarkServer/otelhttp: the same inside otelhttp with a real SDK.
+// BenchmarkServer/full: exactly as newServer wires it: request ID, tracing,
+// access log (to io.Discard), metrics (to a real UDP socket), recovery, rate
+// limit, shedding and deadline.
+func BenchmarkServer(b *testing.B) {
+	b.Run("bare", func(b *testing.B) {
+		r := chi.NewRouter()
+		r.Method("GET", "/users/{id}", handlerUnderTest())
+		serveBench(b, r)
+	})
+	b.Run("otelhttp", func(b *testing.B) {
+		tr := benchTracing(b)
+		r := chi.NewRouter()
+		r.Method("GET", "/users/{id}", handlerUnderTest())
+		serveBench(b, otelhttp.NewHandler(r, "server", otelhttp.WithTracerProvider(tr.Provider), otelhttp.WithPropagators(tr.Propagator)))
+	})
+	b.Run("full", func(b *testing.B) {
+		rcv := statsdtest.Listen(b)
+		m := metrics.New(metrics.Options{Addr: rcv.Addr(), Service: "bench"})
+		b.Cleanup(func() { m.Close() })
+		logger := logging.New(io.Discard, logging.Options{Service: "bench", Level: slog.LevelInfo})
+		cfg, err := loadConfig(func(k string) string {
+			return map[string]string{"RATE_LIMIT_PER_CLIENT": "1000000", "RATE_LIMIT_GLOBAL": "10000000"}[k]
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		serveBench(b, newServer(logger, m, benchTracing(b), stubService2{}, cfg, &health.Gate{}))
+	})
+}
+
+// BenchmarkClient/bare: an http.Client GET and JSON decode against a local
+// service2 stand-in. BenchmarkClient/full: service2Client.GetUser, with the
+// tracing transport, request ID and deadline headers, breaker, retry
+// bookkeeping and metrics.
+func BenchmarkClient(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		respond.JSON(w, 200, user.User{ID: 1, FirstName: "joe", LastName: "cool"})
+	}))
+	b.Cleanup(srv.Close)
+	b.Run("bare", func(b *testing.B) {
+		c := &http.Client{}
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := c.Get(srv.URL + "/users/1")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var u user.User
+			if err := json.NewDecoder(resp.Body).Decode(&u); err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	})
+	b.Run("full", func(b *testing.B) {
+		rcv := statsdtest.Listen(b)
+		m := metrics.New(metrics.Options{Addr: rcv.Addr(), Service: "bench"})
+		b.Cleanup(func() { m.Close() })
+		cfg, _ := loadConfig(func(string) string { return "" })
+		u, _ := url.Parse(srv.URL)
+		c := newService2Client(u, cfg.Service2, slog.New(slog.DiscardHandler), m, benchTracing(b))
+		ctx, span := benchTracing(b).Tracer("bench").Start(context.Background(), "request")
+		defer span.End()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.GetUser(ctx, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

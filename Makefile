@@ -27,7 +27,7 @@ export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset
-.PHONY: bench help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
+.PHONY: bench bench-check bench-baseline help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -109,8 +109,15 @@ e2e: mariadb tools ## the real binaries, a private mariadbd, statsd_exporter, Pr
 
 ci: test test-integration e2e ## everything CI runs
 
-bench: ## benchmarks: the server and client stacks as service1 wires them, beside their baselines
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./service1/
+BENCH = $(GO) test -run '^$$' -bench . -benchmem -count 5 ./service1/
+bench: ## benchmarks: the server and client stacks beside their baselines, as ratios (BENCHMARKS.md)
+	$(BENCH) | tee /dev/stderr | $(GO) run ./cmd/benchratio
+
+bench-check: ## compare a fresh benchmark run with bench/baseline.json; fails on a >10 % regression
+	$(BENCH) | $(GO) run ./cmd/benchratio -check bench/baseline.json
+
+bench-baseline: ## record a new bench/baseline.json (commit it with the change that moved it)
+	$(BENCH) | $(GO) run ./cmd/benchratio -write bench/baseline.json
 
 tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) ## install the pinned statsd_exporter, Prometheus and collector (cached in .cache/tools)
 

@@ -1,0 +1,170 @@
+// Command benchratio turns `go test -bench` output into the ratios
+// BENCHMARKS.md reports: each stack against its baseline measured in the same
+// run (absolute times on a shared machine say little; ratios travel).
+//
+//	go test -run '^$' -bench . -benchmem -count 5 ./service1/ | go run ./cmd/benchratio
+//	... | go run ./cmd/benchratio -write bench/baseline.json    # record a baseline
+//	... | go run ./cmd/benchratio -check bench/baseline.json    # fail on a >10 % regression
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// pairs are the comparisons: a stack and the baseline it is measured against.
+var pairs = [][2]string{
+	{"BenchmarkServer/full", "BenchmarkServer/otelhttp"},
+	{"BenchmarkServer/otelhttp", "BenchmarkServer/bare"},
+	{"BenchmarkClient/full", "BenchmarkClient/bare"},
+}
+
+// Result is what a run measured, as written with -write.
+type Result struct {
+	Ratios map[string]float64 `json:"ratios"` // "a / b" → median ns/op ratio
+	Allocs map[string]float64 `json:"allocs"` // benchmark → median allocs/op
+	NsOp   map[string]float64 `json:"ns_op"`  // benchmark → median ns/op
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchratio:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, in io.Reader, out io.Writer) error {
+	fs := flag.NewFlagSet("benchratio", flag.ContinueOnError)
+	write := fs.String("write", "", "write the result as JSON to this file (a new baseline)")
+	check := fs.String("check", "", "compare with this baseline; fail when a ratio or an alloc count grew by more than -tolerance")
+	tolerance := fs.Float64("tolerance", 0.10, "allowed regression, as a fraction")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := parse(in)
+	if err != nil {
+		return err
+	}
+	report(out, res)
+	if *write != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(*write, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if *check != "" {
+		b, err := os.ReadFile(*check)
+		if err != nil {
+			return err
+		}
+		var base Result
+		if err := json.Unmarshal(b, &base); err != nil {
+			return fmt.Errorf("%s: %w", *check, err)
+		}
+		return compare(out, base, res, *tolerance)
+	}
+	return nil
+}
+
+var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op)?(?:\s+([\d.]+) allocs/op)?`)
+
+// parse reads benchmark lines and keeps the median of each measure.
+func parse(in io.Reader) (Result, error) {
+	ns, allocs := map[string][]float64{}, map[string][]float64{}
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		m := line.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		v, _ := strconv.ParseFloat(m[2], 64)
+		ns[m[1]] = append(ns[m[1]], v)
+		if m[4] != "" {
+			a, _ := strconv.ParseFloat(m[4], 64)
+			allocs[m[1]] = append(allocs[m[1]], a)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return Result{}, err
+	}
+	if len(ns) == 0 {
+		return Result{}, errors.New("no benchmark lines in the input")
+	}
+	res := Result{Ratios: map[string]float64{}, Allocs: map[string]float64{}, NsOp: map[string]float64{}}
+	for k, v := range ns {
+		res.NsOp[k] = median(v)
+	}
+	for k, v := range allocs {
+		res.Allocs[k] = median(v)
+	}
+	for _, p := range pairs {
+		a, okA := res.NsOp[p[0]]
+		b, okB := res.NsOp[p[1]]
+		if okA && okB && b > 0 {
+			res.Ratios[p[0]+" / "+p[1]] = a / b
+		}
+	}
+	return res, nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func report(out io.Writer, r Result) {
+	names := make([]string, 0, len(r.NsOp))
+	for k := range r.NsOp {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	fmt.Fprintln(out, "| benchmark | median ns/op | median allocs/op |")
+	fmt.Fprintln(out, "|---|---|---|")
+	for _, k := range names {
+		fmt.Fprintf(out, "| %s | %.0f | %.0f |\n", strings.TrimPrefix(k, "Benchmark"), r.NsOp[k], r.Allocs[k])
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "| ratio (same run) | value |")
+	fmt.Fprintln(out, "|---|---|")
+	for _, p := range pairs {
+		k := p[0] + " / " + p[1]
+		if v, ok := r.Ratios[k]; ok {
+			fmt.Fprintf(out, "| %s | %.2f× |\n", strings.ReplaceAll(k, "Benchmark", ""), v)
+		}
+	}
+}
+
+func compare(out io.Writer, base, now Result, tol float64) error {
+	var bad []string
+	for k, b := range base.Ratios {
+		if n, ok := now.Ratios[k]; !ok {
+			bad = append(bad, k+": missing")
+		} else if n > b*(1+tol) {
+			bad = append(bad, fmt.Sprintf("%s: %.2f× against a baseline of %.2f×", k, n, b))
+		}
+	}
+	for k, b := range base.Allocs {
+		if n, ok := now.Allocs[k]; ok && n > b*(1+tol) {
+			bad = append(bad, fmt.Sprintf("%s: %.0f allocs/op against %.0f", k, n, b))
+		}
+	}
+	slices.Sort(bad)
+	if len(bad) > 0 {
+		return fmt.Errorf("regressions beyond %.0f %%:\n  %s", tol*100, strings.Join(bad, "\n  "))
+	}
+	fmt.Fprintf(out, "\nno regression beyond %.0f %% against the baseline\n", tol*100)
+	return nil
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const sample = `goos: linux
+BenchmarkServer/bare-2         	  450846	      2000 ns/op	    1840 B/op	      16 allocs/op
+BenchmarkServer/bare-2         	  488852	      3000 ns/op	    1840 B/op	      16 allocs/op
+BenchmarkServer/bare-2         	  488852	      9000 ns/op	    1840 B/op	      16 allocs/op
+BenchmarkServer/otelhttp-2     	  100000	     20000 ns/op	    7899 B/op	      55 allocs/op
+BenchmarkServer/full-2         	   30000	     50000 ns/op	   12854 B/op	     123 allocs/op
+BenchmarkClient/bare-2         	   10000	    100000 ns/op	    6996 B/op	      81 allocs/op
+BenchmarkClient/full-2         	   10000	    150000 ns/op	   17717 B/op	     155 allocs/op
+PASS
+`
+
+func TestRatiosFromMedians(t *testing.T) {
+	r, err := parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.NsOp["BenchmarkServer/bare"] != 3000 {
+		t.Errorf("median of 2000, 3000, 9000: %v", r.NsOp["BenchmarkServer/bare"])
+	}
+	for k, want := range map[string]float64{
+		"BenchmarkServer/full / BenchmarkServer/otelhttp": 2.5,
+		"BenchmarkClient/full / BenchmarkClient/bare":     1.5,
+	} {
+		if r.Ratios[k] != want {
+			t.Errorf("%s = %v, want %v", k, r.Ratios[k], want)
+		}
+	}
+	if r.Allocs["BenchmarkServer/full"] != 123 {
+		t.Errorf("allocs %v", r.Allocs)
+	}
+	if _, err := parse(strings.NewReader("PASS\n")); err == nil {
+		t.Error("no benchmark lines accepted")
+	}
+}
+
+func TestCheckFailsOnARegression(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.json")
+	var out strings.Builder
+	if err := run([]string{"-write", base}, strings.NewReader(sample), &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-check", base}, strings.NewReader(sample), &out); err != nil {
+		t.Fatalf("same run against itself: %v", err)
+	}
+	slower := strings.Replace(sample, "50000 ns/op", "60000 ns/op", 1) // full 20 % slower
+	err := run([]string{"-check", base}, strings.NewReader(slower), &out)
+	if err == nil || !strings.Contains(err.Error(), "Server/full / BenchmarkServer/otelhttp") {
+		t.Fatalf("a 20 %% regression passed: %v", err)
+	}
+	if _, err := os.Stat(base); err != nil {
+		t.Fatal(err)
+	}
+}

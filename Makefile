@@ -27,7 +27,7 @@ export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset
-.PHONY: bench bench-check bench-baseline help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
+.PHONY: bench bench-check bench-baseline bench-load help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -115,6 +115,9 @@ bench: ## benchmarks: the server and client stacks beside their baselines, as ra
 
 bench-check: ## compare a fresh benchmark run with bench/baseline.json; fails on a >10 % regression
 	$(BENCH) | $(GO) run ./cmd/benchratio -check bench/baseline.json
+
+bench-load: mariadb tools ## the end-to-end load benchmark: telemetry on vs off, and dead (minutes; BENCHMARKS.md)
+	FAILREADY_BENCH_LOAD=1 $(GO) test -count=1 -timeout 15m -tags e2e -run TestLoadTelemetryOverhead -v ./e2e/ | grep -v '^=== '
 
 bench-baseline: ## record a new bench/baseline.json (commit it with the change that moved it)
 	$(BENCH) | $(GO) run ./cmd/benchratio -write bench/baseline.json

@@ -61,6 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer m.Close() // after the server has drained: flushes the last metrics
 	s2 := newService2Client(cfg.Service2URL, cfg.Service2, logger, m, tr)
 	m.AddCollector(s2.breakerCollector())
+	defer httpserver.StartDebug(ctx, cfg.DebugAddr, logger)()
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on LISTEN_ADDR: %w", err)

@@ -16,6 +16,7 @@ import (
 // defaults are the compose stack's.
 type config struct {
 	ListenAddr   string
+	DebugAddr    string // pprof and /debug/runtime on a private port; off when empty
 	DeploymentID string
 	LogLevel     slog.Level
 	HTTP         httpserver.Timeouts
@@ -51,6 +52,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	var c config
 	c.ListenAddr = env.HostPort("LISTEN_ADDR", ":8001")
 	c.DeploymentID = env.String("DEPLOYMENT_ID", "local")
+	if c.DebugAddr = env.String("DEBUG_ADDR", ""); c.DebugAddr != "" {
+		c.DebugAddr = env.HostPort("DEBUG_ADDR", "")
+	}
 	lvl, err := logging.ParseLevel(env.String("LOG_LEVEL", "info"))
 	env.Check("LOG_LEVEL", err)
 	c.LogLevel = lvl

@@ -72,6 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}()
 	s := newStore(db, cfg.MySQL.QueryTimeout, logger, m, tr)
 
+	defer httpserver.StartDebug(ctx, cfg.DebugAddr, logger)()
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on LISTEN_ADDR: %w", err)

@@ -36,7 +36,12 @@ func (c *Client) Middleware(skip ...string) func(http.Handler) http.Handler {
 			}
 			start := time.Now()
 			c.inFlight.Add(1)
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			// Reuse an outer middleware's wrapper (the access log's): one
+			// wrapper per request, not one per middleware.
+			ww, ok := w.(middleware.WrapResponseWriter)
+			if !ok {
+				ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			}
 			defer func() {
 				c.inFlight.Add(-1)
 				status := ww.Status()

@@ -13,6 +13,7 @@ package ratelimit
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
@@ -49,7 +50,15 @@ func Middleware(l Limits, onLimited func(r *http.Request, scope string)) func(ht
 	perClient := httprate.LimitBy(l.PerClient, l.Window, func(r *http.Request) (string, error) {
 		return httprate.CanonicalizeIP(middleware.GetClientIP(r.Context())), nil
 	}, httprate.WithLimitHandler(refuse(ScopeClient)))
-	global := httprate.LimitBy(l.Global, l.Window, httprate.Key("*"), httprate.WithLimitHandler(refuse(ScopeGlobal)))
+	// The global limiter sets its headers only when it refuses: on every
+	// other response they would just overwrite the per-client ones (and cost
+	// three header writes per request).
+	global := httprate.LimitBy(l.Global, l.Window, httprate.Key("*"), httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(l.Window.Seconds())))
+		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(l.Global))
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		refuse(ScopeGlobal)(w, r)
+	}), httprate.WithResponseHeaders(httprate.ResponseHeaders{}))
 	return func(next http.Handler) http.Handler {
 		return perClient(global(next))
 	}

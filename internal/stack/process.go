@@ -183,3 +183,33 @@ func (p prefixed) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// DebugURL is the base URL of the process's debug listener (DEBUG_ADDR), from
+// its "debug listening" line, or "".
+func (p *Process) DebugURL() string {
+	for _, line := range p.Lines() {
+		var l struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "debug listening" {
+			return "http://" + l.Addr
+		}
+	}
+	return ""
+}
+
+// RSS is the process's resident memory in bytes (Linux /proc).
+func (p *Process) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
+				return 0, err
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %s", p.Name)
+}

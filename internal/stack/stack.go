@@ -469,3 +469,19 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(b)
 }
+
+// Restart stops both services (SIGTERM) and starts them again with env as
+// their extra environment, by service name (the benchmarks switch telemetry
+// on and off this way).
+func (s *Stack) Restart(ctx context.Context, env map[string][]string) error {
+	for _, p := range []*Process{s.Service1, s.Service2} {
+		if err := p.Stop(30 * time.Second); err != nil {
+			return err
+		}
+	}
+	s.opts.Env = env
+	if err := s.StartService2(ctx); err != nil {
+		return err
+	}
+	return s.StartService1(ctx)
+}

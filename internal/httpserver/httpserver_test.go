@@ -2,6 +2,7 @@ package httpserver_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/failready/failready/internal/httpserver"
+	"github.com/failready/failready/internal/logtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -164,5 +166,37 @@ func TestDrainKeepsServingWhileNotReady(t *testing.T) {
 	}
 	if el := time.Since(start); el < 500*time.Millisecond {
 		t.Fatalf("stopped after %s, before the drain ended", el)
+	}
+}
+
+func TestDebugListener(t *testing.T) {
+	var buf logtest.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	stop := httpserver.StartDebug(context.Background(), "127.0.0.1:0", logger)
+	defer stop()
+	var addr string
+	for deadline := time.Now().Add(5 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, l := range logtest.Parse(t, buf.String()) {
+			if l.Str("msg") == "debug listening" {
+				addr = l.Str("addr")
+			}
+		}
+	}
+	resp, err := http.Get("http://" + addr + "/debug/runtime")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct{ Goroutines int }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.Goroutines < 1 {
+		t.Fatalf("/debug/runtime: %v %+v", err, v)
+	}
+	resp2, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil || resp2.StatusCode != 200 {
+		t.Fatalf("pprof: %v", err)
+	}
+	resp2.Body.Close()
+	if noop := httpserver.StartDebug(context.Background(), "", logger); noop == nil {
+		t.Fatal("StartDebug with no address must return a no-op stop")
 	}
 }

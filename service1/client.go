@@ -14,11 +14,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/google/uuid"
 
 	"github.com/failready/failready/internal/breaker"
 	"github.com/failready/failready/internal/deadline"

@@ -18,25 +18,27 @@ import (
 )
 
 // newServer returns service1's whole HTTP API. The probes answer whatever the
-// load; the API routes are rate limited per client IP and overall, shed past
-// MAX_IN_FLIGHT, and bounded by the request budget.
+// load; everything else is rate limited per client IP and overall and shed
+// past MAX_IN_FLIGHT, and the API routes are bounded by the request budget.
 func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s2 service2, cfg config, gate *health.Gate) http.Handler {
 	// Ready while service2 can be reached: not while the breaker is open, nor
 	// once shutdown has begun.
 	ready := health.All(gate.Check, func(ctx context.Context) error { return s2.Ready(ctx, cfg.ReadyTimeout) })
 	limited := metrics.NewTags(4, func(scope string) []string { return []string{"scope:" + scope} })
 	r := router.New(logger, m)
+	// Every request but the probes is rate limited and shed, unknown routes
+	// included; the deadline only matters where a handler does work.
+	r.Use(
+		middleware.ClientIPFromRemoteAddr, // service1 is exposed directly: trust nothing else
+		health.Bypass(ratelimit.Middleware(cfg.RateLimit, func(_ *http.Request, scope string) {
+			m.Count(metrics.ServerRateLimited, 1, limited.Get(scope))
+		})),
+		health.Bypass(shed.Limit(cfg.MaxInFlight, func(*http.Request) { m.Count(metrics.ServerShed, 1, nil) })),
+	)
 	r.Method(http.MethodGet, health.LivePath, health.Live())
 	r.Method(http.MethodGet, health.ReadyPath, health.Ready(ready, "service2 unavailable", logger))
 	r.Group(func(r chi.Router) {
-		r.Use(
-			middleware.ClientIPFromRemoteAddr, // service1 is exposed directly: trust nothing else
-			ratelimit.Middleware(cfg.RateLimit, func(_ *http.Request, scope string) {
-				m.Count(metrics.ServerRateLimited, 1, limited.Get(scope))
-			}),
-			shed.Limit(cfg.MaxInFlight, func(*http.Request) { m.Count(metrics.ServerShed, 1, nil) }),
-			deadline.Middleware(cfg.RequestTimeout),
-		)
+		r.Use(deadline.Middleware(cfg.RequestTimeout))
 		r.Method(http.MethodGet, "/", handleIndex(s2))
 		r.Method(http.MethodGet, "/users/{id}", handleGetUser(s2))
 		r.Method(http.MethodPost, "/users", handleCreateUser(s2))

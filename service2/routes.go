@@ -16,18 +16,16 @@ import (
 )
 
 // newServer returns service2's whole HTTP API. The probes answer whatever the
-// load; the data routes are shed past MAX_IN_FLIGHT and bounded by the
-// shorter of REQUEST_TIMEOUT and the caller's remaining budget.
+// load; everything else is shed past MAX_IN_FLIGHT, and the data routes are
+// bounded by the shorter of REQUEST_TIMEOUT and the caller's remaining budget.
 func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s users, cfg config, gate *health.Gate) http.Handler {
 	ready := health.All(gate.Check, func(ctx context.Context) error { return s.Ping(ctx, cfg.MySQL.PingTimeout) })
 	r := router.New(logger, m)
+	r.Use(health.Bypass(shed.Limit(cfg.MaxInFlight, func(*http.Request) { m.Count(metrics.ServerShed, 1, nil) })))
 	r.Method(http.MethodGet, health.LivePath, health.Live())
 	r.Method(http.MethodGet, health.ReadyPath, health.Ready(ready, "database unavailable", logger))
 	r.Group(func(r chi.Router) {
-		r.Use(
-			shed.Limit(cfg.MaxInFlight, func(*http.Request) { m.Count(metrics.ServerShed, 1, nil) }),
-			deadline.Middleware(cfg.RequestTimeout),
-		)
+		r.Use(deadline.Middleware(cfg.RequestTimeout))
 		r.Method(http.MethodGet, "/users", handleListUsers(s))
 		r.Method(http.MethodPost, "/users", handleCreateUser(s))
 		r.Method(http.MethodGet, "/users/{id}", handleGetUser(s))

@@ -77,3 +77,19 @@ func All(checks ...func(context.Context) error) func(context.Context) error {
 		return nil
 	}
 }
+
+// Bypass applies mw to every request but the probes: a rate limit or a load
+// shedder must not turn a busy process into one its orchestrator kills or
+// takes out of rotation.
+func Bypass(mw func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		wrapped := mw(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == LivePath || r.URL.Path == ReadyPath {
+				next.ServeHTTP(w, r)
+				return
+			}
+			wrapped.ServeHTTP(w, r)
+		})
+	}
+}

@@ -38,3 +38,17 @@ func TestProbes(t *testing.T) {
 		t.Fatalf("live: %d", rec.Code)
 	}
 }
+
+func TestBypassSparesOnlyTheProbes(t *testing.T) {
+	refuse := func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(429) })
+	}
+	h := health.Bypass(refuse)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for path, want := range map[string]int{health.LivePath: 200, health.ReadyPath: 200, "/": 429, "/no/such": 429} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("%s: %d, want %d", path, rec.Code, want)
+		}
+	}
+}

@@ -27,8 +27,10 @@ func Middleware(limit time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			d := limit
-			if ms, err := strconv.ParseInt(r.Header.Get(Header), 10, 64); err == nil && ms > 0 {
-				d = min(d, time.Duration(ms)*time.Millisecond)
+			if v := r.Header.Get(Header); v != "" { // most requests have none: skip the parse error
+				if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+					d = min(d, time.Duration(ms)*time.Millisecond)
+				}
 			}
 			ctx, cancel := context.WithTimeout(r.Context(), d)
 			defer cancel()

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/failready/failready/internal/logging"
@@ -205,5 +206,18 @@ func TestPanicAndServerErrorsMarkTheSpan(t *testing.T) {
 	}
 	if ev := spans[0].Events(); len(ev) == 0 || ev[0].Name != "exception" {
 		t.Errorf("panic span events %v", ev)
+	}
+}
+
+func TestTraceResponseFormat(t *testing.T) {
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled})
+	if got, want := tracing.TraceResponse(sc), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"; got != want {
+		t.Fatalf("%s, want %s", got, want)
+	}
+	sc = sc.WithTraceFlags(0)
+	if got := tracing.TraceResponse(sc); got[53:] != "00" {
+		t.Fatalf("unsampled flags: %s", got)
 	}
 }

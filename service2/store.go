@@ -95,21 +95,9 @@ const listLimit = 100
 
 func (s *store) ListUsers(ctx context.Context) ([]user.User, error) {
 	users := []user.User{}
-	err := s.run(ctx, "list_users", func(ctx context.Context) error {
-		rows, err := s.db.QueryContext(ctx,
-			"SELECT id, first_name, last_name FROM users ORDER BY id LIMIT ?", listLimit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var u user.User
-			if err := rows.Scan(&u.ID, &u.FirstName, &u.LastName); err != nil {
-				return err
-			}
-			users = append(users, u)
-		}
-		return rows.Err()
+	err := s.eachUser(ctx, "list_users", listLimit, func(u user.User) error {
+		users = append(users, u)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -133,8 +121,15 @@ func (s *store) GetUser(ctx context.Context, id int64) (user.User, error) {
 
 // ExportUsers calls each for every user, in id order, up to limit.
 func (s *store) ExportUsers(ctx context.Context, limit int, each func(user.User) error) error {
+	return s.eachUser(ctx, "export_users", limit, each)
+}
+
+// eachUser runs the one query that reads users in id order, up to limit, as
+// statement op, and calls each for every row. An error from each stops the
+// scan and is returned as it is: it is not the database's failure.
+func (s *store) eachUser(ctx context.Context, op string, limit int, each func(user.User) error) error {
 	var eachErr error
-	err := s.run(ctx, "export_users", func(ctx context.Context) error {
+	err := s.run(ctx, op, func(ctx context.Context) error {
 		rows, err := s.db.QueryContext(ctx,
 			"SELECT id, first_name, last_name FROM users ORDER BY id LIMIT ?", limit)
 		if err != nil {
@@ -147,7 +142,7 @@ func (s *store) ExportUsers(ctx context.Context, limit int, each func(user.User)
 				return err
 			}
 			if eachErr = each(u); eachErr != nil {
-				return nil // not the database's failure
+				return nil
 			}
 		}
 		return rows.Err()

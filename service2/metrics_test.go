@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"testing"
-	"time"
 
-	"github.com/failready/failready/internal/logtest"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/metrics/statsdtest"
 )
@@ -15,16 +12,9 @@ import (
 // pool even when MySQL is unreachable (the real store, against a closed port).
 func TestMetricsWithMySQLDown(t *testing.T) {
 	rcv := statsdtest.Listen(t)
-	var out logtest.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"service2"}, envOf(map[string]string{
-			"LISTEN_ADDR": "127.0.0.1:0", "MYSQL_ADDR": freeAddr(t), "DB_DIAL_TIMEOUT": "200ms",
-			"STATSD_ADDR": rcv.Addr(), "OTEL_SDK_DISABLED": "true",
-		}), &out)
-	}()
-	base := "http://" + logtest.WaitListening(t, &out, 5*time.Second)
+	base, _, stop := startService2(t, map[string]string{
+		"MYSQL_ADDR": freeAddr(t), "DB_DIAL_TIMEOUT": "200ms", "STATSD_ADDR": rcv.Addr(),
+	})
 	for _, p := range []string{"/users", "/users/1", "/readyz"} {
 		resp, err := http.Get(base + p)
 		if err != nil {
@@ -32,8 +22,7 @@ func TestMetricsWithMySQLDown(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	rcv.Settle()

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,19 +47,36 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// startService2 runs service2's run() with env on top of test defaults
+// (loopback port, a statsd receiver, tracing off) and returns its base URL,
+// its log buffer, and a stop func (SIGTERM) returning run's error.
+func startService2(t *testing.T, env map[string]string) (string, *logtest.Buffer, func() error) {
+	t.Helper()
+	e := map[string]string{
+		"LISTEN_ADDR": "127.0.0.1:0", "STATSD_ADDR": statsdtest.Listen(t).Addr(), "OTEL_SDK_DISABLED": "true",
+	}
+	for k, v := range env {
+		e[k] = v
+	}
+	out := &logtest.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"service2"}, envOf(e), out) }()
+	base := "http://" + logtest.WaitListening(t, out, 5*time.Second)
+	var once sync.Once
+	var err error
+	stop := func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return base, out, stop
+}
+
 // TestStartsWithoutMySQL: the service comes up, live but not ready, while
 // MySQL is unreachable, and shuts down cleanly.
 func TestStartsWithoutMySQL(t *testing.T) {
-	var out logtest.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"service2"}, envOf(map[string]string{
-			"LISTEN_ADDR": "127.0.0.1:0", "MYSQL_ADDR": freeAddr(t), "DB_DIAL_TIMEOUT": "200ms",
-			"STATSD_ADDR": statsdtest.Listen(t).Addr(), "OTEL_SDK_DISABLED": "true",
-		}), &out)
-	}()
-	base := "http://" + logtest.WaitListening(t, &out, 5*time.Second)
+	base, out, stop := startService2(t, map[string]string{"MYSQL_ADDR": freeAddr(t), "DB_DIAL_TIMEOUT": "200ms"})
 
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/users": 503} {
 		resp, err := http.Get(base + path)
@@ -70,8 +88,7 @@ func TestStartsWithoutMySQL(t *testing.T) {
 			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	lines := out.Lines(t)

@@ -19,7 +19,6 @@ import (
 
 	"github.com/failready/failready/internal/logtest"
 	"github.com/failready/failready/internal/metrics"
-	"github.com/failready/failready/internal/metrics/statsdtest"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/stack"
 	"github.com/failready/failready/internal/tracing"
@@ -222,23 +221,15 @@ func TestDatabaseGoesAwayAndComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var out logtest.Buffer
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(rctx, []string{"service2"}, envOf(map[string]string{
-			"LISTEN_ADDR": "127.0.0.1:0", "MYSQL_ADDR": d.Addr, "MYSQL_USER": d.User,
-			"MYSQL_PASSWORD": d.Password, "MYSQL_DATABASE": d.Name, "DB_DIAL_TIMEOUT": "500ms",
-			"STATSD_ADDR": statsdtest.Listen(t).Addr(), "OTEL_SDK_DISABLED": "true",
-		}), &out)
-	}()
+	base, _, stop := startService2(t, map[string]string{
+		"MYSQL_ADDR": d.Addr, "MYSQL_USER": d.User, "MYSQL_PASSWORD": d.Password,
+		"MYSQL_DATABASE": d.Name, "DB_DIAL_TIMEOUT": "500ms",
+	})
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("run: %v", err)
 		}
 	}()
-	base := "http://" + logtest.WaitListening(t, &out, 5*time.Second)
 	get := func(path string) int {
 		resp, err := http.Get(base + path)
 		if err != nil {

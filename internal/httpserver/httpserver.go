@@ -3,9 +3,11 @@
 //
 // A server without timeouts can be held open by slow clients until it runs
 // out of file descriptors (Slowloris); a server killed without Shutdown drops
-// the requests it was serving. Run stops accepting when its context is
-// cancelled (on SIGTERM), lets in-flight requests finish within a bound, and
-// only then returns, so the caller can close the database last.
+// the requests it was serving. When its context is cancelled (on SIGTERM),
+// Run turns readiness false, keeps serving for a drain period while load
+// balancers move traffic away, then stops accepting, lets in-flight requests
+// finish within a bound, and only then returns, so the caller can close the
+// database last. Debug (debug.go) serves pprof on a separate, private port.
 package httpserver
 
 import (

@@ -100,6 +100,7 @@ vet: ## gofmt check and go vet, with every build tag
 
 test: vet ## unit tests: Go only, no services needed
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'AllocationBudget' ./service1/  # allocation counts need a build without -race
 
 test-integration: ## tests against a real MySQL-protocol server (MYSQL_TEST_DSN)
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)

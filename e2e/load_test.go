@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,16 +43,31 @@ func runLoad(t *testing.T, target string, rate int, d time.Duration) loadRun {
 	return r
 }
 
-func goroutines(t *testing.T, p *stack.Process) int {
+// goroutines returns p's goroutine count, and how many of them belong to
+// the telemetry clients (the OTLP gRPC exporter and its connection, the
+// statsd sender): the total also moves with idle keep-alive connections,
+// which are not a leak.
+func goroutines(t *testing.T, p *stack.Process) (total, telemetry int) {
 	t.Helper()
-	resp, err := http.Get(p.DebugURL() + "/debug/runtime")
+	resp, err := http.Get(p.DebugURL() + "/debug/pprof/goroutine?debug=1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var v struct{ Goroutines int }
-	_ = json.NewDecoder(resp.Body).Decode(&v)
-	return v.Goroutines
+	b, _ := io.ReadAll(resp.Body)
+	// "N @ 0x..." opens each group of N goroutines with the same stack.
+	for _, group := range strings.Split(string(b), "\n\n") {
+		var n int
+		if _, err := fmt.Sscanf(group, "%d @", &n); err != nil {
+			continue
+		}
+		total += n
+		if strings.Contains(group, "google.golang.org/grpc") || strings.Contains(group, "otlptrace") ||
+			strings.Contains(group, "datadog-go") {
+			telemetry += n
+		}
+	}
+	return total, telemetry
 }
 
 func rss(t *testing.T, p *stack.Process) float64 {
@@ -61,16 +79,67 @@ func rss(t *testing.T, p *stack.Process) float64 {
 	return float64(b) / (1 << 20)
 }
 
+// usage is what the stack's processes have consumed so far: CPU of the
+// services, CPU of the telemetry pipeline (collector, statsd_exporter and
+// this test process, which hosts the OTLP receiver that stands in for
+// Jaeger), and the services' GC cycles.
+type usage struct {
+	services, pipeline time.Duration
+	gc                 int
+}
+
+func measure(t *testing.T, st *stack.Stack) usage {
+	t.Helper()
+	var u usage
+	for _, p := range []*stack.Process{st.Service1, st.Service2} {
+		c, err := p.CPU()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.services += c
+		resp, err := http.Get(p.DebugURL() + "/debug/runtime")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			GCCycles int `json:"gc_cycles"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		u.gc += v.GCCycles
+	}
+	for _, p := range []*stack.Process{st.Collector, st.StatsdExporter} {
+		c, err := p.CPU()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.pipeline += c
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	u.pipeline += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return u
+}
+
 // TestLoadTelemetryOverhead is the end-to-end benchmark of BENCHMARKS.md
 // (make bench-load, build tag benchload: not part of make e2e, since it takes
-// minutes and its figures are read rather than asserted, except for errors
-// and memory growth): load through the real
-// stack with all telemetry on, against the same binaries with it off,
-// alternating; then with the collector and statsd-exporter dead (not
-// listening) and black-holed.
+// minutes and its figures are read rather than asserted, except for errors,
+// memory growth and leaked goroutines): load through the real stack with all
+// telemetry on, against the same binaries with it off, alternating; then
+// with the collector and statsd-exporter dead (not listening) and
+// black-holed, and the collector brought back.
+//
+// With BENCH_PROFILE_DIR set, it also saves CPU profiles of both services
+// during the first telemetry-on and telemetry-off runs (service1-on.pprof
+// ...), for go tool pprof.
 func TestLoadTelemetryOverhead(t *testing.T) {
 	rcv := otlptest.Listen(t)
-	base := []string{"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000", "DEBUG_ADDR=127.0.0.1:0"}
+	// BENCH_EXTRA_ENV: more settings for both services in every run, to try
+	// a tuning (say OTEL_BSP_MAX_EXPORT_BATCH_SIZE=64) against the same runs.
+	base := append([]string{"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000", "DEBUG_ADDR=127.0.0.1:0"},
+		strings.Fields(os.Getenv("BENCH_EXTRA_ENV"))...)
 	env := func(extra ...string) map[string][]string {
 		e := append(append([]string{}, base...), extra...)
 		return map[string][]string{"service1": e, "service2": e}
@@ -91,8 +160,13 @@ func TestLoadTelemetryOverhead(t *testing.T) {
 			t.Errorf("%s: %d unexpected answers", name, r.Unexpected)
 		}
 	}
+	note := func(format string, args ...any) {
+		results = append(results, "| ("+fmt.Sprintf(format, args...)+") |||||| ")
+	}
+	profileDir := os.Getenv("BENCH_PROFILE_DIR")
 	var onRuns, offRuns []loadRun
-	for i, mode := range []string{"on", "off", "on", "off"} {
+	var healthyTelemetry int // telemetry goroutines of service1 with a healthy collector
+	for i, mode := range []string{"on", "off", "on", "off", "on", "off"} {
 		e := on
 		if mode == "off" {
 			e = off
@@ -101,15 +175,29 @@ func TestLoadTelemetryOverhead(t *testing.T) {
 			t.Fatal(err)
 		}
 		runLoad(t, st.Service1.URL(), rate, 2*time.Second) // warm up
+		var stopProfiles func()
+		if profileDir != "" && i < 2 {
+			stopProfiles = cpuProfiles(t, profileDir, mode, d, st.Service1, st.Service2)
+		}
+		u0 := measure(t, st)
 		r := runLoad(t, st.Service1.URL(), rate, d)
+		u1 := measure(t, st)
+		if stopProfiles != nil {
+			stopProfiles()
+		}
 		row(fmt.Sprintf("telemetry %s (round %d)", mode, i+1), r)
+		note("CPU during the run: services %.2f s, telemetry pipeline %.2f s; GC cycles in the services: %d",
+			(u1.services - u0.services).Seconds(), (u1.pipeline - u0.pipeline).Seconds(), u1.gc-u0.gc)
 		if mode == "on" {
 			onRuns = append(onRuns, r)
 		} else {
 			offRuns = append(offRuns, r)
 		}
+		if i == 0 {
+			_, healthyTelemetry = goroutines(t, st.Service1)
+		}
 		if i == 2 {
-			results = append(results, fmt.Sprintf("| (RSS after this run: service1 %.1f MiB, service2 %.1f MiB) |||||| ", rss(t, st.Service1), rss(t, st.Service2)))
+			note("RSS after this run: service1 %.1f MiB, service2 %.1f MiB", rss(t, st.Service1), rss(t, st.Service2))
 		}
 	}
 
@@ -132,23 +220,78 @@ func TestLoadTelemetryOverhead(t *testing.T) {
 		}
 		runLoad(t, st.Service1.URL(), rate, 2*time.Second)
 		time.Sleep(time.Second)
-		g0, r0 := goroutines(t, st.Service1), rss(t, st.Service1)
+		g0, tel0 := goroutines(t, st.Service1)
+		r0 := rss(t, st.Service1)
 		r := runLoad(t, st.Service1.URL(), rate, d)
 		time.Sleep(6 * time.Second) // let the batch exports time out
-		g1, r1 := goroutines(t, st.Service1), rss(t, st.Service1)
+		g1, tel1 := goroutines(t, st.Service1)
+		r1 := rss(t, st.Service1)
 		row(c.name, r)
-		results = append(results, fmt.Sprintf("| (service1: goroutines %d → %d, RSS %.1f → %.1f MiB) |||||| ", g0, g1, r0, r1))
+		note("service1: goroutines %d → %d, of them telemetry %d → %d (%d with a healthy collector); RSS %.1f → %.1f MiB",
+			g0, g1, tel0, tel1, healthyTelemetry, r0, r1)
 		if r1-r0 > 10 {
 			t.Errorf("%s: RSS grew %.1f MiB", c.name, r1-r0)
 		}
+		if tel1 > tel0 {
+			t.Errorf("%s: telemetry goroutines grew with the load: %d → %d", c.name, tel0, tel1)
+		}
 	}
+
+	// The collector comes back where the black hole was: the exporter must
+	// reconnect and shed every goroutine the outage cost.
+	holeAddr := hole.Addr().String()
+	hole.Close()
+	back := otlptest.ListenAt(t, holeAddr)
+	start := time.Now()
+	_, tel := goroutines(t, st.Service1)
+	for tel > healthyTelemetry && time.Since(start) < 60*time.Second {
+		runLoad(t, st.Service1.URL(), 20, time.Second) // spans to export
+		_, tel = goroutines(t, st.Service1)
+	}
+	if tel > healthyTelemetry {
+		t.Errorf("60 s after the collector came back: %d telemetry goroutines, %d with a healthy collector", tel, healthyTelemetry)
+	}
+	note("collector back after the black hole: telemetry goroutines %d (healthy %d) after %.0f s; %d spans received",
+		tel, healthyTelemetry, time.Since(start).Seconds(), len(back.Spans()))
 
 	for _, name := range []string{"service1", "service2"} {
 		fi, _ := os.Stat(bins[name])
-		results = append(results, fmt.Sprintf("| (binary %s: %.1f MiB) |||||| ", name, float64(fi.Size())/(1<<20)))
+		note("binary %s: %.1f MiB", name, float64(fi.Size())/(1<<20))
 	}
 	t.Logf("\n| run (%d req/s for %s, one client) | requests | ok/s | p50 ms | p99 ms | unexpected |\n|---|---|---|---|---|---|\n%s\n%s",
 		rate, d, strings.Join(results, "\n"), summary(onRuns, offRuns))
+}
+
+// cpuProfiles starts a CPU profile of each process for d, saved in dir as
+// NAME-MODE.pprof; the returned func waits for them.
+func cpuProfiles(t *testing.T, dir, mode string, d time.Duration, ps ...*stack.Process) (wait func()) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, len(ps))
+	for _, p := range ps {
+		go func() {
+			resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.DebugURL(), int(d.Seconds())))
+			if err != nil {
+				done <- err
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, p.Name+"-"+mode+".pprof"), b, 0o644)
+			}
+			done <- err
+		}()
+	}
+	return func() {
+		for range ps {
+			if err := <-done; err != nil {
+				t.Errorf("profile: %v", err)
+			}
+		}
+	}
 }
 
 func mustFreeUDP(t *testing.T) int {
@@ -159,6 +302,9 @@ func mustFreeUDP(t *testing.T) int {
 	return p
 }
 
+// summary compares the on and off runs: the ratio of the means, and the
+// ratio within each adjacent pair (the noise between pairs shows how far
+// to trust the first).
 func summary(on, off []loadRun) string {
 	avg := func(rs []loadRun, f func(loadRun) float64) float64 {
 		s := 0.0
@@ -169,5 +315,10 @@ func summary(on, off []loadRun) string {
 	}
 	tp := func(r loadRun) float64 { return r.Throughput }
 	p99 := func(r loadRun) float64 { return r.P99 }
-	return fmt.Sprintf("telemetry on ÷ off: throughput %.3f×, p99 %.2f×", avg(on, tp)/avg(off, tp), avg(on, p99)/avg(off, p99))
+	var pairs []string
+	for i := range min(len(on), len(off)) {
+		pairs = append(pairs, fmt.Sprintf("%.2f×", on[i].P99/off[i].P99))
+	}
+	return fmt.Sprintf("telemetry on ÷ off: throughput %.3f×, p99 %.2f× (mean of each); p99 pair by pair: %s",
+		avg(on, tp)/avg(off, tp), avg(on, p99)/avg(off, p99), strings.Join(pairs, ", "))
 }

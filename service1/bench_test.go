@@ -21,10 +21,15 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/failready/failready/internal/deadline"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/ratelimit"
+	"github.com/failready/failready/internal/recoverer"
+	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
+	"github.com/failready/failready/internal/shed"
 	"github.com/failready/failready/internal/tracing"
 	"github.com/failready/failready/internal/user"
 )
@@ -32,7 +37,7 @@ import (
 // benchTracing is a real SDK provider, every span sampled, exported in
 // batches to an exporter that keeps nothing: the cost of tracing without the
 // cost of a collector.
-func benchTracing(b *testing.B) tracing.Tracing {
+func benchTracing(b testing.TB) tracing.Tracing {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	return tracing.Tracing{Provider: tp, Propagator: tracing.Propagator()}
@@ -53,13 +58,29 @@ func (stubService2) Ready(context.Context, time.Duration) error              { r
 // statsdSink is a real UDP socket for the metrics that nothing reads: the
 // sends cost what they cost in production, and no receiver in this process
 // adds allocations of its own to the measurement.
-func statsdSink(b *testing.B) string {
+func statsdSink(b testing.TB) string {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { pc.Close() })
 	return pc.LocalAddr().String()
+}
+
+// benchDeps are newServer's dependencies as the full-stack benchmark uses
+// them: a real SDK, a JSON logger writing to io.Discard, metrics to a real
+// UDP socket, and rate limits too high to refuse anything.
+func benchDeps(tb testing.TB) (tracing.Tracing, *slog.Logger, *metrics.Client, config) {
+	m := metrics.New(metrics.Options{Addr: statsdSink(tb), Service: "bench"})
+	tb.Cleanup(func() { m.Close() })
+	logger := logging.New(io.Discard, logging.Options{Service: "bench", Level: slog.LevelInfo})
+	cfg, err := loadConfig(func(k string) string {
+		return map[string]string{"RATE_LIMIT_PER_CLIENT": "1000000", "RATE_LIMIT_GLOBAL": "10000000"}[k]
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return benchTracing(tb), logger, m, cfg
 }
 
 func serveBench(b *testing.B, h http.Handler) {
@@ -97,16 +118,8 @@ func BenchmarkServer(b *testing.B) {
 		serveBench(b, otelhttp.NewHandler(r, "server", otelhttp.WithTracerProvider(tr.Provider), otelhttp.WithPropagators(tr.Propagator)))
 	})
 	b.Run("full", func(b *testing.B) {
-		m := metrics.New(metrics.Options{Addr: statsdSink(b), Service: "bench"})
-		b.Cleanup(func() { m.Close() })
-		logger := logging.New(io.Discard, logging.Options{Service: "bench", Level: slog.LevelInfo})
-		cfg, err := loadConfig(func(k string) string {
-			return map[string]string{"RATE_LIMIT_PER_CLIENT": "1000000", "RATE_LIMIT_GLOBAL": "10000000"}[k]
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		serveBench(b, newServer(logger, m, benchTracing(b), stubService2{}, cfg, &health.Gate{}))
+		tr, logger, m, cfg := benchDeps(b)
+		serveBench(b, newServer(logger, m, tr, stubService2{}, cfg, &health.Gate{}))
 	})
 }
 
@@ -149,4 +162,40 @@ func BenchmarkClient(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkMiddleware: what each middleware of the full stack costs on its
+// own, inside otelhttp (the "none" baseline), so that an adopter can weigh
+// each pattern; benchratio reports each one's difference from "none".
+func BenchmarkMiddleware(b *testing.B) {
+	logger := logging.New(io.Discard, logging.Options{Service: "bench", Level: slog.LevelInfo})
+	parts := map[string]func(m *metrics.Client) func(http.Handler) http.Handler{
+		"requestid": func(*metrics.Client) func(http.Handler) http.Handler { return requestid.Middleware(logger) },
+		"tracingmw": func(*metrics.Client) func(http.Handler) http.Handler { return tracing.Middleware() },
+		"accesslog": func(*metrics.Client) func(http.Handler) http.Handler {
+			return logging.AccessLog(logger, health.LivePath)
+		},
+		"metrics": func(m *metrics.Client) func(http.Handler) http.Handler { return m.Middleware(health.LivePath) },
+		"recoverer": func(m *metrics.Client) func(http.Handler) http.Handler {
+			return recoverer.Middleware(logger, m.PanicCounter(), tracing.RecordPanic)
+		},
+		"ratelimit": func(*metrics.Client) func(http.Handler) http.Handler {
+			return health.Bypass(ratelimit.Middleware(ratelimit.Limits{PerClient: 1000000, Global: 10000000, Window: time.Second}, nil))
+		},
+		"shed":     func(*metrics.Client) func(http.Handler) http.Handler { return health.Bypass(shed.Limit(100, nil)) },
+		"deadline": func(*metrics.Client) func(http.Handler) http.Handler { return deadline.Middleware(3 * time.Second) },
+	}
+	for _, name := range []string{"none", "requestid", "tracingmw", "accesslog", "metrics", "recoverer", "ratelimit", "shed", "deadline"} {
+		b.Run(name, func(b *testing.B) {
+			tr := benchTracing(b)
+			m := metrics.New(metrics.Options{Addr: statsdSink(b), Service: "bench"})
+			b.Cleanup(func() { m.Close() })
+			r := chi.NewRouter()
+			if name != "none" {
+				r.Use(parts[name](m))
+			}
+			r.Method("GET", "/users/{id}", handlerUnderTest())
+			serveBench(b, tr.Handler(r))
+		})
+	}
 }

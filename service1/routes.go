@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/failready/failready/internal/deadline"
 	"github.com/failready/failready/internal/health"
@@ -26,10 +25,11 @@ func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s2 se
 	ready := health.All(gate.Check, func(ctx context.Context) error { return s2.Ready(ctx, cfg.ReadyTimeout) })
 	limited := metrics.NewTags(4, func(scope string) []string { return []string{"scope:" + scope} })
 	r := router.New(logger, m)
-	// Every request but the probes is rate limited and shed, unknown routes
-	// included; the deadline only matters where a handler does work.
+	// Every request but the probes is rate limited (by the connection's IP:
+	// service1 is exposed directly, so no header is trusted) and shed,
+	// unknown routes included; the deadline only matters where a handler
+	// does work.
 	r.Use(
-		middleware.ClientIPFromRemoteAddr, // service1 is exposed directly: trust nothing else
 		health.Bypass(ratelimit.Middleware(cfg.RateLimit, func(_ *http.Request, scope string) {
 			m.Count(metrics.ServerRateLimited, 1, limited.Get(scope))
 		})),

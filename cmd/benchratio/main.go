@@ -28,6 +28,10 @@ var pairs = [][2]string{
 	{"BenchmarkClient/full", "BenchmarkClient/bare"},
 }
 
+// partsBase is the baseline of the per-middleware benchmarks: each
+// BenchmarkMiddleware/NAME is reported as what it adds to it.
+const partsBase = "BenchmarkMiddleware/none"
+
 // Result is what a run measured, as written with -write.
 type Result struct {
 	Ratios map[string]float64 `json:"ratios"` // "a / b" → median ns/op ratio
@@ -55,6 +59,7 @@ func run(args []string, in io.Reader, out io.Writer) error {
 		return err
 	}
 	report(out, res)
+	reportParts(out, res)
 	if *write != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(*write, append(b, '\n'), 0o644); err != nil {
@@ -144,6 +149,28 @@ func report(out io.Writer, r Result) {
 		if v, ok := r.Ratios[k]; ok {
 			fmt.Fprintf(out, "| %s | %.2f× |\n", strings.ReplaceAll(k, "Benchmark", ""), v)
 		}
+	}
+}
+
+// reportParts prints what each BenchmarkMiddleware/NAME adds to the
+// baseline: differences, not ratios, since each part is small beside it.
+func reportParts(out io.Writer, r Result) {
+	base, ok := r.NsOp[partsBase]
+	if !ok {
+		return
+	}
+	var names []string
+	for k := range r.NsOp {
+		if strings.HasPrefix(k, "BenchmarkMiddleware/") && k != partsBase {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "| middleware (alone, inside otelhttp: %.0f ns/op, %.0f allocs/op) | added ns/op | added allocs/op |\n", base, r.Allocs[partsBase])
+	fmt.Fprintln(out, "|---|---|---|")
+	for _, k := range names {
+		fmt.Fprintf(out, "| %s | %+.0f | %+.0f |\n", strings.TrimPrefix(k, "BenchmarkMiddleware/"), r.NsOp[k]-base, r.Allocs[k]-r.Allocs[partsBase])
 	}
 }
 

@@ -61,3 +61,22 @@ func TestCheckFailsOnARegression(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPartsReportedAsWhatTheyAdd(t *testing.T) {
+	in := sample + `BenchmarkMiddleware/none-2   	  100000	     10000 ns/op	    7899 B/op	      55 allocs/op
+BenchmarkMiddleware/accesslog-2	  100000	     12500 ns/op	    8451 B/op	      62 allocs/op
+BenchmarkMiddleware/shed-2     	  100000	     10100 ns/op	    7899 B/op	      55 allocs/op
+`
+	var out strings.Builder
+	if err := run(nil, strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| accesslog | +2500 | +7 |", "| shed | +100 | +0 |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "| none |") {
+		t.Errorf("the baseline reported as a part:\n%s", out.String())
+	}
+}

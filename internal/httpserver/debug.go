@@ -31,6 +31,7 @@ func Debug(ctx context.Context, addr string, logger *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"goroutines": runtime.NumGoroutine(), "heap_alloc_bytes": ms.HeapAlloc, "sys_bytes": ms.Sys,
+			"gc_cycles": ms.NumGC, "gc_pause_total_ns": ms.PauseTotalNs,
 		})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

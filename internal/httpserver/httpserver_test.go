@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -182,13 +183,17 @@ func TestDebugListener(t *testing.T) {
 			}
 		}
 	}
+	runtime.GC() // at least one cycle to count
 	resp, err := http.Get("http://" + addr + "/debug/runtime")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var v struct{ Goroutines int }
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.Goroutines < 1 {
+	var v struct {
+		Goroutines int
+		GCCycles   int `json:"gc_cycles"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.Goroutines < 1 || v.GCCycles < 1 {
 		t.Fatalf("/debug/runtime: %v %+v", err, v)
 	}
 	resp2, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")

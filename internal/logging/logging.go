@@ -61,12 +61,20 @@ func ParseLevel(s string) (slog.Level, error) {
 type contextHandler struct{ slog.Handler }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	// Collected first and added in one call: each AddAttrs may grow the
+	// record's slice, an allocation every time on a line with many fields.
+	var attrs [3]slog.Attr
+	n := 0
 	if id := requestid.FromContext(ctx); id != "" {
-		r.AddAttrs(slog.String("request_id", id))
+		attrs[n] = slog.String("request_id", id)
+		n++
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		attrs[n] = slog.String("trace_id", sc.TraceID().String())
+		attrs[n+1] = slog.String("span_id", sc.SpanID().String())
+		n += 2
 	}
+	r.AddAttrs(attrs[:n]...)
 	return h.Handler.Handle(ctx, r)
 }
 

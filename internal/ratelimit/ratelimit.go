@@ -4,14 +4,16 @@
 // 429 with Retry-After and the X-RateLimit-* headers (go-chi/httprate), in
 // the service's JSON error shape.
 //
-// The client IP is whatever chi's middleware.ClientIPFrom* resolved upstream:
-// state the trust model there. service1 is exposed directly, so it uses
-// ClientIPFromRemoteAddr; behind a proxy, ClientIPFromXFF with the proxy's
-// range instead (never a header any client can set).
+// The client is the IP of the connection (RemoteAddr), IPv6 by its /64: no
+// header is trusted, right for a service exposed directly like service1.
+// Behind a proxy, put chi's middleware.ClientIPFromXFF (with the proxy's
+// range) ahead of this one and the IP it resolved is used instead; never key
+// on a header any client can set.
 package ratelimit
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -47,19 +49,47 @@ func Middleware(l Limits, onLimited func(r *http.Request, scope string)) func(ht
 				fmt.Sprintf("rate limit exceeded (%s): retry after %s", scope, w.Header().Get("Retry-After")+"s"))
 		}
 	}
-	perClient := httprate.LimitBy(l.PerClient, l.Window, func(r *http.Request) (string, error) {
-		return httprate.CanonicalizeIP(middleware.GetClientIP(r.Context())), nil
-	}, httprate.WithLimitHandler(refuse(ScopeClient)))
+	// Header names in Go's canonical form, as they go on the wire anyway:
+	// httprate's defaults ("X-RateLimit-Limit") are canonicalised again, an
+	// allocation each, on every response.
+	perClient := httprate.NewRateLimiter(l.PerClient, l.Window, httprate.WithLimitHandler(refuse(ScopeClient)),
+		httprate.WithResponseHeaders(httprate.ResponseHeaders{
+			Limit: "X-Ratelimit-Limit", Remaining: "X-Ratelimit-Remaining", Reset: "X-Ratelimit-Reset",
+			RetryAfter: "Retry-After",
+		}))
 	// The global limiter sets its headers only when it refuses: on every
 	// other response they would just overwrite the per-client ones (and cost
 	// three header writes per request).
-	global := httprate.LimitBy(l.Global, l.Window, httprate.Key("*"), httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+	global := httprate.NewRateLimiter(l.Global, l.Window, httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(l.Window.Seconds())))
-		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(l.Global))
-		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("X-Ratelimit-Limit", strconv.Itoa(l.Global))
+		w.Header().Set("X-Ratelimit-Remaining", "0")
 		refuse(ScopeGlobal)(w, r)
 	}), httprate.WithResponseHeaders(httprate.ResponseHeaders{}))
+	// RespondOnLimit with our own key rather than httprate.LimitBy, which
+	// builds every key in a strings.Builder (two allocations per request
+	// and limiter).
 	return func(next http.Handler) http.Handler {
-		return perClient(global(next))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if perClient.RespondOnLimit(w, r, clientKey(r)) || global.RespondOnLimit(w, r, "*") {
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
 	}
+}
+
+// clientKey is the client's IP: the one chi's ClientIPFrom* middleware
+// resolved if one ran, the connection's otherwise; an IPv6 client by its /64
+// (it controls all of it).
+func clientKey(r *http.Request) string {
+	ip := middleware.GetClientIP(r.Context())
+	if ip == "" {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		ip = host
+	}
+	return httprate.CanonicalizeIP(ip)
 }

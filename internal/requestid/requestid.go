@@ -18,11 +18,15 @@ import (
 	"github.com/google/uuid"
 )
 
+// The header names are written in Go's canonical form, which is what goes on
+// the wire anyway (HTTP header names are case-insensitive): http.Header's Get
+// and Set would otherwise canonicalise "X-Request-ID" again on every call, an
+// allocation each.
 const (
-	// Header is the canonical header, accepted, returned and forwarded.
-	Header = "X-Request-ID"
-	// LegacyHeader is also accepted on the way in (never forwarded).
-	LegacyHeader = "X-Trace-ID"
+	// Header is X-Request-ID: accepted, returned and forwarded.
+	Header = "X-Request-Id"
+	// LegacyHeader is X-Trace-ID, also accepted on the way in (never forwarded).
+	LegacyHeader = "X-Trace-Id"
 	// MaxLen bounds an accepted inbound ID.
 	MaxLen = 128
 	// logPreview bounds how much of a rejected value is logged.

@@ -163,3 +163,13 @@ func TestPreview(t *testing.T) {
 		t.Errorf("Preview truncates: got %s", got)
 	}
 }
+
+// The constants are in Go's canonical form, so that Header.Get and Set do
+// not allocate a canonicalised copy on every request.
+func TestHeaderNamesAreCanonical(t *testing.T) {
+	for _, h := range []string{requestid.Header, requestid.LegacyHeader} {
+		if c := http.CanonicalHeaderKey(h); c != h {
+			t.Errorf("%q is not canonical (%q)", h, c)
+		}
+	}
+}

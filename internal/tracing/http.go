@@ -40,10 +40,9 @@ func (t Tracing) Handler(h http.Handler, skip ...string) http.Handler {
 
 // Middleware runs inside the router, after the request-ID middleware. It
 // returns the W3C traceresponse header (so a user can jump straight to the
-// trace), puts the request ID on the span and in the baggage (so that it
-// reaches the next hop's spans too), and once the route has matched, names
-// the span "METHOD /route" with http.route: otelhttp alone cannot see chi's
-// route, and naming spans by raw path would make every id a new name.
+// trace), and once the route has matched, names the span "METHOD /route" with
+// http.route and the request ID: otelhttp alone cannot see chi's route, and
+// naming spans by raw path would make every id a new name.
 func Middleware() func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -54,20 +53,15 @@ func Middleware() func(http.Handler) http.Handler {
 				return
 			}
 			w.Header().Set("Traceresponse", TraceResponse(sc))
-			ctx := r.Context()
-			if id := requestid.FromContext(ctx); id != "" {
-				span.SetAttributes(attribute.String(RequestIDKey, id))
-				if m, err := baggage.NewMemberRaw(RequestIDKey, id); err == nil {
-					if b, err := baggage.FromContext(ctx).SetMember(m); err == nil {
-						ctx = baggage.ContextWithBaggage(ctx, b)
-					}
-				}
-			}
-			r = r.WithContext(ctx)
 			next.ServeHTTP(w, r)
 			route := httproute.Pattern(r)
 			span.SetName(httproute.Method(r) + " " + route)
-			span.SetAttributes(semconv.HTTPRoute(route))
+			// One call with both: each SetAttributes may grow the span's slice.
+			if id := requestid.FromContext(r.Context()); id != "" {
+				span.SetAttributes(semconv.HTTPRoute(route), attribute.String(RequestIDKey, id))
+			} else {
+				span.SetAttributes(semconv.HTTPRoute(route))
+			}
 		})
 	}
 }
@@ -96,12 +90,31 @@ func RecordPanic(r *http.Request, rec any) {
 }
 
 // Transport wraps base with otelhttp: a client span per call, and the trace
-// context and baggage injected into the request. Create it once.
+// context and baggage injected into the request, the request ID among the
+// baggage (so that the next hop's spans, and any hop after it, can carry it
+// without knowing X-Request-ID). Create it once.
 func (t Tracing) Transport(base http.RoundTripper) http.RoundTripper {
-	return otelhttp.NewTransport(base,
+	return requestIDBaggage{otelhttp.NewTransport(base,
 		otelhttp.WithTracerProvider(t.Provider),
 		otelhttp.WithPropagators(t.Propagator),
-	)
+	)}
+}
+
+// requestIDBaggage adds the request ID of the request's context to its
+// baggage, before next injects the baggage. Done per outgoing call rather
+// than per inbound request: only calls carry baggage anywhere.
+type requestIDBaggage struct{ next http.RoundTripper }
+
+func (t requestIDBaggage) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx := r.Context()
+	if id := requestid.FromContext(ctx); id != "" {
+		if m, err := baggage.NewMemberRaw(RequestIDKey, id); err == nil {
+			if b, err := baggage.FromContext(ctx).SetMember(m); err == nil {
+				r = r.WithContext(baggage.ContextWithBaggage(ctx, b)) // a copy: a RoundTripper must not modify its request
+			}
+		}
+	}
+	return t.next.RoundTrip(r)
 }
 
 // Fail records err on span and marks it failed.

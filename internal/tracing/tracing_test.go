@@ -151,9 +151,7 @@ func recorded(t *testing.T) (*tracetest.SpanRecorder, tracing.Tracing, *chi.Mux)
 
 func TestMiddlewareNamesSpansByRoute(t *testing.T) {
 	sr, tr, r := recorded(t)
-	var bag string
 	r.Get("/users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		bag = baggage.FromContext(r.Context()).Member(tracing.RequestIDKey).Value()
 		w.WriteHeader(http.StatusTeapot)
 	})
 	r.Get("/healthz", func(http.ResponseWriter, *http.Request) {})
@@ -177,11 +175,37 @@ func TestMiddlewareNamesSpansByRoute(t *testing.T) {
 	if s.Name() != "GET /users/{id}" || attrs["http.route"] != "/users/{id}" || attrs[tracing.RequestIDKey] != "rid-7" {
 		t.Errorf("span %q %v", s.Name(), attrs)
 	}
-	if bag != "rid-7" {
-		t.Errorf("baggage request_id %q", bag)
-	}
 	if want := tracing.TraceResponse(s.SpanContext()); rec.Header().Get("Traceresponse") != want || !strings.HasSuffix(want, "-01") {
 		t.Errorf("traceresponse %q, want %q", rec.Header().Get("Traceresponse"), want)
+	}
+}
+
+// The transport puts the request ID in the baggage of each call, beside
+// whatever baggage the request already carries, and the next hop's server
+// extracts it.
+func TestTransportSendsTheRequestIDAsBaggage(t *testing.T) {
+	_, tr, _ := recorded(t)
+	var bag baggage.Baggage
+	srv := httptest.NewServer(tr.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bag = baggage.FromContext(r.Context())
+	})))
+	t.Cleanup(srv.Close)
+	client := &http.Client{Transport: tr.Transport(http.DefaultTransport)}
+
+	tenant, _ := baggage.NewMemberRaw("tenant", "acme")
+	b, _ := baggage.New(tenant)
+	ctx := requestid.NewContext(baggage.ContextWithBaggage(context.Background(), b), "rid-9")
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if bag.Member(tracing.RequestIDKey).Value() != "rid-9" || bag.Member("tenant").Value() != "acme" {
+		t.Errorf("baggage at the next hop: %q", bag.String())
+	}
+	if baggage.FromContext(req.Context()).Member(tracing.RequestIDKey).Value() != "" {
+		t.Error("the transport changed the caller's request")
 	}
 }
 

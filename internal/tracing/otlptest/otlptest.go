@@ -44,7 +44,14 @@ type Receiver struct {
 // Listen starts a receiver on a free loopback port, stopped when the test ends.
 func Listen(t testing.TB) *Receiver {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return ListenAt(t, "127.0.0.1:0")
+}
+
+// ListenAt starts a receiver on addr (to bring a collector back where an
+// exporter already points), stopped when the test ends.
+func ListenAt(t testing.TB, addr string) *Receiver {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestPerClientAndGlobal(t *testing.T) {
 	limited := map[string]int{}
 	r := chi.NewRouter()
 	r.Use(ratelimit.Middleware(ratelimit.Limits{PerClient: 3, Global: 5, Window: time.Minute},
-			func(_ *http.Request, scope string) { limited[scope]++ }))
+		func(_ *http.Request, scope string) { limited[scope]++ }))
 	r.Get("/", func(http.ResponseWriter, *http.Request) {})
 
 	from := func(ip string) *httptest.ResponseRecorder {

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -22,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -94,8 +96,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	duration := fs.Duration("duration", 30*time.Second, "how long, at most 10m")
 	timeout := fs.Duration("timeout", 10*time.Second, "per-request timeout")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	only := fs.String("only", "", "send only this kind of request of the mix (say index, for GET /)")
+	latencies := fs.String("latencies", "", "also write every latency, in microseconds, one per line, to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	mix := defaultMix()
+	if *only != "" {
+		mix = slices.DeleteFunc(mix, func(r request) bool { return r.name != *only })
+		if len(mix) == 0 {
+			var names []string
+			for _, r := range defaultMix() {
+				names = append(names, r.name)
+			}
+			return fmt.Errorf("-only %q: not in the mix (%s)", *only, strings.Join(names, ", "))
+		}
+	}
+	var latOut *bufio.Writer
+	if *latencies != "" {
+		f, err := os.Create(*latencies)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		latOut = bufio.NewWriter(f)
+		defer latOut.Flush()
 	}
 	if *rate < 1 || *rate > 2000 {
 		return fmt.Errorf("-rate %d: want 1 to 2000", *rate)
@@ -112,7 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	runID := fmt.Sprintf("load-%d", time.Now().Unix())
 	var seq atomic.Uint64
-	kinds := weighted(defaultMix())
+	kinds := weighted(mix)
 	// sent maps each request ID to its kind, to judge the answer: several
 	// kinds share a method and URL.
 	var mu sync.Mutex
@@ -148,6 +173,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return report(stdout, &sum, &m, *asJSON)
 			}
 			m.Add(res)
+			if latOut != nil {
+				fmt.Fprintln(latOut, res.Latency.Microseconds())
+			}
 			id := res.Headers.Get("X-Request-Id") // nil Headers (no answer) gives ""
 			mu.Lock()
 			r, ok := sent[id]

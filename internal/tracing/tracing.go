@@ -60,15 +60,28 @@ func Propagator() propagation.TextMapPropagator {
 type Config struct {
 	Disabled bool
 	Endpoint string // the collector's OTLP gRPC endpoint, a URL
+	// ExportBatchSize is the most spans sent in one export; 0 leaves it to
+	// the SDK (512).
+	ExportBatchSize int
 }
 
-// ReadConfig reads OTEL_SDK_DISABLED and the OTLP endpoint (the traces one
-// wins), defaulting to the compose collector.
+// DefaultExportBatchSize is smaller than the SDK's 512: the same spans in
+// more, smaller exports, so that each burst of marshalling (here, and in a
+// collector on the same cores) delays fewer requests. make bench-load showed
+// the p99 with telemetry on at 1.30× and 1.37× of telemetry off with 128,
+// against 1.83× and 1.73× with 512 (BENCHMARKS.md).
+const DefaultExportBatchSize = 128
+
+// ReadConfig reads OTEL_SDK_DISABLED, the OTLP endpoint (the traces one
+// wins), defaulting to the compose collector, and
+// OTEL_BSP_MAX_EXPORT_BATCH_SIZE.
 func ReadConfig(env *envconfig.Reader) Config {
 	return Config{
 		Disabled: env.OneOf("OTEL_SDK_DISABLED", "false", "true", "false") == "true",
 		Endpoint: env.String("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
 			env.String("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4317")),
+		// At most the SDK's queue (2048 spans): a batch cannot be larger.
+		ExportBatchSize: env.Int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DefaultExportBatchSize, 1, 2048),
 	}
 }
 
@@ -110,8 +123,12 @@ func Setup(ctx context.Context, c Config, o Options) (Tracing, func(context.Cont
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return Tracing{}, noShutdown, fmt.Errorf("resource: %w", err)
 	}
+	var batch []sdktrace.BatchSpanProcessorOption
+	if c.ExportBatchSize > 0 {
+		batch = append(batch, sdktrace.WithMaxExportBatchSize(c.ExportBatchSize))
+	}
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp), // drops when full; never blocks a request
+		sdktrace.WithBatcher(exp, batch...), // drops when full; never blocks a request
 		sdktrace.WithResource(res),
 		// The sampler comes from OTEL_TRACES_SAMPLER (parentbased_always_on by default).
 	)

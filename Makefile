@@ -117,7 +117,7 @@ bench: ## benchmarks: the server and client stacks beside their baselines, as ra
 bench-check: ## compare a fresh benchmark run with bench/baseline.json; fails on a >10 % regression
 	$(BENCH) | $(GO) run ./cmd/benchratio -check bench/baseline.json
 
-bench-load: mariadb tools ## the end-to-end load benchmark: telemetry on vs off, and dead (minutes; BENCHMARKS.md)
+bench-load: mariadb tools ## the end-to-end load benchmark: telemetry off, to a sink and through the pipeline, then dead (minutes; BENCHMARKS.md)
 	$(GO) test -count=1 -timeout 15m -tags 'e2e benchload' -run TestLoadTelemetryOverhead -v ./e2e/ | grep -v '^=== '
 
 bench-baseline: ## record a new bench/baseline.json (commit it with the change that moved it)

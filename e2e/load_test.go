@@ -109,6 +109,7 @@ func rss(t *testing.T, p *stack.Process) float64 {
 	return float64(b) / (1 << 20)
 }
 
+// measure reads the usage of the stack's processes so far.
 func measure(t *testing.T, st *stack.Stack) usage {
 	t.Helper()
 	var u usage

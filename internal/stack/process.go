@@ -222,9 +222,6 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // (Linux /proc).
 func (p *Process) CPU() (time.Duration, error) { return procCPU(p.cmd.Process.Pid) }
 
-// CPU is mariadbd's processor time so far.
-func (m *MariaDB) CPU() (time.Duration, error) { return procCPU(m.cmd.Process.Pid) }
-
 // procCPU reads utime and stime, fields 14 and 15 of /proc/PID/stat, in
 // clock ticks of 1/100 s (USER_HZ, 100 on Linux for every architecture Go
 // supports there).

@@ -100,19 +100,9 @@ func startService1(t *testing.T, service2URL string, extra map[string]string) (s
 	for k, v := range extra {
 		env[k] = v
 	}
-	out := &logtest.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"service1"}, envOf(env), out) }()
-	base := "http://" + logtest.WaitListening(t, out, 5*time.Second)
-	var once sync.Once
-	var err error
-	stop := func() error {
-		once.Do(func() { cancel(); err = <-done })
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return base, out, stop
+	return logtest.StartRun(t, func(ctx context.Context, stdout io.Writer) error {
+		return run(ctx, []string{"service1"}, envOf(env), stdout)
+	})
 }
 
 type response struct {

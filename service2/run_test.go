@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -58,19 +57,9 @@ func startService2(t *testing.T, env map[string]string) (string, *logtest.Buffer
 	for k, v := range env {
 		e[k] = v
 	}
-	out := &logtest.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"service2"}, envOf(e), out) }()
-	base := "http://" + logtest.WaitListening(t, out, 5*time.Second)
-	var once sync.Once
-	var err error
-	stop := func() error {
-		once.Do(func() { cancel(); err = <-done })
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return base, out, stop
+	return logtest.StartRun(t, func(ctx context.Context, stdout io.Writer) error {
+		return run(ctx, []string{"service2"}, envOf(e), stdout)
+	})
 }
 
 // TestStartsWithoutMySQL: the service comes up, live but not ready, while

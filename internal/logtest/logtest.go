@@ -3,7 +3,9 @@ package logtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -93,4 +95,26 @@ func WaitListening(t testing.TB, b *Buffer, timeout time.Duration) string {
 	}
 	t.Fatalf("no \"listening\" line within %s; output:\n%s", timeout, b.String())
 	return ""
+}
+
+// StartRun runs a service's run function in the background, its stdout a
+// Buffer, the way the services' tests start them (Mat Ryer's run pattern):
+// it waits for the "listening" line and returns the base URL, the log, and a
+// stop func that cancels run's context (as SIGTERM does) and returns run's
+// error. stop may be called more than once; the test's cleanup calls it too.
+func StartRun(t testing.TB, run func(ctx context.Context, stdout io.Writer) error) (base string, out *Buffer, stop func() error) {
+	t.Helper()
+	out = &Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, out) }()
+	base = "http://" + WaitListening(t, out, 5*time.Second)
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return base, out, stop
 }

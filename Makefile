@@ -16,11 +16,13 @@ TOOLS                     := $(CURDIR)/.cache/tools
 STATSD_EXPORTER_VERSION   := v0.31.0
 PROMETHEUS_MODULE_VERSION := v0.316.0
 OTELCOL_VERSION           := v0.165.0
+STATICCHECK_VERSION       := v0.8.2
 STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)/prometheus
 PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)/promtool
 OTELCOL_BUILDER     := $(TOOLS)/builder-$(OTELCOL_VERSION)/builder
 OTELCOL_BIN         := $(TOOLS)/otelcol-$(OTELCOL_VERSION)/otelcol-failready/otelcol-failready
+STATICCHECK_BIN     := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN
 
 # The packages that hold integration tests (//go:build integration).
@@ -94,9 +96,11 @@ walkthrough-logging: ## run the README's logging walkthrough against `make up`
 fmt: ## format the code
 	gofmt -w $$(git ls-files --cached --others --exclude-standard '*.go')
 
-vet: ## gofmt check and go vet, with every build tag
+ALL_TAGS = integration e2e benchload
+vet: $(STATICCHECK_BIN) ## gofmt check, go vet and staticcheck, with every build tag
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(GO) vet -tags 'integration e2e benchload' ./...
+	$(GO) vet -tags '$(ALL_TAGS)' ./...
+	$(STATICCHECK_BIN) -tags '$(ALL_TAGS)' ./...
 
 test: vet ## unit tests: Go only, no services needed
 	$(GO) test -race -count=1 ./...
@@ -140,6 +144,9 @@ $(OTELCOL_BIN): $(OTELCOL_BUILDER) otel-collector/builder-config.yaml
 	mkdir -p $(TOOLS)/otelcol-$(OTELCOL_VERSION)
 	cd $(TOOLS)/otelcol-$(OTELCOL_VERSION) && $(OTELCOL_BUILDER) --config=$(CURDIR)/otel-collector/builder-config.yaml
 	touch $@
+
+$(STATICCHECK_BIN):
+	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 $(STATSD_EXPORTER_BIN):
 	GOBIN=$(dir $@) $(GO) install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION)

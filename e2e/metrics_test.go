@@ -236,7 +236,7 @@ func TestMetricsPipeline(t *testing.T) {
 
 	// Every panel of every dashboard returns data.
 	queries := panelQueries(t)
-	empty := map[string]string{}
+	var empty map[string]string
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(2 * time.Second) {
 		empty = map[string]string{}
 		for panel, expr := range queries {

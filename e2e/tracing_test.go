@@ -61,10 +61,10 @@ func TestTracesThroughTheCollector(t *testing.T) {
 		t.Fatalf("GET /users/1: %d", resp.StatusCode)
 	}
 	tid := traceOf(t, resp)
-	spans := rcv.WaitTrace(t, tid, 6, 30*time.Second)
+	rcv.WaitTrace(t, tid, 6, 30*time.Second)
 	// Give stragglers (statement spans end before their parents) a moment.
 	time.Sleep(2 * time.Second)
-	spans = rcv.Trace(tid)
+	spans := rcv.Trace(tid)
 
 	ids := map[string]otlptest.Span{}
 	for _, s := range spans {

@@ -14,13 +14,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/failready/failready/internal/breaker"
 	"github.com/failready/failready/internal/deadline"
+	"github.com/failready/failready/internal/idempotency"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
@@ -170,7 +170,7 @@ func (c *service2Client) GetUser(ctx context.Context, id int64) (user.User, erro
 // the POST can be retried: service2 creates at most one row for it.
 func (c *service2Client) CreateUser(ctx context.Context, n user.New) (user.User, error) {
 	var u user.User
-	err := c.do(ctx, http.MethodPost, "/users", "/users", n, &u, uuid.NewString())
+	err := c.do(ctx, http.MethodPost, "/users", "/users", n, &u, idempotency.NewKey())
 	return u, err
 }
 
@@ -320,7 +320,7 @@ func (c *service2Client) roundTrip(ctx context.Context, method, path, key string
 	}
 	req.Header.Set("Accept", "application/json")
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		req.Header.Set(idempotency.Header, key)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")

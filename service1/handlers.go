@@ -87,7 +87,7 @@ func service2Error(w http.ResponseWriter, r *http.Request, err error) {
 		respond.Error(w, r, http.StatusServiceUnavailable, "service2 unavailable: circuit breaker open, failing fast")
 	case errors.As(err, &ue):
 		switch {
-		case ue.Status >= 400 && ue.Status < 499:
+		case ue.Status >= 400 && ue.Status < 500:
 			respond.Error(w, r, ue.Status, ue.Msg)
 		case ue.Status == http.StatusServiceUnavailable, ue.Status == http.StatusGatewayTimeout:
 			respond.Error(w, r, ue.Status, "service2: "+ue.Msg)

@@ -100,7 +100,7 @@ func TestOneRequestOneTrace(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, a := range root.Attributes() {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	if attrs["request_id"] != "trace-me" || attrs["http.route"] != "/users/{id}" {
 		t.Errorf("root attributes %v", attrs)

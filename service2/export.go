@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -86,5 +85,5 @@ func spoolError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		return
 	}
 	logger.ErrorContext(r.Context(), "export spool failed", "error", err.Error())
-	respond.Error(w, r, http.StatusInternalServerError, fmt.Sprintf("export failed: %s", "spool error"))
+	respond.Error(w, r, http.StatusInternalServerError, "export failed: spool error")
 }

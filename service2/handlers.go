@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/failready/failready/internal/idempotency"
 	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/user"
 )
@@ -51,9 +52,9 @@ func handleGetUser(s users) http.Handler {
 
 func handleCreateUser(s users) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get(IdempotencyKeyHeader)
-		if key != "" && !validKey(key) {
-			respond.Error(w, r, http.StatusBadRequest, IdempotencyKeyHeader+" must be 1-64 characters of [A-Za-z0-9_-]")
+		key := r.Header.Get(idempotency.Header)
+		if key != "" && !idempotency.Valid(key) {
+			respond.Error(w, r, http.StatusBadRequest, idempotency.Rule)
 			return
 		}
 		var n user.New
@@ -88,20 +89,4 @@ func storeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		respond.Error(w, r, http.StatusInternalServerError, "internal error")
 	}
-}
-
-// IdempotencyKeyHeader makes a POST safe to retry: service2 creates at most
-// one row per key.
-const IdempotencyKeyHeader = "Idempotency-Key"
-
-func validKey(k string) bool {
-	if len(k) > 64 {
-		return false
-	}
-	for _, c := range k {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }

@@ -76,7 +76,7 @@ func TestDBSpans(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, a := range stmt.Attributes() {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	if stmt.Name() != "sql.conn.query" || attrs["db.system.name"] != "mysql" || !strings.Contains(attrs["db.query.text"], "WHERE id = ?") || attrs["db.namespace"] != d.Name {
 		t.Errorf("statement span %s: %v", stmt.Name(), attrs)

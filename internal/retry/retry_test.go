@@ -52,18 +52,29 @@ func TestBudgetCapsRetriesAtTheRatio(t *testing.T) {
 
 func TestBudgetRefills(t *testing.T) {
 	b := retry.NewBudget(0.5, 2)
-	if !b.Retry() || !b.Retry() || b.Retry() {
-		t.Fatal("a full budget of 2 allows exactly 2 retries")
+	if n := retries(b, 3); n != 2 {
+		t.Fatalf("a full budget of 2 allowed %d of 3 retries, want 2", n)
 	}
 	b.Request()
 	b.Request()
-	if !b.Retry() || b.Retry() {
-		t.Fatal("two requests at 0.5 earn one retry")
+	if n := retries(b, 2); n != 1 {
+		t.Fatalf("two requests at 0.5 earned %d retries, want 1", n)
 	}
 	for range 100 {
 		b.Request()
 	}
-	if !b.Retry() || !b.Retry() || b.Retry() {
-		t.Fatal("the budget holds at most max tokens")
+	if n := retries(b, 3); n != 2 {
+		t.Fatalf("the budget allowed %d of 3 retries after 100 requests, want max = 2", n)
 	}
+}
+
+// retries asks the budget for n retries and counts those it allows.
+func retries(b *retry.Budget, n int) int {
+	allowed := 0
+	for range n {
+		if b.Retry() {
+			allowed++
+		}
+	}
+	return allowed
 }

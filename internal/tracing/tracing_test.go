@@ -212,7 +212,7 @@ func TestMiddlewareNamesSpansByRoute(t *testing.T) {
 	s := spans[0]
 	attrs := map[string]string{}
 	for _, a := range s.Attributes() {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	if s.Name() != "GET /users/{id}" || attrs["http.route"] != "/users/{id}" || attrs[tracing.RequestIDKey] != "rid-7" {
 		t.Errorf("span %q %v", s.Name(), attrs)

@@ -70,9 +70,7 @@ type service2Client struct {
 	base       *url.URL
 	http       *http.Client
 	timeout    time.Duration // one attempt
-	maxRetries int
-	backoff    retry.Backoff
-	budget     *retry.Budget
+	retry      retry.Policy
 	breaker    *breaker.Breaker
 	logger     *slog.Logger
 	metrics    *metrics.Client
@@ -110,14 +108,18 @@ func newService2Client(base *url.URL, p resilience, logger *slog.Logger, m *metr
 		base: base,
 		// otelhttp outside: a client span per attempt, traceparent and
 		// baggage injected; then the deadline budget and the request ID.
-		http:       &http.Client{Transport: tr.Transport(deadline.Transport{Base: requestid.Transport{Base: t}})},
-		timeout:    p.AttemptTimeout,
-		maxRetries: p.MaxRetries,
-		backoff:    p.Backoff,
-		budget:     retry.NewBudget(p.BudgetRatio, 10),
-		logger:     logger,
-		metrics:    m,
-		tracer:     tr.Tracer("failready/service1"),
+		http:    &http.Client{Transport: tr.Transport(deadline.Transport{Base: requestid.Transport{Base: t}})},
+		timeout: p.AttemptTimeout,
+		retry: retry.Policy{
+			MaxRetries:  p.MaxRetries,
+			Backoff:     p.Backoff,
+			Budget:      retry.NewBudget(p.BudgetRatio, 10),
+			MinTimeLeft: p.AttemptTimeout / 4,
+			Retryable:   transient,
+		},
+		logger:  logger,
+		metrics: m,
+		tracer:  tr.Tracer("failready/service1"),
 		tags: metrics.NewTags(500, func(k callKey) []string {
 			return []string{"peer:service2", "method:" + k.method, "route:" + k.route,
 				"outcome:" + k.outcome, "status:" + metrics.StatusTag(k.status)}
@@ -151,7 +153,7 @@ func (c *service2Client) ListUsers(ctx context.Context) ([]user.User, error) {
 	var body struct {
 		Users []user.User `json:"users"`
 	}
-	if err := c.do(ctx, http.MethodGet, "/users", "/users", nil, &body); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/users", "/users", "", nil, &body); err != nil {
 		return nil, err
 	}
 	if body.Users == nil {
@@ -162,7 +164,7 @@ func (c *service2Client) ListUsers(ctx context.Context) ([]user.User, error) {
 
 func (c *service2Client) GetUser(ctx context.Context, id int64) (user.User, error) {
 	var u user.User
-	err := c.do(ctx, http.MethodGet, "/users/{id}", "/users/"+strconv.FormatInt(id, 10), nil, &u)
+	err := c.do(ctx, http.MethodGet, "/users/{id}", "/users/"+strconv.FormatInt(id, 10), "", nil, &u)
 	return u, err
 }
 
@@ -170,7 +172,7 @@ func (c *service2Client) GetUser(ctx context.Context, id int64) (user.User, erro
 // the POST can be retried: service2 creates at most one row for it.
 func (c *service2Client) CreateUser(ctx context.Context, n user.New) (user.User, error) {
 	var u user.User
-	err := c.do(ctx, http.MethodPost, "/users", "/users", n, &u, idempotency.NewKey())
+	err := c.do(ctx, http.MethodPost, "/users", "/users", idempotency.NewKey(), n, &u)
 	return u, err
 }
 
@@ -189,50 +191,30 @@ func (c *service2Client) Ready(ctx context.Context, timeout time.Duration) error
 	return err
 }
 
-// do makes one call with retries, and decodes a 2xx JSON body into out.
-// route is service2's route pattern, for metrics and spans. key, when set,
-// is sent as Idempotency-Key and makes a POST retryable. The final failure is
-// logged with the request ID and returned as errUnavailable, errTimeout,
-// *openError or *upstreamError.
-func (c *service2Client) do(ctx context.Context, method, route, path string, in, out any, key ...string) error {
+// do makes one call, retried by c.retry, and decodes a 2xx JSON body into
+// out. route is service2's route pattern, for metrics and spans. key, when
+// not empty, is sent as the Idempotency-Key and makes a POST retryable. The
+// final failure is logged with the request ID and returned as
+// errUnavailable, errTimeout, *openError or *upstreamError.
+func (c *service2Client) do(ctx context.Context, method, route, path, key string, in, out any) error {
 	// The talk's manual span around the whole call; each attempt's HTTP
 	// client span nests inside it.
 	ctx, span := c.tracer.Start(ctx, "service2-request", trace.WithAttributes(
 		attribute.String("peer.service", "service2"), semconv.HTTPRoute(route), semconv.HTTPRequestMethodKey.String(method)))
 	defer span.End()
-	idemKey := ""
-	if len(key) > 0 {
-		idemKey = key[0]
-	}
-	idempotent := method == http.MethodGet || idemKey != ""
-	c.budget.Request()
 	start := time.Now()
-	var err error
-	for attempt := 0; ; attempt++ {
-		err = c.attempt(ctx, span, method, route, path, idemKey, in, out)
-		if err == nil || !idempotent || !transient(err) || attempt == c.maxRetries || ctx.Err() != nil {
-			break
-		}
-		delay := c.backoff.Delay(attempt)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay+c.timeout/4 {
-			c.metrics.Count(metrics.ClientRetriesDenied, 1, c.deniedTags.Get("deadline"))
-			break // no time left for a useful attempt
-		}
-		if !c.budget.Retry() {
-			c.metrics.Count(metrics.ClientRetriesDenied, 1, c.deniedTags.Get("budget"))
-			break
-		}
-		c.metrics.Count(metrics.ClientRetries, 1, c.retryTags.Get(route))
-		span.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", attempt+2), attribute.String("after", err.Error()),
-			attribute.Int64("backoff_ms", delay.Milliseconds())))
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break // the budget ran out during the backoff: err stays the last failure
-		}
-	}
+	err := c.retry.Do(ctx, retry.Call{
+		Idempotent: method == http.MethodGet || key != "",
+		Attempt: func(ctx context.Context) error {
+			return c.attempt(ctx, span, method, route, path, key, in, out)
+		},
+		OnRetry: func(attempt int, err error, delay time.Duration) {
+			c.metrics.Count(metrics.ClientRetries, 1, c.retryTags.Get(route))
+			span.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", attempt), attribute.String("after", err.Error()),
+				attribute.Int64("backoff_ms", delay.Milliseconds())))
+		},
+		OnDenied: func(reason string) { c.metrics.Count(metrics.ClientRetriesDenied, 1, c.deniedTags.Get(reason)) },
+	})
 	if err != nil {
 		outcome := callOutcome(err)
 		level := slog.LevelError

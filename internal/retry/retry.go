@@ -1,5 +1,6 @@
-// Package retry holds the two pieces of a safe retry policy: capped
-// exponential backoff with full jitter, and a retry budget.
+// Package retry retries failed calls safely: a loop (Policy.Do) with capped
+// exponential backoff and full jitter, a retry budget, and the deadline in
+// mind.
 //
 // Retries turn a brief blip into a success, and a sustained outage into an
 // attack: with 2 retries per call, a failing dependency sees three times the
@@ -11,15 +12,104 @@
 //     deposits Ratio tokens, every retry spends one), so that retries add at
 //     most that fraction on top of the traffic, whatever fails.
 //
-// The caller also never retries past its deadline, retries only idempotent
-// calls, and not while its circuit breaker is open.
+// And Policy.Do never retries a call that is not idempotent (a POST without
+// an idempotency key may already have happened), a failure that is not
+// transient (a 4xx will fail again; a circuit breaker's refusal is the
+// breaker saying "not now"), nor when the context's deadline would not leave
+// a useful part of an attempt after the backoff.
+//
+// Depends on: the standard library only. The caller classifies its errors
+// (Policy.Retryable) and observes the loop through hooks (a counter, a span
+// event), so this package needs neither metrics nor tracing.
 package retry
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync"
 	"time"
 )
+
+// Policy says whether, when and how often a failed call is tried again. One
+// Policy serves every call of a client (its Budget is shared by them).
+type Policy struct {
+	MaxRetries int // retries after the first attempt
+	Backoff    Backoff
+	Budget     *Budget // nil: retries are not budgeted
+	// MinTimeLeft: a retry is made only when the context's deadline leaves
+	// at least this much after the backoff (service1: a quarter of an
+	// attempt's timeout); a retry with less would time out anyway.
+	MinTimeLeft time.Duration
+	// Retryable reports a transient failure, worth another attempt; nil
+	// retries every error.
+	Retryable func(error) bool
+}
+
+// Reasons a wanted retry was not made, as passed to Call.OnDenied.
+const (
+	DeniedDeadline = "deadline"
+	DeniedBudget   = "budget"
+)
+
+// Call is one logical call: its attempt and what observes it. The hooks
+// may be nil.
+type Call struct {
+	// Idempotent calls may be retried: a GET, or a POST that carries an
+	// idempotency key (the same on every attempt).
+	Idempotent bool
+	// Attempt makes one attempt (bounding it by its own timeout if it has
+	// one).
+	Attempt func(ctx context.Context) error
+	// OnRetry runs before the backoff of each retry: attempt is the number
+	// of the attempt to come (2 for the first retry), err the failure that
+	// caused it.
+	OnRetry func(attempt int, err error, delay time.Duration)
+	// OnDenied runs when a retry was wanted but not made (DeniedDeadline,
+	// DeniedBudget).
+	OnDenied func(reason string)
+}
+
+// Do makes the call's attempts: the first, then a retry after each
+// transient failure of an idempotent call, while retries are left, the
+// budget allows one and the deadline leaves room. It returns nil, or the last
+// attempt's error (also when ctx ends during a backoff).
+func (p *Policy) Do(ctx context.Context, c Call) error {
+	if p.Budget != nil {
+		p.Budget.Request() // every call earns, retried or not
+	}
+	for n := 0; ; n++ {
+		err := c.Attempt(ctx)
+		if err == nil || !c.Idempotent || n == p.MaxRetries || ctx.Err() != nil ||
+			(p.Retryable != nil && !p.Retryable(err)) {
+			return err
+		}
+		delay := p.Backoff.Delay(n)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay+p.MinTimeLeft {
+			c.denied(DeniedDeadline)
+			return err
+		}
+		if p.Budget != nil && !p.Budget.Retry() {
+			c.denied(DeniedBudget)
+			return err
+		}
+		if c.OnRetry != nil {
+			c.OnRetry(n+2, err, delay)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err // the deadline ran out during the backoff
+		}
+	}
+}
+
+func (c Call) denied(reason string) {
+	if c.OnDenied != nil {
+		c.OnDenied(reason)
+	}
+}
 
 // Backoff computes the delay before a retry.
 type Backoff struct {

@@ -177,12 +177,14 @@ func BenchmarkMiddleware(b *testing.B) {
 		},
 		"metrics": func(m *metrics.Client) func(http.Handler) http.Handler { return m.Middleware(health.LivePath) },
 		"recoverer": func(m *metrics.Client) func(http.Handler) http.Handler {
-			return recoverer.Middleware(logger, m.PanicCounter(), tracing.RecordPanic)
+			return recoverer.Middleware(logger, respond.Error, m.PanicCounter(), tracing.RecordPanic)
 		},
 		"ratelimit": func(*metrics.Client) func(http.Handler) http.Handler {
-			return health.Bypass(ratelimit.Middleware(ratelimit.Limits{PerClient: 1000000, Global: 10000000, Window: time.Second}, nil))
+			return health.Bypass(ratelimit.Middleware(ratelimit.Limits{PerClient: 1000000, Global: 10000000, Window: time.Second}, nil, respond.Error))
 		},
-		"shed":     func(*metrics.Client) func(http.Handler) http.Handler { return health.Bypass(shed.Limit(100, nil)) },
+		"shed": func(*metrics.Client) func(http.Handler) http.Handler {
+			return health.Bypass(shed.Limit(100, nil, respond.Error))
+		},
 		"deadline": func(*metrics.Client) func(http.Handler) http.Handler { return deadline.Middleware(3 * time.Second) },
 	}
 	for _, name := range []string{"none", "requestid", "tracingmw", "accesslog", "metrics", "recoverer", "ratelimit", "shed", "deadline"} {

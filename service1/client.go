@@ -20,6 +20,7 @@ import (
 
 	"github.com/failready/failready/internal/breaker"
 	"github.com/failready/failready/internal/deadline"
+	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/idempotency"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
@@ -187,7 +188,7 @@ func (c *service2Client) Ready(ctx context.Context, timeout time.Duration) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err := c.roundTrip(ctx, http.MethodGet, "/healthz", "", nil, nil)
+	_, err := c.roundTrip(ctx, http.MethodGet, health.LivePath, "", nil, nil)
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/ratelimit"
+	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/router"
 	"github.com/failready/failready/internal/shed"
 	"github.com/failready/failready/internal/tracing"
@@ -32,11 +33,11 @@ func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s2 se
 	r.Use(
 		health.Bypass(ratelimit.Middleware(cfg.RateLimit, func(_ *http.Request, scope string) {
 			m.Count(metrics.ServerRateLimited, 1, limited.Get(scope))
-		})),
-		health.Bypass(shed.Limit(cfg.MaxInFlight, func(*http.Request) { m.Count(metrics.ServerShed, 1, nil) })),
+		}, respond.Error)),
+		health.Bypass(shed.Limit(cfg.MaxInFlight, func(*http.Request) { m.Count(metrics.ServerShed, 1, nil) }, respond.Error)),
 	)
 	r.Method(http.MethodGet, health.LivePath, health.Live())
-	r.Method(http.MethodGet, health.ReadyPath, health.Ready(ready, "service2 unavailable", logger))
+	r.Method(http.MethodGet, health.ReadyPath, health.Ready(ready, "service2 unavailable", logger, respond.Error))
 	r.Group(func(r chi.Router) {
 		r.Use(deadline.Middleware(cfg.RequestTimeout))
 		r.Method(http.MethodGet, "/", handleIndex(s2))

@@ -10,6 +10,7 @@ import (
 	"github.com/failready/failready/internal/deadline"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/router"
 	"github.com/failready/failready/internal/shed"
 	"github.com/failready/failready/internal/tracing"
@@ -21,9 +22,9 @@ import (
 func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s users, cfg config, gate *health.Gate) http.Handler {
 	ready := health.All(gate.Check, func(ctx context.Context) error { return s.Ping(ctx, cfg.MySQL.PingTimeout) })
 	r := router.New(logger, m)
-	r.Use(health.Bypass(shed.Limit(cfg.MaxInFlight, func(*http.Request) { m.Count(metrics.ServerShed, 1, nil) })))
+	r.Use(health.Bypass(shed.Limit(cfg.MaxInFlight, func(*http.Request) { m.Count(metrics.ServerShed, 1, nil) }, respond.Error)))
 	r.Method(http.MethodGet, health.LivePath, health.Live())
-	r.Method(http.MethodGet, health.ReadyPath, health.Ready(ready, "database unavailable", logger))
+	r.Method(http.MethodGet, health.ReadyPath, health.Ready(ready, "database unavailable", logger, respond.Error))
 	r.Group(func(r chi.Router) {
 		r.Use(deadline.Middleware(cfg.RequestTimeout))
 		r.Method(http.MethodGet, "/users", handleListUsers(s))

@@ -8,16 +8,21 @@
 //   - readiness (/readyz): the process can do useful work now (its
 //     dependency answers). An orchestrator stops sending traffic to a
 //     process that fails it, and sends it again once it passes.
+//
+// The probe paths are defined here and only here; the router, the
+// telemetry that leaves probes out, the binaries' healthcheck and the dev
+// stack all take them from this package.
+//
+// Depends on: the standard library only (log/slog).
 package health
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
-
-	"github.com/failready/failready/internal/respond"
 )
 
 // The probe paths.
@@ -26,25 +31,54 @@ const (
 	ReadyPath = "/readyz"
 )
 
+// Paths returns both probe paths, for what leaves probes out (the access
+// log's level, the metrics, the traces).
+func Paths() []string { return []string{LivePath, ReadyPath} }
+
+// Refuse writes a refusal (status and a message). Pass the service's own
+// error writer (respond.Error in this project) so that a refusal has the
+// same JSON shape, request ID included, as every other error; nil writes
+// {"error": msg} as JSON. A function rather than an import keeps this
+// package liftable on its own.
+type Refuse func(w http.ResponseWriter, r *http.Request, status int, msg string)
+
+// jsonRefusal is the default Refuse.
+func jsonRefusal(w http.ResponseWriter, _ *http.Request, status int, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
 // Live answers 200 while the process serves.
 func Live() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, `{"status":"ok"}`)
 	})
 }
 
 // Ready answers 200 when check passes, and 503 with notReady (logged with the
-// check's error) when it does not. check should be bounded by a short
-// deadline of its own.
-func Ready(check func(context.Context) error, notReady string, logger *slog.Logger) http.Handler {
+// check's error, written by refuse; nil: jsonRefusal) when it does not.
+// check should be bounded by a short deadline of its own.
+func Ready(check func(context.Context) error, notReady string, logger *slog.Logger, refuse Refuse) http.Handler {
+	if refuse == nil {
+		refuse = jsonRefusal
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := check(r.Context()); err != nil {
 			logger.WarnContext(r.Context(), "not ready", "error", err.Error())
-			respond.Error(w, r, http.StatusServiceUnavailable, "not ready: "+notReady)
+			refuse(w, r, http.StatusServiceUnavailable, "not ready: "+notReady)
 			return
 		}
-		respond.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, `{"status":"ready"}`)
 	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body + "\n"))
 }
 
 // Gate is a readiness check that a process closes when it starts to shut

@@ -17,7 +17,12 @@ func TestProbes(t *testing.T) {
 	var buf logtest.Buffer
 	logger := logging.New(&buf, logging.Options{Service: "test"})
 	var down error
-	ready := health.Ready(func(context.Context) error { return down }, "db unavailable", logger)
+	var refused []int
+	refuse := func(w http.ResponseWriter, r *http.Request, status int, msg string) {
+		refused = append(refused, status)
+		http.Error(w, msg, status)
+	}
+	ready := health.Ready(func(context.Context) error { return down }, "db unavailable", logger, refuse)
 
 	get := func(h http.Handler) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
@@ -28,14 +33,20 @@ func TestProbes(t *testing.T) {
 		t.Fatalf("ready: %d %s", rec.Code, rec.Body)
 	}
 	down = errors.New("dial tcp: refused")
-	if rec := get(ready); rec.Code != 503 || !strings.Contains(rec.Body.String(), "not ready: db unavailable") {
-		t.Fatalf("not ready: %d %s", rec.Code, rec.Body)
+	if rec := get(ready); rec.Code != 503 || !strings.Contains(rec.Body.String(), "not ready: db unavailable") || len(refused) != 1 {
+		t.Fatalf("not ready: %d %s, refusals written %v", rec.Code, rec.Body, refused)
 	}
 	if l := logtest.Find(buf.Lines(t), map[string]any{"msg": "not ready", "error": "dial tcp: refused"}); len(l) != 1 {
 		t.Fatalf("not-ready line: %s", buf.String())
 	}
-	if rec := get(health.Live()); rec.Code != 200 {
-		t.Fatalf("live: %d", rec.Code)
+	// Without a writer of the service's, the package answers JSON itself.
+	plain := health.Ready(func(context.Context) error { return down }, "db unavailable", logger, nil)
+	if rec := get(plain); rec.Code != 503 || rec.Body.String() != `{"error":"not ready: db unavailable"}`+"\n" {
+		t.Fatalf("default refusal: %d %q", rec.Code, rec.Body)
+	}
+	if rec := get(health.Live()); rec.Code != 200 || rec.Body.String() != `{"status":"ok"}`+"\n" ||
+		rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("live: %d %q", rec.Code, rec.Body)
 	}
 }
 

@@ -9,9 +9,13 @@
 // Behind a proxy, put chi's middleware.ClientIPFromXFF (with the proxy's
 // range) ahead of this one and the IP it resolved is used instead; never key
 // on a header any client can set.
+//
+// Depends on: github.com/go-chi/httprate, github.com/go-chi/chi/v5/middleware
+// (only to read the client IP that its ClientIPFrom* middleware resolved).
 package ratelimit
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,9 +24,22 @@ import (
 
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
-
-	"github.com/failready/failready/internal/respond"
 )
+
+// Refuse writes a refusal (status and a message). Pass the service's own
+// error writer (respond.Error in this project) so that a refusal has the
+// same JSON shape, request ID included, as every other error; nil writes
+// {"error": msg} as JSON. A function rather than an import keeps this
+// package liftable on its own.
+type Refuse func(w http.ResponseWriter, r *http.Request, status int, msg string)
+
+// jsonRefusal is the default Refuse.
+func jsonRefusal(w http.ResponseWriter, _ *http.Request, status int, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
 
 // Limits of the two scopes, each a number of requests per Window.
 type Limits struct {
@@ -38,21 +55,25 @@ const (
 )
 
 // Middleware applies the per-client limit, then the global one; onLimited is
-// called for each refused request with its scope.
-func Middleware(l Limits, onLimited func(r *http.Request, scope string)) func(http.Handler) http.Handler {
-	refuse := func(scope string) http.HandlerFunc {
+// called for each refused request with its scope, and refuse writes its 429
+// (nil: jsonRefusal).
+func Middleware(l Limits, onLimited func(r *http.Request, scope string), refuse Refuse) func(http.Handler) http.Handler {
+	if refuse == nil {
+		refuse = jsonRefusal
+	}
+	refuseScope := func(scope string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			if onLimited != nil {
 				onLimited(r, scope)
 			}
-			respond.Error(w, r, http.StatusTooManyRequests,
+			refuse(w, r, http.StatusTooManyRequests,
 				fmt.Sprintf("rate limit exceeded (%s): retry after %s", scope, w.Header().Get("Retry-After")+"s"))
 		}
 	}
 	// Header names in Go's canonical form, as they go on the wire anyway:
 	// httprate's defaults ("X-RateLimit-Limit") are canonicalised again, an
 	// allocation each, on every response.
-	perClient := httprate.NewRateLimiter(l.PerClient, l.Window, httprate.WithLimitHandler(refuse(ScopeClient)),
+	perClient := httprate.NewRateLimiter(l.PerClient, l.Window, httprate.WithLimitHandler(refuseScope(ScopeClient)),
 		httprate.WithResponseHeaders(httprate.ResponseHeaders{
 			Limit: "X-Ratelimit-Limit", Remaining: "X-Ratelimit-Remaining", Reset: "X-Ratelimit-Reset",
 			RetryAfter: "Retry-After",
@@ -64,7 +85,7 @@ func Middleware(l Limits, onLimited func(r *http.Request, scope string)) func(ht
 		w.Header().Set("Retry-After", strconv.Itoa(int(l.Window.Seconds())))
 		w.Header().Set("X-Ratelimit-Limit", strconv.Itoa(l.Global))
 		w.Header().Set("X-Ratelimit-Remaining", "0")
-		refuse(ScopeGlobal)(w, r)
+		refuseScope(ScopeGlobal)(w, r)
 	}), httprate.WithResponseHeaders(httprate.ResponseHeaders{}))
 	// RespondOnLimit with our own key rather than httprate.LimitBy, which
 	// builds every key in a strings.Builder (two allocations per request

@@ -19,7 +19,7 @@ func TestPerClientAndGlobal(t *testing.T) {
 	limited := map[string]int{}
 	r := chi.NewRouter()
 	r.Use(ratelimit.Middleware(ratelimit.Limits{PerClient: 3, Global: 5, Window: time.Minute},
-		func(_ *http.Request, scope string) { limited[scope]++ }))
+		func(_ *http.Request, scope string) { limited[scope]++ }, nil)) // nil: the package's own JSON refusal
 	r.Get("/", func(http.ResponseWriter, *http.Request) {})
 
 	from := func(ip string) *httptest.ResponseRecorder {
@@ -40,8 +40,9 @@ func TestPerClientAndGlobal(t *testing.T) {
 		rec.Header().Get("X-RateLimit-Remaining") != "0" || rec.Header().Get("X-RateLimit-Reset") == "" {
 		t.Fatalf("A's 4th: %d %v", rec.Code, rec.Header())
 	}
-	var b respond.ErrorBody
-	if json.Unmarshal(rec.Body.Bytes(), &b) != nil || b.Error == "" {
+	var b struct{ Error string }
+	if rec.Header().Get("Content-Type") != "application/json" || json.Unmarshal(rec.Body.Bytes(), &b) != nil ||
+		b.Error != "rate limit exceeded (client): retry after 60s" {
 		t.Fatalf("body %s", rec.Body)
 	}
 	// Another client is unaffected...
@@ -66,7 +67,7 @@ func firstRefused(t *testing.T, mw []func(http.Handler) http.Handler, n, count i
 	t.Helper()
 	r := chi.NewRouter()
 	r.Use(mw...)
-	r.Use(ratelimit.Middleware(ratelimit.Limits{PerClient: n, Global: 1000, Window: time.Minute}, nil))
+	r.Use(ratelimit.Middleware(ratelimit.Limits{PerClient: n, Global: 1000, Window: time.Minute}, nil, respond.Error))
 	r.Get("/", func(http.ResponseWriter, *http.Request) {})
 	for i := range count {
 		req := httptest.NewRequest("GET", "/", nil)
@@ -118,5 +119,22 @@ func TestKeysOnTheClientIPResolvedUpstream(t *testing.T) {
 	got = firstRefused(t, mw, 3, 6, func(int) (string, string) { return "10.9.9.9:443", "203.0.113.7" })
 	if got != 4 {
 		t.Fatalf("one client behind the proxy: first 429 at request %d, want 4", got)
+	}
+}
+
+// The service's own error writer answers the refusal (the request ID in it).
+func TestRefusalThroughTheServiceWriter(t *testing.T) {
+	var got []string
+	refuse := func(w http.ResponseWriter, r *http.Request, status int, msg string) {
+		got = append(got, fmt.Sprint(status, " ", msg))
+		respond.Error(w, r, status, msg)
+	}
+	h := ratelimit.Middleware(ratelimit.Limits{PerClient: 1, Global: 10, Window: time.Minute}, nil, refuse)(
+		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for range 2 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	}
+	if len(got) != 1 || got[0] != "429 rate limit exceeded (client): retry after 60s" {
+		t.Fatalf("refusals written: %q", got)
 	}
 }

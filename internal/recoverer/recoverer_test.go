@@ -2,6 +2,7 @@ package recoverer_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,7 +18,7 @@ import (
 func TestPanicBecomes500JSONWithStack(t *testing.T) {
 	var buf logtest.Buffer
 	logger := logging.New(&buf, logging.Options{Service: "test"})
-	h := requestid.Middleware(logger)(recoverer.Middleware(logger)(
+	h := requestid.Middleware(logger)(recoverer.Middleware(logger, respond.Error)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("secret detail") })))
 
 	req := httptest.NewRequest(http.MethodGet, "/x", nil)
@@ -36,5 +37,15 @@ func TestPanicBecomes500JSONWithStack(t *testing.T) {
 	if len(l) != 1 || l[0].Str("request_id") != "r-1" || l[0].Str("panic") != "secret detail" ||
 		!strings.Contains(l[0].Str("stack"), "recoverer_test.go") {
 		t.Fatalf("panic line: %v", l)
+	}
+}
+
+func TestDefaultRefusalIsJSON(t *testing.T) {
+	logger := logging.New(io.Discard, logging.Options{Service: "test"})
+	h := recoverer.Middleware(logger, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("x") }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x", nil))
+	if rec.Code != 500 || rec.Header().Get("Content-Type") != "application/json" || rec.Body.String() != `{"error":"internal error"}`+"\n" {
+		t.Fatalf("%d %v %q", rec.Code, rec.Header(), rec.Body)
 	}
 }

@@ -26,12 +26,13 @@ import (
 // it, then serve it through Handler.
 func New(logger *slog.Logger, m *metrics.Client) *chi.Mux {
 	r := chi.NewRouter()
+	probes := health.Paths()
 	r.Use(
 		requestid.Middleware(logger),
-		tracing.Middleware(), // span name by route, request ID on the span, traceresponse
-		logging.AccessLog(logger, health.LivePath, health.ReadyPath), // probes at debug level
-		m.Middleware(health.LivePath, health.ReadyPath),              // probes not measured
-		recoverer.Middleware(logger, m.PanicCounter(), tracing.RecordPanic),
+		tracing.Middleware(),                 // span name by route, request ID on the span, traceresponse
+		logging.AccessLog(logger, probes...), // probes at debug level
+		m.Middleware(probes...),              // probes not measured
+		recoverer.Middleware(logger, respond.Error, m.PanicCounter(), tracing.RecordPanic),
 	)
 	r.NotFound(respond.NotFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
@@ -42,7 +43,7 @@ func New(logger *slog.Logger, m *metrics.Client) *chi.Mux {
 // span (health probes not traced), so that every line logged for a request,
 // the request-ID rejection included, carries its trace.
 func Handler(r *chi.Mux, t tracing.Tracing) http.Handler {
-	return t.Handler(r, health.LivePath, health.ReadyPath)
+	return t.Handler(r, health.Paths()...)
 }
 
 var methods = []string{

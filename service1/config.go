@@ -1,28 +1,20 @@
 package main
 
 import (
-	"log/slog"
 	"net/url"
 	"time"
 
 	"github.com/failready/failready/internal/breaker"
 	"github.com/failready/failready/internal/envconfig"
-	"github.com/failready/failready/internal/httpserver"
-	"github.com/failready/failready/internal/logging"
-	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/ratelimit"
 	"github.com/failready/failready/internal/retry"
-	"github.com/failready/failready/internal/tracing"
+	"github.com/failready/failready/internal/serviceconfig"
 )
 
 // config is every setting of service1, read once from the environment. The
 // defaults are the compose stack's.
 type config struct {
-	ListenAddr   string
-	DebugAddr    string // pprof and /debug/runtime on a private port; off when empty
-	DeploymentID string
-	LogLevel     slog.Level
-	HTTP         httpserver.Timeouts
+	serviceconfig.Common // listen address, log level, timeouts, drain, telemetry
 
 	RequestTimeout time.Duration // the whole request's budget
 	MaxInFlight    int           // load shedding
@@ -31,23 +23,11 @@ type config struct {
 	Service2URL  *url.URL
 	Service2     resilience
 	ReadyTimeout time.Duration // /readyz's probe of service2
-
-	StatsdAddr string // where metrics go (DogStatsD over UDP)
-	Tracing    tracing.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
 	env := envconfig.New(getenv)
-	var c config
-	c.ListenAddr = env.HostPort("LISTEN_ADDR", ":8000")
-	c.DeploymentID = env.String("DEPLOYMENT_ID", "local")
-	if c.DebugAddr = env.String("DEBUG_ADDR", ""); c.DebugAddr != "" {
-		c.DebugAddr = env.HostPort("DEBUG_ADDR", "")
-	}
-	lvl, err := logging.ParseLevel(env.String("LOG_LEVEL", "info"))
-	env.Check("LOG_LEVEL", err)
-	c.LogLevel = lvl
-	c.HTTP = httpserver.ReadTimeouts(env)
+	c := config{Common: serviceconfig.Read(env, ":8000")}
 	// The budget: REQUEST_TIMEOUT (3s) covers a first attempt that times out
 	// (SERVICE2_TIMEOUT, 1s), a backoff (≤ 50ms), a second attempt (1s), a
 	// backoff (≤ 100ms) and most of a third; a retry that would not have a
@@ -79,8 +59,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		},
 	}
 	c.ReadyTimeout = env.Duration("READY_TIMEOUT", time.Second, time.Millisecond, 10*time.Second)
-	c.StatsdAddr = metrics.ReadAddr(env)
-	c.Tracing = tracing.ReadConfig(env)
 	if err := env.Err(); err != nil {
 		return config{}, err
 	}

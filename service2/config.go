@@ -1,32 +1,22 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 	"time"
 
 	"github.com/failready/failready/internal/envconfig"
-	"github.com/failready/failready/internal/httpserver"
-	"github.com/failready/failready/internal/logging"
-	"github.com/failready/failready/internal/metrics"
-	"github.com/failready/failready/internal/tracing"
+	"github.com/failready/failready/internal/serviceconfig"
 )
 
 // config is every setting of service2, read once from the environment. The
 // defaults are the compose stack's.
 type config struct {
-	ListenAddr   string
-	DebugAddr    string // pprof and /debug/runtime on a private port; off when empty
-	DeploymentID string
-	LogLevel     slog.Level
-	HTTP         httpserver.Timeouts
+	serviceconfig.Common // listen address, log level, timeouts, drain, telemetry
 	// RequestTimeout is service2's own limit on a request, shorter than
 	// service1's; a caller's Request-Timeout header can only shorten it.
 	RequestTimeout time.Duration
 	MaxInFlight    int    // load shedding
 	SpoolDir       string // temporary files (exports); a small volume in compose
-	StatsdAddr     string // where metrics go (DogStatsD over UDP)
-	Tracing        tracing.Config
 
 	MySQL mysqlConfig
 }
@@ -49,16 +39,7 @@ type mysqlConfig struct {
 
 func loadConfig(getenv func(string) string) (config, error) {
 	env := envconfig.New(getenv)
-	var c config
-	c.ListenAddr = env.HostPort("LISTEN_ADDR", ":8001")
-	c.DeploymentID = env.String("DEPLOYMENT_ID", "local")
-	if c.DebugAddr = env.String("DEBUG_ADDR", ""); c.DebugAddr != "" {
-		c.DebugAddr = env.HostPort("DEBUG_ADDR", "")
-	}
-	lvl, err := logging.ParseLevel(env.String("LOG_LEVEL", "info"))
-	env.Check("LOG_LEVEL", err)
-	c.LogLevel = lvl
-	c.HTTP = httpserver.ReadTimeouts(env)
+	c := config{Common: serviceconfig.Read(env, ":8001")}
 	c.RequestTimeout = env.Duration("REQUEST_TIMEOUT", 2*time.Second, 10*time.Millisecond, time.Minute)
 	c.MaxInFlight = env.Int("MAX_IN_FLIGHT", 128, 1, 100000)
 	c.SpoolDir = env.String("SPOOL_DIR", os.TempDir())
@@ -76,8 +57,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		QueryTimeout:    env.Duration("DB_QUERY_TIMEOUT", time.Second, time.Millisecond, time.Minute),
 		PingTimeout:     env.Duration("DB_PING_TIMEOUT", 500*time.Millisecond, time.Millisecond, 10*time.Second),
 	}
-	c.StatsdAddr = metrics.ReadAddr(env)
-	c.Tracing = tracing.ReadConfig(env)
 	if err := env.Err(); err != nil {
 		return config{}, err
 	}

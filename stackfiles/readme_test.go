@@ -25,8 +25,8 @@ func readFile(t *testing.T, path string) string {
 // through the shared readers it calls.
 func configVars(t *testing.T, service string) []string {
 	src := readFile(t, service+"/config.go")
-	// Shared readers: pkg.ReadX(env) reads variables in internal/pkg.
-	for _, m := range regexp.MustCompile(`(\w+)\.Read\w*\(env\)`).FindAllStringSubmatch(src, -1) {
+	// Shared readers: pkg.ReadX(env, ...) reads variables in internal/pkg.
+	for _, m := range regexp.MustCompile(`(\w+)\.Read\w*\(env\b`).FindAllStringSubmatch(src, -1) {
 		files, _ := filepath.Glob(repoRoot + "/internal/" + m[1] + "/*.go")
 		if len(files) == 0 {
 			t.Fatalf("%s calls %s, whose package is not in internal/", service, m[0])

@@ -18,8 +18,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/failready/failready/internal/envconfig"
 )
 
 // Timeouts of an HTTP server. WriteTimeout must exceed the longest request a
@@ -112,20 +110,4 @@ func Healthcheck(ctx context.Context, listenAddr, path string) error {
 		return fmt.Errorf("%s answered %d", path, resp.StatusCode)
 	}
 	return nil
-}
-
-// ReadTimeouts reads the timeouts from the environment: HTTP_READ_HEADER_TIMEOUT,
-// HTTP_READ_TIMEOUT, HTTP_WRITE_TIMEOUT, HTTP_IDLE_TIMEOUT, SHUTDOWN_DRAIN and
-// SHUTDOWN_TIMEOUT.
-// The defaults suit a JSON API whose requests finish within seconds; the
-// write timeout must exceed the slowest handler, or its response is cut.
-func ReadTimeouts(env *envconfig.Reader) Timeouts {
-	return Timeouts{
-		ReadHeader: env.Duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute),
-		Read:       env.Duration("HTTP_READ_TIMEOUT", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
-		Write:      env.Duration("HTTP_WRITE_TIMEOUT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
-		Idle:       env.Duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second, time.Hour),
-		Drain:      env.Duration("SHUTDOWN_DRAIN", 0, 0, time.Minute),
-		Shutdown:   env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, 0, 5*time.Minute),
-	}
 }

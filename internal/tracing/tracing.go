@@ -32,8 +32,6 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
-
-	"github.com/failready/failready/internal/envconfig"
 )
 
 // Tracing is what the code that traces needs: where spans go and how the
@@ -56,7 +54,8 @@ func Propagator() propagation.TextMapPropagator {
 	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 }
 
-// Config is read from the environment with ReadConfig.
+// Config says whether and where spans are exported (serviceconfig reads it
+// from the environment).
 type Config struct {
 	Disabled bool
 	Endpoint string // the collector's OTLP gRPC endpoint, a URL
@@ -71,19 +70,6 @@ type Config struct {
 // the p99 with telemetry on at 1.30× and 1.37× of telemetry off with 128,
 // against 1.83× and 1.73× with 512 (BENCHMARKS.md).
 const DefaultExportBatchSize = 128
-
-// ReadConfig reads OTEL_SDK_DISABLED, the OTLP endpoint (the traces one
-// wins), defaulting to the compose collector, and
-// OTEL_BSP_MAX_EXPORT_BATCH_SIZE.
-func ReadConfig(env *envconfig.Reader) Config {
-	return Config{
-		Disabled: env.OneOf("OTEL_SDK_DISABLED", "false", "true", "false") == "true",
-		Endpoint: env.String("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-			env.String("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4317")),
-		// At most the SDK's queue (2048 spans): a batch cannot be larger.
-		ExportBatchSize: env.Int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DefaultExportBatchSize, 1, 2048),
-	}
-}
 
 // Options name the service in its resource.
 type Options struct {

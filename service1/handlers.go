@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/failready/failready/internal/jsonbody"
 	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/user"
 )
@@ -53,7 +54,7 @@ func handleGetUser(s2 service2) http.Handler {
 func handleCreateUser(s2 service2) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var n user.New
-		if !respond.DecodeValid(w, r, &n) {
+		if !jsonbody.DecodeValid(w, r, &n, respond.Error) {
 			return
 		}
 		u, err := s2.CreateUser(r.Context(), n)

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/failready/failready/internal/idempotency"
+	"github.com/failready/failready/internal/jsonbody"
 	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/user"
 )
@@ -58,7 +59,7 @@ func handleCreateUser(s users) http.Handler {
 			return
 		}
 		var n user.New
-		if !respond.DecodeValid(w, r, &n) {
+		if !jsonbody.DecodeValid(w, r, &n, respond.Error) {
 			return
 		}
 		u, err := s.CreateUser(r.Context(), n, key)

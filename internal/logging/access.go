@@ -7,7 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5/middleware"
 
-	"github.com/failready/failready/internal/httproute"
+	"github.com/failready/failready/internal/httplabel"
 )
 
 // AccessLog writes one line per request once the response is done: method,
@@ -40,7 +40,7 @@ func AccessLog(logger *slog.Logger, quiet ...string) func(http.Handler) http.Han
 				}
 				logger.LogAttrs(r.Context(), level, "http request",
 					slog.String("method", r.Method),
-					slog.String("route", httproute.Pattern(r)),
+					slog.String("route", httplabel.Route(r)),
 					slog.String("path", r.URL.Path),
 					slog.Int("status", status),
 					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),

@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/failready/failready/internal/httproute"
+	"github.com/failready/failready/internal/httplabel"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/logtest"
 	"github.com/failready/failready/internal/requestid"
@@ -118,7 +118,7 @@ func TestAccessLog(t *testing.T) {
 	if lines[1].Str("level") != "ERROR" || lines[1]["status"] != float64(502) {
 		t.Errorf("5xx line: %v", lines[1])
 	}
-	if lines[2].Str("route") != httproute.Unmatched || lines[2]["status"] != float64(404) {
+	if lines[2].Str("route") != httplabel.Unmatched || lines[2]["status"] != float64(404) {
 		t.Errorf("unmatched route must not be the raw path: %v", lines[2])
 	}
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5/middleware"
 
-	"github.com/failready/failready/internal/httproute"
+	"github.com/failready/failready/internal/httplabel"
 )
 
 type serverKey struct {
@@ -49,7 +49,7 @@ func (c *Client) Middleware(skip ...string) func(http.Handler) http.Handler {
 					status = http.StatusOK
 				}
 				c.Timing(ServerRequestDuration, time.Since(start),
-					tags.Get(serverKey{httproute.Method(r), httproute.Pattern(r), status}))
+					tags.Get(serverKey{httplabel.Method(r), httplabel.Route(r), status}))
 			}()
 			next.ServeHTTP(ww, r)
 		})
@@ -60,6 +60,6 @@ func (c *Client) Middleware(skip ...string) func(http.Handler) http.Handler {
 func (c *Client) PanicCounter() func(*http.Request, any) {
 	tags := NewTags(500, func(route string) []string { return []string{"route:" + route} })
 	return func(r *http.Request, _ any) {
-		c.Count(ServerPanics, 1, tags.Get(httproute.Pattern(r)))
+		c.Count(ServerPanics, 1, tags.Get(httplabel.Route(r)))
 	}
 }

@@ -4,7 +4,11 @@
 //	{"error": "user not found", "request_id": "3f1c..."}
 //
 // Errors are mapped to HTTP once, at the edge of each service, through Error;
-// a handler never writes an error body by hand.
+// a handler never writes an error body by hand. The guards (shed, ratelimit,
+// recoverer, health) and jsonbody take Error as the writer of their refusals.
+//
+// Depends on: internal/requestid, deliberately: the request ID in every
+// error body is this project's contract.
 package respond
 
 import (

@@ -12,7 +12,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/failready/failready/internal/httproute"
+	"github.com/failready/failready/internal/httplabel"
 	"github.com/failready/failready/internal/requestid"
 )
 
@@ -34,7 +34,7 @@ func (t Tracing) Handler(h http.Handler, skip ...string) http.Handler {
 		otelhttp.WithTracerProvider(t.Provider),
 		otelhttp.WithPropagators(t.Propagator),
 		otelhttp.WithFilter(func(r *http.Request) bool { return !skipSet[r.URL.Path] }),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return httproute.Method(r) }),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return httplabel.Method(r) }),
 	)
 }
 
@@ -54,8 +54,8 @@ func Middleware() func(http.Handler) http.Handler {
 			}
 			w.Header().Set("Traceresponse", TraceResponse(sc))
 			next.ServeHTTP(w, r)
-			route := httproute.Pattern(r)
-			span.SetName(httproute.Method(r) + " " + route)
+			route := httplabel.Route(r)
+			span.SetName(httplabel.Method(r) + " " + route)
 			// One call with both: each SetAttributes may grow the span's slice.
 			if id := requestid.FromContext(r.Context()); id != "" {
 				span.SetAttributes(semconv.HTTPRoute(route), attribute.String(RequestIDKey, id))

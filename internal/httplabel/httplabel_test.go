@@ -1,4 +1,4 @@
-package httproute_test
+package httplabel_test
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/failready/failready/internal/httproute"
+	"github.com/failready/failready/internal/httplabel"
 )
 
 func TestPatternAndMethod(t *testing.T) {
@@ -15,7 +15,7 @@ func TestPatternAndMethod(t *testing.T) {
 	mw := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			next.ServeHTTP(w, r)
-			route, method = httproute.Pattern(r), httproute.Method(r)
+			route, method = httplabel.Route(r), httplabel.Method(r)
 		})
 	}
 	r := chi.NewRouter()
@@ -26,8 +26,8 @@ func TestPatternAndMethod(t *testing.T) {
 	for _, c := range []struct{ method, path, route, wantMethod string }{
 		{"GET", "/users/42", "/users/{id}", "GET"},
 		{"GET", "/api/items/7", "/api/items/{id}", "GET"},
-		{"GET", "/nope/123", httproute.Unmatched, "GET"},
-		{"BREW", "/users/42", httproute.Unmatched, "OTHER"}, // a 405 matched no route
+		{"GET", "/nope/123", httplabel.Unmatched, "GET"},
+		{"BREW", "/users/42", httplabel.Unmatched, "OTHER"}, // a 405 matched no route
 	} {
 		r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(c.method, c.path, nil))
 		if route != c.route || method != c.wantMethod {

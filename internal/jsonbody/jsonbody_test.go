@@ -1,15 +1,14 @@
-package respond_test
+package jsonbody_test
 
 import (
-	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/failready/failready/internal/requestid"
-	"github.com/failready/failready/internal/respond"
+	"github.com/failready/failready/internal/jsonbody"
 )
 
 type body struct {
@@ -18,7 +17,7 @@ type body struct {
 }
 
 func TestDecodeJSON(t *testing.T) {
-	huge := `{"name":"` + strings.Repeat("a", respond.MaxBodyBytes) + `"}`
+	huge := `{"name":"` + strings.Repeat("a", jsonbody.MaxBodyBytes) + `"}`
 	cases := []struct {
 		name, ct, body string
 		status         int // 0: success
@@ -47,16 +46,16 @@ func TestDecodeJSON(t *testing.T) {
 				req.Header.Set("Content-Type", c.ct)
 			}
 			var dst body
-			err := respond.DecodeJSON(httptest.NewRecorder(), req, &dst)
+			err := jsonbody.Decode(httptest.NewRecorder(), req, &dst)
 			if c.status == 0 {
 				if err != nil || dst.Name != "a" {
 					t.Fatalf("err %v, dst %+v", err, dst)
 				}
 				return
 			}
-			var de *respond.DecodeError
+			var de *jsonbody.Error
 			if !errors.As(err, &de) {
-				t.Fatalf("want *DecodeError, got %v", err)
+				t.Fatalf("want *jsonbody.Error, got %v", err)
 			}
 			if de.Status != c.status || !strings.Contains(de.Msg, c.msg) {
 				t.Fatalf("got %d %q, want %d containing %q", de.Status, de.Msg, c.status, c.msg)
@@ -65,16 +64,33 @@ func TestDecodeJSON(t *testing.T) {
 	}
 }
 
-func TestErrorCarriesRequestID(t *testing.T) {
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req = req.WithContext(requestid.NewContext(req.Context(), "rid-9"))
-	rec := httptest.NewRecorder()
-	respond.Error(rec, req, http.StatusConflict, "nope")
-	if rec.Code != http.StatusConflict || rec.Header().Get("Content-Type") != "application/json" {
-		t.Fatalf("status %d, content type %q", rec.Code, rec.Header().Get("Content-Type"))
+type named struct {
+	Name string `json:"name"`
+}
+
+func (n *named) Validate() error {
+	if n.Name == "" {
+		return errors.New("name is required")
 	}
-	var b respond.ErrorBody
-	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.Error != "nope" || b.RequestID != "rid-9" {
-		t.Fatalf("body %q (%v)", rec.Body.String(), err)
+	return nil
+}
+
+// DecodeValid answers through the given writer: the decode error's 4xx, or
+// 422 for a body that breaks its own rules.
+func TestDecodeValidRefuses(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"name":"a"}`: "",
+		`{"name":""}`:  "422 name is required",
+		`{"name":`:     "400 malformed JSON: unexpected end of body",
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		got := ""
+		ok := jsonbody.DecodeValid(httptest.NewRecorder(), req, &named{}, func(_ http.ResponseWriter, _ *http.Request, status int, msg string) {
+			got = fmt.Sprint(status, " ", msg)
+		})
+		if got != want || ok != (want == "") {
+			t.Errorf("%s: refused %q (ok %v), want %q", body, got, ok, want)
+		}
 	}
 }

@@ -1,9 +1,9 @@
-// Package httproute gives the bounded names of a request that logs, metrics
+// Package httplabel gives the bounded names of a request that logs, metrics
 // and spans may carry: the route pattern that matched ("/users/{id}", never
 // the raw path "/users/42") and the method (one of the standard ones, or
 // OTHER). Raw paths and arbitrary methods come from the client; as a metric
 // label or span name they let any client create unbounded series.
-package httproute
+package httplabel
 
 import (
 	"net/http"
@@ -14,9 +14,9 @@ import (
 // Unmatched is the route of a request that matched no route (a 404).
 const Unmatched = "unmatched"
 
-// Pattern returns the chi route pattern that served r, or Unmatched. Call it
+// Route returns the chi route pattern that served r, or Unmatched. Call it
 // after the router has run (in a middleware, after next.ServeHTTP).
-func Pattern(r *http.Request) string {
+func Route(r *http.Request) string {
 	if rctx := chi.RouteContext(r.Context()); rctx != nil {
 		if p := rctx.RoutePattern(); p != "" {
 			return p

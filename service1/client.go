@@ -1,3 +1,10 @@
+// The client of service2: every resiliency pattern of a call in one place,
+// in the order a call meets them (the budget and span around the call,
+// retries around attempts, the breaker and the attempt timeout around each
+// round trip), and the mapping of what comes back to the errors that
+// handlers.go turns into HTTP answers. The retry loop itself is
+// internal/retry's; this file says what is retryable for service2.
+
 package main
 
 import (

@@ -1,3 +1,11 @@
+// The users store: MySQL through one pooled *sql.DB, parameterised
+// statements only, each bounded by DB_QUERY_TIMEOUT and traced (the talk's
+// service2-db span around otelsql's statement spans) and timed; driver
+// errors are classified here, once, into what handlers.go maps to HTTP
+// (MySQL away: 503; a deadline: 504; no row: 404; only a real fault: 500).
+// An idempotent create: the Idempotency-Key is a unique column, so a retried
+// POST finds the row its first attempt made.
+
 package main
 
 import (

@@ -7,6 +7,8 @@
 // OpenFor. Then it half-opens and lets HalfOpenProbes calls through: if they
 // succeed it closes, if one fails it opens again. A dependency that is down
 // stops costing its callers a timeout each, and gets room to come back.
+//
+// Depends on: github.com/sony/gobreaker/v2.
 package breaker
 
 import (

@@ -8,6 +8,8 @@
 // own limit, and the effective deadline is the shorter of the two.
 //
 //	service1: REQUEST_TIMEOUT  ─ budget left ─>  service2: min(its REQUEST_TIMEOUT, header)
+//
+// Depends on: the standard library only.
 package deadline
 
 import (

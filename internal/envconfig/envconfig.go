@@ -7,6 +7,8 @@
 //	cfg.Addr = env.String("LISTEN_ADDR", ":8000")
 //	cfg.Timeout = env.Duration("SERVICE2_TIMEOUT", 5*time.Second, time.Millisecond, time.Minute)
 //	if err := env.Err(); err != nil { ... }
+//
+// Depends on: the standard library only.
 package envconfig
 
 import (

@@ -3,6 +3,8 @@
 // the raw path "/users/42") and the method (one of the standard ones, or
 // OTHER). Raw paths and arbitrary methods come from the client; as a metric
 // label or span name they let any client create unbounded series.
+//
+// Depends on: github.com/go-chi/chi/v5 (the matched route pattern).
 package httplabel
 
 import (

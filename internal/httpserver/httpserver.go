@@ -8,6 +8,8 @@
 // balancers move traffic away, then stops accepting, lets in-flight requests
 // finish within a bound, and only then returns, so the caller can close the
 // database last. Debug (debug.go) serves pprof on a separate, private port.
+//
+// Depends on: the standard library only (log/slog, net/http/pprof).
 package httpserver
 
 import (

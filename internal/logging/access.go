@@ -1,3 +1,12 @@
+// The access log: one line per request, written once the response is done,
+// with the route pattern (bounded) beside the raw path (for grep), the
+// status, the duration and the size. Its level follows the outcome (5xx
+// error, 4xx warn), so that "level>=warn" finds the failing requests; probes
+// drop to debug. The fields go in as typed slog.Attr values through
+// LogAttrs, rather than as logger.Info("http request", "method", r.Method,
+// ...) key-value pairs, which box every value into an interface on every
+// request; the output is the same.
+
 package logging
 
 import (

@@ -6,6 +6,10 @@
 // (InfoContext, ErrorContext) while serving a request: the handler takes the
 // request ID from the context, so every line of that request can be found with
 // one grep, whichever package wrote it.
+//
+// Depends on: internal/requestid (the ID in every line), internal/httplabel (the
+// route in access lines), go.opentelemetry.io/otel/trace (trace_id and
+// span_id), github.com/go-chi/chi/v5/middleware (the response recorder).
 package logging
 
 import (

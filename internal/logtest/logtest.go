@@ -1,4 +1,6 @@
 // Package logtest captures JSON log lines in tests and finds lines by field.
+//
+// Depends on: the standard library only; for tests (it imports testing).
 package logtest
 
 import (

@@ -1,3 +1,11 @@
+// The HTTP server's metrics: one Timing per request (a histogram after
+// statsd-exporter's mapping: its _count is the request rate, its buckets
+// the latency) tagged by method, route pattern and status class, and the
+// requests in flight. The tag slices are cached per key (Tags) rather than
+// built per request, which would be three string concatenations and a slice
+// on every request; the plain version is
+// c.Timing(name, d, []string{"method:" + m, "route:" + r, "status:" + s}).
+
 package metrics
 
 import (

@@ -15,6 +15,9 @@
 // slice: tags are cached per (method, route, status). The in-flight gauge,
 // the pool and the runtime are sampled by a reporter every Interval instead
 // of on every request.
+//
+// Depends on: github.com/DataDog/datadog-go/v5, internal/httplabel,
+// github.com/go-chi/chi/v5/middleware (the response recorder).
 package metrics
 
 import (

@@ -7,6 +7,8 @@
 // response headers and in other services, so an ID longer than MaxLen or with a
 // character outside [A-Za-z0-9._:+/=-] is never echoed. Every response carries
 // the ID in X-Request-ID, so a user can quote it and an operator can grep for it.
+//
+// Depends on: github.com/google/uuid.
 package requestid
 
 import (

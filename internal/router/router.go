@@ -4,6 +4,11 @@
 // so that the log and the metrics see its 500), and JSON answers for
 // unknown routes (404) and known routes with the wrong method (405, with the
 // Allow header).
+//
+// Depends on: github.com/go-chi/chi/v5 and, by design, the other middleware
+// packages it composes: internal/requestid, internal/tracing,
+// internal/logging, internal/metrics, internal/recoverer, internal/health,
+// internal/respond.
 package router
 
 import (

@@ -1,3 +1,11 @@
+// The HTTP side of tracing: a server span per request named by chi's route
+// ("GET /users/{id}", set once the router matched, since otelhttp alone only
+// sees the raw path), the request ID on the span and in the outgoing
+// baggage, the W3C traceresponse header back to the caller, and a client
+// span per outgoing call. TraceResponse builds its header in a fixed array,
+// one allocation per request; the plain version is
+// fmt.Sprintf("00-%s-%s-%s", sc.TraceID(), sc.SpanID(), sc.TraceFlags()).
+
 package tracing
 
 import (

@@ -9,10 +9,15 @@
 // default; no blocking option is set). Shutdown is bounded, so a service with
 // an unreachable collector still exits promptly.
 //
-// The standard variables are honoured: OTEL_SDK_DISABLED,
-// OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (and the
-// exporter's other OTEL_EXPORTER_OTLP_* settings), OTEL_SERVICE_NAME,
-// OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
+// Config comes from the caller (serviceconfig reads OTEL_SDK_DISABLED, the
+// OTLP endpoint and OTEL_BSP_MAX_EXPORT_BATCH_SIZE into it); the SDK itself
+// still reads its own variables: the exporter's other OTEL_EXPORTER_OTLP_*
+// settings, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER
+// and OTEL_TRACES_SAMPLER_ARG.
+//
+// Depends on: go.opentelemetry.io/otel (API, SDK, OTLP gRPC exporter),
+// go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp,
+// internal/requestid and internal/httplabel.
 package tracing
 
 import (

@@ -1,6 +1,8 @@
 // Package user is the one data type of the demo and its validation rules,
 // shared by the edge (service1), which rejects bad input before spending a
 // hop on it, and the data owner (service2), which never trusts its callers.
+//
+// Depends on: the standard library only.
 package user
 
 import (

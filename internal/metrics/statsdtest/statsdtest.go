@@ -1,5 +1,7 @@
 // Package statsdtest is a DogStatsD receiver for tests: a real UDP socket on
 // loopback that keeps every line it receives, parsed.
+//
+// Depends on: the standard library only; for tests (it imports testing).
 package statsdtest
 
 import (

@@ -1,6 +1,9 @@
 // Package otlptest is an OTLP gRPC trace receiver for tests: a real gRPC
 // server on loopback that keeps every span it is sent, flattened. The e2e
 // tests point the collector's exporter at it, since Jaeger cannot run there.
+//
+// Depends on: go.opentelemetry.io/proto/otlp, google.golang.org/grpc; for
+// tests (it imports testing).
 package otlptest
 
 import (

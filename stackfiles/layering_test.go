@@ -1,0 +1,159 @@
+package stackfiles
+
+import (
+	"encoding/json"
+	"go/parser"
+	"go/token"
+	"io"
+	"path/filepath"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/failready/failready/"
+
+type goPackage struct {
+	ImportPath, Name, Dir string
+	GoFiles               []string
+	Imports               []string
+}
+
+// packageDoc returns the whole package comment (go list's Doc is only its
+// first sentence).
+func packageDoc(t *testing.T, p goPackage) string {
+	t.Helper()
+	for _, f := range p.GoFiles {
+		file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, f), nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if file.Doc != nil {
+			return file.Doc.Text()
+		}
+	}
+	return ""
+}
+
+// listPackages runs go list over patterns, with deps when asked.
+func listPackages(t *testing.T, deps bool, patterns ...string) []goPackage {
+	t.Helper()
+	args := []string{"list", "-json"}
+	if deps {
+		args = append(args, "-deps")
+	}
+	cmd := exec.Command("go", append(args, patterns...)...)
+	cmd.Dir = repoRoot
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []goPackage
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p goPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+var depToken = regexp.MustCompile(`\b(internal/[a-z/]+[a-z]|[a-z0-9-]+\.[a-z.]+/[\w./-]+\w)`)
+
+// declaredDeps returns what a package's doc comment says it depends on (its
+// "Depends on:" paragraph), as internal/x paths and module paths; ok is false
+// when the doc has no such paragraph.
+func declaredDeps(doc string) (deps []string, ok bool) {
+	_, after, ok := strings.Cut(doc, "Depends on:")
+	if !ok {
+		return nil, false
+	}
+	para, _, _ := strings.Cut(after, "\n\n")
+	for _, m := range depToken.FindAllString(para, -1) {
+		if !slices.Contains(deps, m) {
+			deps = append(deps, m)
+		}
+	}
+	return deps, true
+}
+
+// nonStd returns a package's imports that are not the standard library,
+// this module's as internal/x.
+func nonStd(imports []string) []string {
+	var out []string
+	for _, imp := range imports {
+		if rest, ok := strings.CutPrefix(imp, module); ok {
+			out = append(out, rest)
+		} else if strings.Contains(strings.Split(imp, "/")[0], ".") {
+			out = append(out, imp)
+		}
+	}
+	return out
+}
+
+func covers(dep, imp string) bool { return imp == dep || strings.HasPrefix(imp, dep+"/") }
+
+// TestPackageDocsNameTheirDependencies: every package under internal/ says
+// in its doc comment what else it needs ("Depends on: ..."), and that is
+// exactly what it imports: a reader who copies one folder knows what comes
+// with it.
+func TestPackageDocsNameTheirDependencies(t *testing.T) {
+	pkgs := listPackages(t, false, "./internal/...")
+	if len(pkgs) < 20 {
+		t.Fatalf("only %d packages under internal/", len(pkgs))
+	}
+	for _, p := range pkgs {
+		name := strings.TrimPrefix(p.ImportPath, module)
+		declared, ok := declaredDeps(packageDoc(t, p))
+		if !ok {
+			t.Errorf("%s: the package doc has no \"Depends on:\" paragraph", name)
+			continue
+		}
+		imports := nonStd(p.Imports)
+		for _, imp := range imports {
+			if !slices.ContainsFunc(declared, func(d string) bool { return covers(d, imp) }) {
+				t.Errorf("%s imports %s, which its doc's \"Depends on\" does not name (%v)", name, imp, declared)
+			}
+		}
+		for _, d := range declared {
+			if !slices.ContainsFunc(imports, func(imp string) bool { return covers(d, imp) }) {
+				t.Errorf("%s: its doc names %s, which it does not import", name, d)
+			}
+		}
+	}
+}
+
+// TestLayering: the rules of GUIDE §2 that an import listing can check.
+func TestLayering(t *testing.T) {
+	// Nothing a binary links imports testing.
+	for _, p := range listPackages(t, true, "./cmd/...", "./service1", "./service2") {
+		if p.ImportPath == "testing" {
+			t.Error("a binary links the testing package; go list -deps ./cmd/... ./service1 ./service2 shows which")
+		}
+		if slices.Contains(p.Imports, "testing") {
+			t.Errorf("%s imports testing and is linked into a binary", p.ImportPath)
+		}
+	}
+	for _, p := range listPackages(t, false, "./...") {
+		name := strings.TrimPrefix(p.ImportPath, module)
+		for _, imp := range nonStd(p.Imports) {
+			// Only the services' config.go and serviceconfig read the
+			// environment: the pattern packages take typed options.
+			if imp == "internal/envconfig" && p.Name != "main" && name != "internal/serviceconfig" {
+				t.Errorf("%s imports envconfig; pattern packages take typed options", name)
+			}
+			// Patterns and the dev stack never import upward (into the
+			// commands), and the services never import each other (Go
+			// forbids importing a main package anyway).
+			if strings.HasPrefix(name, "internal/") && (strings.HasPrefix(imp, "cmd/") || strings.HasPrefix(imp, "service")) {
+				t.Errorf("%s imports %s", name, imp)
+			}
+		}
+	}
+}

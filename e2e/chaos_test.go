@@ -17,43 +17,19 @@ import (
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	_ "github.com/go-sql-driver/mysql"
 
-	"github.com/failready/failready/internal/stack"
+	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/internal/devstack/devstacktest"
+	"github.com/failready/failready/internal/logtest"
 )
 
 // The chaos tests put toxiproxy (in process, from its Go module) on both hops
 // of the real stack, as docker-compose.yml does, and break things.
 
-func chaosStack(t *testing.T, env map[string][]string) *stack.Stack {
+func chaosStack(t *testing.T, env map[string][]string) *devstack.Stack {
 	t.Helper()
-	st, _ := startStackWith(t, stack.Options{Chaos: true, Env: env})
+	st, _ := startStackWith(t, devstack.Options{Chaos: true, Env: env})
 	t.Cleanup(func() { _ = st.Chaos.Reset() })
 	return st
-}
-
-func timed(t *testing.T, method, url, body string, hdr map[string]string) (reply, time.Duration) {
-	t.Helper()
-	start := time.Now()
-	r := call(t, method, url, body, hdr)
-	return r, time.Since(start)
-}
-
-// waitStatus polls url until it answers want, for at most limit.
-func waitStatus(t *testing.T, url string, want int, limit time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return time.Since(start)
-			}
-		}
-		if time.Since(start) > limit {
-			t.Fatalf("%s did not answer %d within %s", url, want, limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestChaosLatencyAboveTheDeadline: service2 answers 3 s late; every request
@@ -69,12 +45,12 @@ func TestChaosLatencyAboveTheDeadline(t *testing.T) {
 	var worst time.Duration
 	for range 20 {
 		wg.Go(func() {
-			r, el := timed(t, "GET", st.Service1.URL()+"/users/1", "", nil)
+			r := call(t, "GET", st.Service1.URL()+"/users/1", "", nil)
 			if r.status != 504 || !strings.Contains(r.body, `"request_id"`) {
 				t.Errorf("slow service2: %d %s", r.status, r.body)
 			}
 			mu.Lock()
-			worst = max(worst, el)
+			worst = max(worst, r.took)
 			mu.Unlock()
 		})
 	}
@@ -94,16 +70,16 @@ func TestChaosService2Down(t *testing.T) {
 	if err := st.Chaos.Service2.Disable(); err != nil {
 		t.Fatal(err)
 	}
-	r, el := timed(t, "GET", base+"/users/1", "", nil)
-	if r.status != 503 || el > time.Second {
-		t.Fatalf("service2 down: %d after %s: %s", r.status, el, r.body)
+	r := call(t, "GET", base+"/users/1", "", nil)
+	if r.status != 503 || r.took > time.Second {
+		t.Fatalf("service2 down: %d after %s: %s", r.status, r.took, r.body)
 	}
 	for range 3 { // five failed attempts open it (each request tries up to 3 times)
 		call(t, "GET", base+"/users/1", "", nil)
 	}
-	r, el = timed(t, "GET", base+"/users/1", "", nil)
-	if r.status != 503 || !strings.Contains(r.body, "circuit breaker open") || el > 100*time.Millisecond {
-		t.Fatalf("breaker should fail fast: %d after %s: %s", r.status, el, r.body)
+	r = call(t, "GET", base+"/users/1", "", nil)
+	if r.status != 503 || !strings.Contains(r.body, "circuit breaker open") || r.took > 100*time.Millisecond {
+		t.Fatalf("breaker should fail fast: %d after %s: %s", r.status, r.took, r.body)
 	}
 	resp, err := http.Get(base + "/users/1")
 	if err != nil {
@@ -119,7 +95,7 @@ func TestChaosService2Down(t *testing.T) {
 	if err := st.Chaos.Service2.Enable(); err != nil {
 		t.Fatal(err)
 	}
-	el = waitStatus(t, base+"/users/1", 200, 10*time.Second)
+	el := waitStatus(t, base+"/users/1", 200, 10*time.Second)
 	t.Logf("service1 served again %s after service2 came back (breaker open for 1s)", el.Round(time.Millisecond))
 	waitStatus(t, base+"/readyz", 200, 5*time.Second)
 }
@@ -141,9 +117,9 @@ func TestChaosMySQLDownAndReset(t *testing.T) {
 			if err := brk(); err != nil {
 				t.Fatal(err)
 			}
-			r, el := timed(t, "GET", s2+"/users", "", nil)
-			if r.status != 503 || el > 2500*time.Millisecond {
-				t.Fatalf("MySQL %s: %d after %s: %s", name, r.status, el, r.body)
+			r := call(t, "GET", s2+"/users", "", nil)
+			if r.status != 503 || r.took > 2500*time.Millisecond {
+				t.Fatalf("MySQL %s: %d after %s: %s", name, r.status, r.took, r.body)
 			}
 			if r := call(t, "GET", s2+"/readyz", "", nil); r.status != 503 {
 				t.Fatalf("readyz with MySQL %s: %d", name, r.status)
@@ -154,7 +130,7 @@ func TestChaosMySQLDownAndReset(t *testing.T) {
 			if err := st.Chaos.Reset(); err != nil {
 				t.Fatal(err)
 			}
-			el = waitStatus(t, s2+"/users", 200, 2*time.Second)
+			el := waitStatus(t, s2+"/users", 200, 2*time.Second)
 			t.Logf("MySQL %s: service2 recovered %s after MySQL returned", name, el.Round(time.Millisecond))
 			waitStatus(t, s2+"/readyz", 200, 2*time.Second)
 		})
@@ -176,7 +152,7 @@ func TestChaosCutResponseCreatesOneRow(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	posts := 0
-	for _, l := range logLines(t, st.Service2) {
+	for _, l := range logtest.Parse(t, st.Service2.Output()) {
 		if l["msg"] == "http request" && l["method"] == "POST" && l["request_id"] == name {
 			posts++
 		}
@@ -212,13 +188,13 @@ func TestChaosRetryBudgetHolds(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	client, upstream := 0, 0
-	for _, l := range logLines(t, st.Service1) {
+	for _, l := range logtest.Parse(t, st.Service1.Output()) {
 		// The requests that reached for service2: all of them failed (503).
 		if l["msg"] == "http request" && strings.HasPrefix(fmt.Sprint(l["request_id"]), "load-") && l["status"] == float64(503) {
 			client++
 		}
 	}
-	for _, l := range logLines(t, st.Service2) {
+	for _, l := range logtest.Parse(t, st.Service2.Output()) {
 		if l["msg"] == "http request" && strings.HasPrefix(fmt.Sprint(l["request_id"]), "load-") {
 			upstream++
 		}
@@ -234,7 +210,7 @@ func TestChaosRetryBudgetHolds(t *testing.T) {
 func TestChaosDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
-		stack.Missing(t, fmt.Sprintf("cannot mount a small tmpfs (needs root): %v %s", err, out))
+		devstacktest.Missing(t, fmt.Sprintf("cannot mount a small tmpfs (needs root): %v %s", err, out))
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
 	st := chaosStack(t, map[string][]string{"service2": {"SPOOL_DIR=" + dir}})

@@ -22,8 +22,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/internal/devstack/devstacktest"
+	"github.com/failready/failready/internal/logtest"
 	"github.com/failready/failready/internal/requestid"
-	"github.com/failready/failready/internal/stack"
 )
 
 const repoRoot = ".."
@@ -39,7 +41,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	bins, err = stack.Build(context.Background(), repoRoot, dir, version, "service1", "service2", "cmd/loadgen")
+	bins, err = devstack.Build(context.Background(), repoRoot, dir, version, "service1", "service2", "cmd/loadgen")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -58,16 +60,16 @@ func TestMain(m *testing.M) {
 
 // startStack starts MySQL and both services; it is stopped at the end of
 // the test, and its log is printed when the test failed.
-func startStack(t *testing.T) (*stack.Stack, string) {
-	return startStackWith(t, stack.Options{})
+func startStack(t *testing.T) (*devstack.Stack, string) {
+	return startStackWith(t, devstack.Options{})
 }
 
 // startStackWith starts the stack with extra options (bins, env, the
 // metrics pipeline) on top of the common ones.
-func startStackWith(t *testing.T, o stack.Options) (*stack.Stack, string) {
+func startStackWith(t *testing.T, o devstack.Options) (*devstack.Stack, string) {
 	t.Helper()
-	if !stack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
-		stack.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
+	if !devstack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
+		devstacktest.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
 	}
 	logPath := filepath.Join(t.TempDir(), "stack.log")
 	logf, err := os.Create(logPath)
@@ -78,7 +80,7 @@ func startStackWith(t *testing.T, o stack.Options) (*stack.Stack, string) {
 	defer cancel()
 	o.RepoRoot, o.Log, o.Version, o.Bins = repoRoot, logf, version, bins
 	o.MySQLDSN = os.Getenv("MYSQL_TEST_DSN")
-	st, err := stack.Start(ctx, o)
+	st, err := devstack.Start(ctx, o)
 	if err != nil {
 		logf.Close()
 		dumpLog(t, logPath)
@@ -105,53 +107,74 @@ func dumpLog(t *testing.T, path string) {
 	t.Logf("last lines of the stack log:\n%s", strings.Join(lines, "\n"))
 }
 
+// reply is what a request got back.
 type reply struct {
 	status int
-	id     string
+	id     string // X-Request-ID
 	body   string
+	header http.Header
+	took   time.Duration
 }
 
-func call(t *testing.T, method, url, body string, hdr map[string]string) reply {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+// send makes one request: the e2e tests' one way of calling the stack.
+func send(method, url, body string, hdr map[string]string) (reply, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return reply{}, err
+	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
+	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, resp.Header.Get(requestid.Header), string(b), resp.Header, time.Since(start)}, err
+}
+
+// call is send for a request that must get an answer.
+func call(t *testing.T, method, url, body string, hdr map[string]string) reply {
+	t.Helper()
+	r, err := send(method, url, body, hdr)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{resp.StatusCode, resp.Header.Get(requestid.Header), string(b)}
+	return r
 }
 
-// logLines decodes a process's stdout; every line must be one JSON object.
-func logLines(t *testing.T, p *stack.Process) []map[string]any {
+// poll calls cond every interval until it holds or limit has passed, and
+// returns how long it took and whether it held: the e2e tests' one way of
+// waiting.
+func poll(limit, interval time.Duration, cond func() bool) (time.Duration, bool) {
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start), true
+		}
+		if time.Since(start) > limit {
+			return time.Since(start), false
+		}
+		time.Sleep(interval)
+	}
+}
+
+// waitStatus polls url until it answers want, for at most limit.
+func waitStatus(t *testing.T, url string, want int, limit time.Duration) time.Duration {
 	t.Helper()
-	var out []map[string]any
-	for _, raw := range p.Lines() {
-		var l map[string]any
-		if err := json.Unmarshal([]byte(raw), &l); err != nil {
-			t.Errorf("%s wrote a line that is not JSON: %q", p.Name, raw)
-			continue
-		}
-		out = append(out, l)
+	took, ok := poll(limit, 20*time.Millisecond, func() bool {
+		r, err := send(http.MethodGet, url, "", nil)
+		return err == nil && r.status == want
+	})
+	if !ok {
+		t.Fatalf("%s did not answer %d within %s", url, want, limit)
 	}
-	return out
-}
-
-func withID(lines []map[string]any, id string) []map[string]any {
-	var out []map[string]any
-	for _, l := range lines {
-		if l["request_id"] == id {
-			out = append(out, l)
-		}
-	}
-	return out
+	return took
 }
 
 func TestRequestIDsCorrelateBothServices(t *testing.T) {
@@ -202,8 +225,8 @@ func TestRequestIDsCorrelateBothServices(t *testing.T) {
 	}
 
 	time.Sleep(300 * time.Millisecond) // let the last lines land
-	s1, s2 := logLines(t, st.Service1), logLines(t, st.Service2)
-	for _, lines := range [][]map[string]any{s1, s2} {
+	s1, s2 := logtest.Parse(t, st.Service1.Output()), logtest.Parse(t, st.Service2.Output())
+	for _, lines := range [][]logtest.Line{s1, s2} {
 		for _, l := range lines {
 			if l["version"] != version || l["deployment_id"] != "native" || l["service"] == nil || l["level"] == nil || l["time"] == nil {
 				t.Errorf("line lacks the process fields: %v", l)
@@ -212,7 +235,7 @@ func TestRequestIDsCorrelateBothServices(t *testing.T) {
 	}
 	for i, r := range reqs {
 		id := got[i].id
-		in1, in2 := withID(s1, id), withID(s2, id)
+		in1, in2 := logtest.Find(s1, map[string]any{"request_id": id}), logtest.Find(s2, map[string]any{"request_id": id})
 		if len(in1) == 0 {
 			t.Errorf("%s %s (%s): no service1 line", r.method, r.path, id)
 		}
@@ -222,7 +245,7 @@ func TestRequestIDsCorrelateBothServices(t *testing.T) {
 		if !r.hops && len(in2) != 0 {
 			t.Errorf("%s %s (%s): reached service2", r.method, r.path, id)
 		}
-		for _, lines := range [][]map[string]any{in1, in2} {
+		for _, lines := range [][]logtest.Line{in1, in2} {
 			access := 0
 			for _, l := range lines {
 				if l["msg"] == "http request" {
@@ -272,7 +295,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 		}()
 	}
 	time.Sleep(5 * time.Millisecond)
-	for _, p := range []*stack.Process{st.Service1, st.Service2} {
+	for _, p := range []*devstack.Process{st.Service1, st.Service2} {
 		start := time.Now()
 		if err := p.Stop(15 * time.Second); err != nil {
 			t.Fatalf("%s: %v", p.Name, err)
@@ -287,7 +310,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 		}
 	}
 	var order []string
-	for _, l := range logLines(t, st.Service2) {
+	for _, l := range logtest.Parse(t, st.Service2.Output()) {
 		if m, _ := l["msg"].(string); m == "http server stopped" || m == "database closed" {
 			order = append(order, m)
 		}
@@ -300,7 +323,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 func TestMySQLOutageThroughService1(t *testing.T) {
 	st, _ := startStack(t)
 	if st.MariaDB == nil {
-		stack.Missing(t, "needs a private mariadbd to stop and start")
+		devstacktest.Missing(t, "needs a private mariadbd to stop and start")
 	}
 	base := st.Service1.URL()
 	if r := call(t, "GET", base+"/", "", nil); r.status != 200 {
@@ -317,13 +340,7 @@ func TestMySQLOutageThroughService1(t *testing.T) {
 	if err := st.MariaDB.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	back := time.Now()
-	for call(t, "GET", base+"/", "", nil).status != 200 {
-		if time.Since(back) > 5*time.Second {
-			t.Fatal("no recovery within 5s of MySQL's return")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitStatus(t, base+"/", 200, 5*time.Second) // recovered without a restart
 }
 
 func TestBadConfigExitsWithOneJSONLine(t *testing.T) {
@@ -356,14 +373,14 @@ func TestBadConfigExitsWithOneJSONLine(t *testing.T) {
 
 func TestHealthcheckSubcommand(t *testing.T) {
 	st, _ := startStack(t)
-	for _, p := range []*stack.Process{st.Service1, st.Service2} {
+	for _, p := range []*devstack.Process{st.Service1, st.Service2} {
 		cmd := exec.Command(bins[p.Name], "healthcheck")
 		cmd.Env = []string{"LISTEN_ADDR=" + p.Addr}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s healthcheck against a healthy process: %v %s", p.Name, err, out)
 		}
 	}
-	port, _ := stack.FreePort()
+	port, _ := devstack.FreePort()
 	cmd := exec.Command(bins["service1"], "healthcheck")
 	cmd.Env = []string{fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port)}
 	if err := cmd.Run(); err == nil {
@@ -376,7 +393,7 @@ func TestHealthcheckSubcommand(t *testing.T) {
 // the run (which ends within the drain) sees zero failed requests, and the
 // process then exits 0.
 func TestSIGTERMDuringLoadLosesNothing(t *testing.T) {
-	st, _ := startStackWith(t, stack.Options{Env: map[string][]string{"service1": {"SHUTDOWN_DRAIN=4s"}}})
+	st, _ := startStackWith(t, devstack.Options{Env: map[string][]string{"service1": {"SHUTDOWN_DRAIN=4s"}}})
 	load := exec.Command(bins["cmd/loadgen"], "-target", st.Service1.URL(), "-rate", "50", "-duration", "3s", "-json")
 	out := make(chan []byte, 1)
 	go func() {

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/internal/stack"
+	"github.com/failready/failready/internal/devstack"
 	"github.com/failready/failready/internal/tracing/otlptest"
 )
 
@@ -77,7 +77,7 @@ func percentile(runs []loadRun, q float64) float64 {
 // the telemetry clients (the OTLP gRPC exporter and its connection, the
 // statsd sender): the total also moves with idle keep-alive connections,
 // which are not a leak.
-func goroutines(t *testing.T, p *stack.Process) (total, telemetry int) {
+func goroutines(t *testing.T, p *devstack.Process) (total, telemetry int) {
 	t.Helper()
 	resp, err := http.Get(p.DebugURL() + "/debug/pprof/goroutine?debug=1")
 	if err != nil {
@@ -100,7 +100,7 @@ func goroutines(t *testing.T, p *stack.Process) (total, telemetry int) {
 	return total, telemetry
 }
 
-func rss(t *testing.T, p *stack.Process) float64 {
+func rss(t *testing.T, p *devstack.Process) float64 {
 	t.Helper()
 	b, err := p.RSS()
 	if err != nil {
@@ -110,10 +110,10 @@ func rss(t *testing.T, p *stack.Process) float64 {
 }
 
 // measure reads the usage of the stack's processes so far.
-func measure(t *testing.T, st *stack.Stack) usage {
+func measure(t *testing.T, st *devstack.Stack) usage {
 	t.Helper()
 	var u usage
-	for _, p := range []*stack.Process{st.Service1, st.Service2} {
+	for _, p := range []*devstack.Process{st.Service1, st.Service2} {
 		c, err := p.CPU()
 		if err != nil {
 			t.Fatal(err)
@@ -130,7 +130,7 @@ func measure(t *testing.T, st *stack.Stack) usage {
 		resp.Body.Close()
 		u.gc += v.GCCycles
 	}
-	for _, p := range []*stack.Process{st.Collector, st.StatsdExporter} {
+	for _, p := range []*devstack.Process{st.Collector, st.StatsdExporter} {
 		c, err := p.CPU()
 		if err != nil {
 			t.Fatal(err)
@@ -182,7 +182,7 @@ func TestLoadTelemetryOverhead(t *testing.T) {
 		e := append(append([]string{}, base...), extra...)
 		return map[string][]string{"service1": e, "service2": e}
 	}
-	st, _ := startStackWith(t, stack.Options{
+	st, _ := startStackWith(t, devstack.Options{
 		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"), PrometheusBin: toolBin(t, "PROMETHEUS_BIN"),
 		OtelcolBin: toolBin(t, "OTELCOL_BIN"), TraceExportEndpoint: rcv.Addr(), Env: env(),
 	})
@@ -319,7 +319,7 @@ func (u usage) since(u0 usage) usage {
 
 // cpuProfiles starts a CPU profile of each process for d, saved in dir as
 // NAME-MODE.pprof; the returned func waits for them.
-func cpuProfiles(t *testing.T, dir, mode string, d time.Duration, ps ...*stack.Process) (wait func()) {
+func cpuProfiles(t *testing.T, dir, mode string, d time.Duration, ps ...*devstack.Process) (wait func()) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -350,7 +350,7 @@ func cpuProfiles(t *testing.T, dir, mode string, d time.Duration, ps ...*stack.P
 }
 
 func mustFreeUDP(t *testing.T) int {
-	p, err := stack.FreeUDPPort()
+	p, err := devstack.FreeUDPPort()
 	if err != nil {
 		t.Fatal(err)
 	}

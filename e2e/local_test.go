@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/internal/stack"
+	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/internal/devstack/devstacktest"
 )
 
 var service1URL = regexp.MustCompile(`^\s+service1\s+(http://\S+)/`)
@@ -22,8 +23,8 @@ var service1URL = regexp.MustCompile(`^\s+service1\s+(http://\S+)/`)
 // TestMakeLocal runs cmd/local (what `make local` runs) as a user would: it
 // prints the URLs, serves them, and stops everything on Ctrl-C (SIGINT).
 func TestMakeLocal(t *testing.T) {
-	if !stack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
-		stack.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
+	if !devstack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
+		devstacktest.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
 	}
 	bin := filepath.Join(t.TempDir(), "local")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/local").CombinedOutput(); err != nil {

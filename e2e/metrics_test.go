@@ -16,8 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/internal/devstack/devstacktest"
 	"github.com/failready/failready/internal/metrics"
-	"github.com/failready/failready/internal/stack"
 )
 
 // toolBin returns the path of a pinned tool that make installs (make e2e
@@ -26,10 +27,10 @@ func toolBin(t *testing.T, env string) string {
 	t.Helper()
 	p := os.Getenv(env)
 	if p == "" {
-		stack.Missing(t, env+" is not set (run make e2e, which installs the pinned tools)")
+		devstacktest.Missing(t, env+" is not set (run make e2e, which installs the pinned tools)")
 	}
 	if _, err := os.Stat(p); err != nil {
-		stack.Missing(t, env+": "+err.Error())
+		devstacktest.Missing(t, env+": "+err.Error())
 	}
 	return p
 }
@@ -111,13 +112,13 @@ func panelQueries(t *testing.T) map[string]string {
 // every Grafana panel's query returns data.
 func TestMetricsPipeline(t *testing.T) {
 	promtool := toolBin(t, "PROMTOOL_BIN")
-	st, _ := startStackWith(t, stack.Options{
+	st, _ := startStackWith(t, devstack.Options{
 		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"),
 		PrometheusBin:     toolBin(t, "PROMETHEUS_BIN"),
 		OtelcolBin:        toolBin(t, "OTELCOL_BIN"), // its own metrics are scraped too
 	})
 
-	if out, err := exec.Command(promtool, "check", "config", filepath.Join(repoRoot, stack.PrometheusConfigFile)).CombinedOutput(); err != nil {
+	if out, err := exec.Command(promtool, "check", "config", filepath.Join(repoRoot, devstack.PrometheusConfigFile)).CombinedOutput(); err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}
 
@@ -141,7 +142,7 @@ func TestMetricsPipeline(t *testing.T) {
 
 	// A short MySQL outage, so that the failure metrics exist too.
 	if st.MariaDB == nil {
-		stack.Missing(t, "needs a private mariadbd to stop, for the failure metrics")
+		devstacktest.Missing(t, "needs a private mariadbd to stop, for the failure metrics")
 	}
 	if err := st.MariaDB.Stop(); err != nil {
 		t.Fatal(err)
@@ -156,24 +157,17 @@ func TestMetricsPipeline(t *testing.T) {
 	}
 
 	prom := st.Prometheus.URL()
-	deadline := time.Now().Add(60 * time.Second)
-	for len(promQuery(t, prom, `http_server_request_duration_seconds_count{service="service1"}`).Data.Result) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no service1 series in Prometheus within 60s")
-		}
-		time.Sleep(time.Second)
+	if _, ok := poll(60*time.Second, time.Second, func() bool {
+		return len(promQuery(t, prom, `http_server_request_duration_seconds_count{service="service1"}`).Data.Result) > 0
+	}); !ok {
+		t.Fatal("no service1 series in Prometheus within 60s")
 	}
 
 	// Prometheus scrapes all three jobs of the project's config.
 	for _, job := range []string{"statsd-exporter", "prometheus", "otel-collector"} {
-		var r promResult
-		for wait := time.Now().Add(20 * time.Second); ; time.Sleep(time.Second) {
-			r = promQuery(t, prom, `up{job="`+job+`"} == 1`)
-			if len(r.Data.Result) == 1 || time.Now().After(wait) {
-				break
-			}
-		}
-		if len(r.Data.Result) != 1 {
+		if _, ok := poll(20*time.Second, time.Second, func() bool {
+			return len(promQuery(t, prom, `up{job="`+job+`"} == 1`).Data.Result) == 1
+		}); !ok {
 			t.Errorf("job %s is not up", job)
 		}
 	}
@@ -189,15 +183,11 @@ func TestMetricsPipeline(t *testing.T) {
 			name += "_bucket"
 		}
 		var series []map[string]string
-		wait := time.Now().Add(20 * time.Second)
+		wait := 20 * time.Second
 		if m.Event {
-			wait = time.Now()
+			wait = 0
 		}
-		for ; ; time.Sleep(time.Second) {
-			if series = promSeries(t, prom, name); len(series) > 0 || time.Now().After(wait) {
-				break
-			}
-		}
+		poll(wait, time.Second, func() bool { series = promSeries(t, prom, name); return len(series) > 0 })
 		if len(series) == 0 {
 			if !m.Event { // event metrics are exercised by the chaos tests
 				t.Errorf("%s: no series", name)
@@ -237,7 +227,7 @@ func TestMetricsPipeline(t *testing.T) {
 	// Every panel of every dashboard returns data.
 	queries := panelQueries(t)
 	var empty map[string]string
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(2 * time.Second) {
+	poll(60*time.Second, 2*time.Second, func() bool {
 		empty = map[string]string{}
 		for panel, expr := range queries {
 			r := promQuery(t, prom, expr)
@@ -248,10 +238,8 @@ func TestMetricsPipeline(t *testing.T) {
 				empty[panel] = expr
 			}
 		}
-		if len(empty) == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
+		return len(empty) == 0
+	})
 	for panel, expr := range empty {
 		t.Errorf("panel %s returns no data: %s", panel, expr)
 	}

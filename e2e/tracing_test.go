@@ -12,38 +12,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failready/failready/internal/devstack"
 	"github.com/failready/failready/internal/requestid"
-	"github.com/failready/failready/internal/stack"
 	"github.com/failready/failready/internal/tracing/otlptest"
 )
 
-// traceOf returns the trace ID in a traceresponse header.
-func traceOf(t *testing.T, resp *http.Response) string {
+// traceOf returns the trace ID in a reply's traceresponse header.
+func traceOf(t *testing.T, r reply) string {
 	t.Helper()
-	parts := strings.Split(resp.Header.Get("Traceresponse"), "-")
+	parts := strings.Split(r.header.Get("Traceresponse"), "-")
 	if len(parts) != 4 || len(parts[1]) != 32 {
-		t.Fatalf("traceresponse %q", resp.Header.Get("Traceresponse"))
+		t.Fatalf("traceresponse %q", r.header.Get("Traceresponse"))
 	}
 	return parts[1]
 }
 
-func get(t *testing.T, url, rid string) *http.Response {
-	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if rid != "" {
-		req.Header.Set(requestid.Header, rid)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp
-}
-
 func TestCollectorConfigValidates(t *testing.T) {
 	bin := toolBin(t, "OTELCOL_BIN")
-	if out, err := exec.Command(bin, "validate", "--config="+filepath.Join(repoRoot, stack.CollectorConfigFile)).CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "validate", "--config="+filepath.Join(repoRoot, devstack.CollectorConfigFile)).CombinedOutput(); err != nil {
 		t.Fatalf("otelcol validate: %v\n%s", err, out)
 	}
 }
@@ -54,11 +40,11 @@ func TestCollectorConfigValidates(t *testing.T) {
 // OTLP receiver. Whole traces arrive, parent links intact.
 func TestTracesThroughTheCollector(t *testing.T) {
 	rcv := otlptest.Listen(t)
-	st, _ := startStackWith(t, stack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), TraceExportEndpoint: rcv.Addr()})
+	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), TraceExportEndpoint: rcv.Addr()})
 
-	resp := get(t, st.Service1.URL()+"/users/1", "e2e-trace-1")
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET /users/1: %d", resp.StatusCode)
+	resp := call(t, "GET", st.Service1.URL()+"/users/1", "", map[string]string{requestid.Header: "e2e-trace-1"})
+	if resp.status != 200 {
+		t.Fatalf("GET /users/1: %d", resp.status)
 	}
 	tid := traceOf(t, resp)
 	rcv.WaitTrace(t, tid, 6, 30*time.Second)
@@ -80,7 +66,7 @@ func TestTracesThroughTheCollector(t *testing.T) {
 		return otlptest.Span{}
 	}
 	root := find("service1", "GET /users/{id}", "SPAN_KIND_SERVER")
-	call := find("service1", "service2-request", "")
+	s2call := find("service1", "service2-request", "")
 	client := find("service1", "", "SPAN_KIND_CLIENT")
 	remote := find("service2", "GET /users/{id}", "SPAN_KIND_SERVER")
 	db := find("service2", "service2-db", "")
@@ -93,7 +79,7 @@ func TestTracesThroughTheCollector(t *testing.T) {
 	if stmt.SpanID == "" {
 		t.Fatalf("no statement span under service2-db: %+v", spans)
 	}
-	for child, parent := range map[*otlptest.Span]*otlptest.Span{&call: &root, &client: &call, &remote: &client, &db: &remote, &stmt: &db} {
+	for child, parent := range map[*otlptest.Span]*otlptest.Span{&s2call: &root, &client: &s2call, &remote: &client, &db: &remote, &stmt: &db} {
 		if child.ParentSpanID != parent.SpanID {
 			t.Errorf("%s/%s: parent %s, want %s/%s", child.Service, child.Name, child.ParentSpanID, parent.Service, parent.Name)
 		}
@@ -118,7 +104,7 @@ func TestTracesThroughTheCollector(t *testing.T) {
 	}
 
 	// A panic is an error span with the exception.
-	resp = get(t, st.Service1.URL()+"/honeypot", "")
+	resp = call(t, "GET", st.Service1.URL()+"/honeypot", "", nil)
 	hp := rcv.WaitTrace(t, traceOf(t, resp), 1, 30*time.Second)[0]
 	if hp.Name != "GET /honeypot" || !hp.StatusError || len(hp.Events) == 0 || hp.Events[0] != "exception" {
 		t.Errorf("honeypot span %+v", hp)
@@ -129,7 +115,7 @@ func TestTracesThroughTheCollector(t *testing.T) {
 // dies, and SIGTERM still stops each service within 10 s.
 func TestCollectorKilledMidRun(t *testing.T) {
 	rcv := otlptest.Listen(t)
-	st, _ := startStackWith(t, stack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), TraceExportEndpoint: rcv.Addr(),
+	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), TraceExportEndpoint: rcv.Addr(),
 		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
 	var (
 		mu       sync.Mutex
@@ -162,7 +148,7 @@ func TestCollectorKilledMidRun(t *testing.T) {
 	if len(statuses) != 1 || statuses[200] < 50 {
 		t.Fatalf("requests failed once the collector died: %v", statuses)
 	}
-	for _, p := range []*stack.Process{st.Service1, st.Service2} {
+	for _, p := range []*devstack.Process{st.Service1, st.Service2} {
 		start := time.Now()
 		if err := p.Stop(10 * time.Second); err != nil {
 			t.Fatalf("%s: %v", p.Name, err)

@@ -17,21 +17,22 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/internal/devstack/devstacktest"
 	"github.com/failready/failready/internal/logtest"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
-	"github.com/failready/failready/internal/stack"
 	"github.com/failready/failready/internal/tracing"
 	"github.com/failready/failready/internal/user"
 )
 
 // testDatabase prepares a fresh database on MYSQL_TEST_DSN with the schema
 // file and the least-privileged app user, dropped after the test.
-func testDatabase(t *testing.T) *stack.Database {
+func testDatabase(t *testing.T) *devstack.Database {
 	t.Helper()
-	dsn := stack.RequireMySQLDSN(t)
+	dsn := devstacktest.RequireMySQLDSN(t)
 	ctx := context.Background()
-	db, err := stack.PrepareDatabase(ctx, "..", dsn, "", "")
+	db, err := devstack.PrepareDatabase(ctx, "..", dsn, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func testDatabase(t *testing.T) *stack.Database {
 	return db
 }
 
-func appConfig(d *stack.Database) mysqlConfig {
+func appConfig(d *devstack.Database) mysqlConfig {
 	return mysqlConfig{
 		Addr: d.Addr, User: d.User, Password: d.Password, Database: d.Name,
 		MaxOpenConns: 10, MaxIdleConns: 10, ConnMaxLifetime: time.Minute, ConnMaxIdleTime: time.Minute,
@@ -174,7 +175,7 @@ func TestConnectionsKilledUnderneath(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	root, err := openRoot(stack.RequireMySQLDSN(t))
+	root, err := openRoot(devstacktest.RequireMySQLDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,14 +210,14 @@ func TestConnectionsKilledUnderneath(t *testing.T) {
 // stops it, and starts it again: service2 answers 503 fast and is not ready
 // while MySQL is gone, and serves again without a restart once it is back.
 func TestDatabaseGoesAwayAndComesBack(t *testing.T) {
-	stack.RequireMariaDB(t)
+	devstacktest.RequireMariaDB(t)
 	ctx := context.Background()
-	m, err := stack.StartMariaDB(ctx, t.TempDir(), io.Discard)
+	m, err := devstack.StartMariaDB(ctx, t.TempDir(), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Stop()
-	d, err := stack.PrepareDatabase(ctx, "..", m.RootDSN(""), "failready", "")
+	d, err := devstack.PrepareDatabase(ctx, "..", m.RootDSN(""), "failready", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/failready/failready/internal/stack"
+	"github.com/failready/failready/internal/devstack"
 )
 
 func main() {
@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		log = io.Discard
 	}
 	fmt.Fprintln(stdout, "building and starting the stack...")
-	st, err := stack.Start(ctx, stack.Options{
+	st, err := devstack.Start(ctx, devstack.Options{
 		RepoRoot:     root,
 		Log:          log,
 		Version:      gitVersion(root),

@@ -1,4 +1,8 @@
-package stack
+// Process supervision: start a program, keep its output line by line, know
+// when it listens and when it is ready, stop it with SIGTERM and judge its
+// exit, and read its resource use from /proc (for the load benchmark).
+
+package devstack
 
 import (
 	"bufio"
@@ -6,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -28,11 +33,11 @@ type Process struct {
 	lines []string
 }
 
-// StartProcess runs one of the services (bin, with env on top of a minimal
-// environment) and waits until it logs "listening" with its address.
-func StartProcess(ctx context.Context, name, bin string, env []string, log io.Writer) (*Process, error) {
+// StartProcess runs one of the services (bin with args, env on top of a
+// minimal environment) and waits until it logs "listening" with its address.
+func StartProcess(ctx context.Context, name, bin string, env []string, log io.Writer, args ...string) (*Process, error) {
 	listening := make(chan string, 1)
-	p, err := spawn(name, bin, nil, env, log, func(line string) {
+	p, err := spawn(name, bin, args, env, log, func(line string) {
 		if addr := listeningAddr(line); addr != "" {
 			select {
 			case listening <- addr:
@@ -135,6 +140,9 @@ func (p *Process) Lines() []string {
 	return append([]string(nil), p.lines...)
 }
 
+// Output returns every stdout line so far as one text (for logtest.Parse).
+func (p *Process) Output() string { return strings.Join(p.Lines(), "\n") }
+
 // Signal sends sig to the process.
 func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
@@ -230,14 +238,19 @@ func procCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	return statCPU(string(b))
+}
+
+// statCPU reads the CPU time from the text of a /proc/PID/stat file.
+func statCPU(stat string) (time.Duration, error) {
 	// The command name (field 2) is in parentheses and may hold spaces.
-	i := strings.LastIndexByte(string(b), ')')
+	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+		return 0, fmt.Errorf("/proc/PID/stat: %q", stat)
 	}
-	f := strings.Fields(string(b[i+1:])) // from field 3 on
+	f := strings.Fields(stat[i+1:]) // from field 3 on
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		return 0, fmt.Errorf("/proc/PID/stat: %d fields", len(f))
 	}
 	var ticks int64
 	for _, v := range f[11:13] {
@@ -248,4 +261,29 @@ func procCPU(pid int) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+// WaitReady polls url until it answers 200 or timeout passes.
+func WaitReady(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s not ready after %s: %s", url, timeout, last)
 }

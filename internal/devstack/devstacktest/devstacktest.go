@@ -1,8 +1,16 @@
-package stack
+// Package devstacktest is the test side of the dev stack: it decides what a
+// test does when a component it needs is missing (fails in CI, skips on a
+// laptop). It lives apart from devstack so that cmd/local, which links
+// devstack, does not link the testing package.
+//
+// Depends on: internal/devstack.
+package devstacktest
 
 import (
 	"os"
 	"testing"
+
+	"github.com/failready/failready/internal/devstack"
 )
 
 // RequireMySQLDSN returns MYSQL_TEST_DSN. Without it the test is skipped on a
@@ -20,7 +28,7 @@ func RequireMySQLDSN(t testing.TB) string {
 // can be started.
 func RequireMariaDB(t testing.TB) {
 	t.Helper()
-	if !MariaDBAvailable() {
+	if !devstack.MariaDBAvailable() {
 		Missing(t, "mariadbd and mariadb-install-db are not installed (apt-get install mariadb-server)")
 	}
 }

@@ -1,0 +1,67 @@
+// Config rewriting: the stack runs the programs with the files compose
+// mounts, changed only where a compose address (a service name, 0.0.0.0,
+// a fixed port) must become a loopback one. Each rewrite fails when what it
+// replaces is missing, so a changed file and the runner cannot drift apart
+// unnoticed.
+
+package devstack
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// CollectorConfigFile is the collector config compose mounts.
+const CollectorConfigFile = "otel-collector/config.yaml"
+
+// Files of the metrics pipeline, as compose mounts them.
+const (
+	MappingFile          = "statsd-exporter/mapping.yaml"
+	PrometheusConfigFile = "deploy/prometheus/prometheus.yml"
+)
+
+// LoopbackPrometheusConfig returns the project's Prometheus config with each
+// compose target replaced by its loopback address; it fails when a target
+// is missing, so the file and the runner cannot drift apart unnoticed.
+func LoopbackPrometheusConfig(repoRoot string, targets map[string]string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, PrometheusConfigFile))
+	if err != nil {
+		return nil, err
+	}
+	cfg := string(b)
+	for from, to := range targets {
+		quoted := `"` + from + `"`
+		if !strings.Contains(cfg, quoted) {
+			return nil, fmt.Errorf("%s has no target %s", PrometheusConfigFile, quoted)
+		}
+		cfg = strings.ReplaceAll(cfg, quoted, `"`+to+`"`)
+	}
+	return []byte(cfg), nil
+}
+
+// CollectorPorts are the loopback addresses the collector listens on in the
+// dev stack.
+type CollectorPorts struct {
+	OTLPGRPC, OTLPHTTP, Health string // host:port
+	Metrics                    int    // its own metrics (Prometheus scrapes them)
+}
+
+// LoopbackCollectorConfig returns the collector config src (the file compose
+// mounts) with its listeners moved to p.
+func LoopbackCollectorConfig(src string, p CollectorPorts) (string, error) {
+	for _, r := range []struct{ from, to string }{
+		{"0.0.0.0:4317", p.OTLPGRPC},
+		{"0.0.0.0:4318", p.OTLPHTTP},
+		{"0.0.0.0:13133", p.Health},
+		{"host: 0.0.0.0", "host: 127.0.0.1"},
+		{"port: 8888", fmt.Sprintf("port: %d", p.Metrics)},
+	} {
+		if !strings.Contains(src, r.from) {
+			return "", fmt.Errorf("%s has no %q", CollectorConfigFile, r.from)
+		}
+		src = strings.ReplaceAll(src, r.from, r.to)
+	}
+	return src, nil
+}

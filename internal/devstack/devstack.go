@@ -1,0 +1,230 @@
+// Package devstack is the development stack, not a pattern: it runs the
+// demo's programs as host processes on loopback (a MySQL-protocol server,
+// service2 and service1, and, when asked, the telemetry pipeline and
+// toxiproxy), wired the way docker-compose.yml wires them and prepared with
+// the same init and config files. It is the native stack runner behind
+// `make local` and the e2e tests, for machines without a Docker engine.
+//
+// By concern: devstack.go (start and stop the whole), services.go (the
+// services and their environment), pipeline.go (statsd_exporter,
+// Prometheus, the collector), configs.go (the compose files moved to
+// loopback), mariadb.go and schema.go (MySQL), chaos.go (toxiproxy),
+// process.go (supervision), build.go (go build). Test helpers that need the
+// testing package are in devstacktest, so that cmd/local does not link it.
+//
+// Depends on: github.com/Shopify/toxiproxy/v2 (in process, for chaos),
+// github.com/rs/zerolog (to quiet toxiproxy's logger),
+// github.com/go-sql-driver/mysql, internal/health (the probe paths); the
+// programs themselves as binaries (mariadbd, statsd_exporter, Prometheus,
+// the collector), installed by the Makefile.
+//
+// MySQL is a private mariadbd (temporary data directory, free port) when the
+// binary exists, so that tests can stop and restart it; otherwise a fresh
+// database on the server named by MYSQL_TEST_DSN.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Options of a stack. Zero values pick free ports and a temporary directory.
+type Options struct {
+	RepoRoot string    // the repository, for the init files and go build
+	WorkDir  string    // binaries, MySQL data; a temporary one when empty
+	Log      io.Writer // every process's output, line by line; discarded when nil
+	Version  string    // stamped into the binaries; "dev" when empty
+
+	// Bins are prebuilt binaries by name (see Build); built when nil.
+	Bins map[string]string
+
+	// MySQLDSN is used when no private mariadbd can be started (root rights).
+	MySQLDSN string
+
+	Service1Addr, Service2Addr string // "127.0.0.1:0" when empty
+
+	// Env adds variables to a service's environment, by service name.
+	Env map[string][]string
+
+	// The metrics pipeline, started when both are set: statsd_exporter with
+	// statsd-exporter/mapping.yaml, and Prometheus with
+	// deploy/prometheus/prometheus.yml, its targets pointed at loopback.
+	StatsdExporterBin, PrometheusBin string
+
+	// The tracing pipeline, started when OtelcolBin is set: the collector
+	// built from otel-collector/builder-config.yaml with
+	// otel-collector/config.yaml, its ports moved to free loopback ones and
+	// its exporter pointed at TraceExportEndpoint (host:port of an OTLP gRPC
+	// receiver). Without it the services run with tracing off.
+	OtelcolBin, TraceExportEndpoint string
+
+	// Chaos puts toxiproxy (in process) on both hops, as compose does.
+	Chaos bool
+}
+
+// Stack is a running stack.
+type Stack struct {
+	opts     Options
+	tempDir  string
+	MariaDB  *MariaDB // nil when MySQLDSN is used
+	DB       *Database
+	Service1 *Process
+	Service2 *Process
+
+	// StatsdUDP is where the services send metrics ("" without the pipeline).
+	StatsdUDP      string
+	StatsdExporter *Process // nil without the pipeline
+	Prometheus     *Process
+
+	// OTLPEndpoint is the collector's OTLP gRPC address ("" without it).
+	OTLPEndpoint     string
+	Collector        *Process
+	bins             map[string]string
+	collectorMetrics string
+
+	Chaos *Chaos // toxiproxy on both hops; nil unless Options.Chaos
+}
+
+// Start builds the services, starts MySQL and both services, and waits
+// until both answer /readyz. On error everything started is stopped.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	o.Log = &lockedWriter{w: o.Log}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	s := &Stack{opts: o}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if o.WorkDir == "" {
+		if s.tempDir, err = os.MkdirTemp("", "failready-stack-"); err != nil {
+			return nil, err
+		}
+		s.opts.WorkDir = s.tempDir
+	}
+	s.bins = o.Bins
+	if s.bins == nil {
+		if s.bins, err = Build(ctx, o.RepoRoot, filepath.Join(s.opts.WorkDir, "bin"), o.Version, "service1", "service2"); err != nil {
+			return nil, err
+		}
+	}
+	if err = s.startMySQL(ctx); err != nil {
+		return nil, err
+	}
+	if o.Chaos {
+		if s.Chaos, err = startChaos(ctx); err != nil {
+			return nil, err
+		}
+		if s.Chaos.MySQL, err = s.Chaos.proxy("mysql", s.DB.Addr); err != nil {
+			return nil, err
+		}
+	}
+	if o.OtelcolBin != "" {
+		if err = s.startCollector(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if o.StatsdExporterBin != "" && o.PrometheusBin != "" {
+		if err = s.startMetrics(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range services {
+		if err = s.StartService(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Stack) startMySQL(ctx context.Context) error {
+	var rootDSN, name string
+	switch {
+	case MariaDBAvailable():
+		m, err := StartMariaDB(ctx, filepath.Join(s.opts.WorkDir, "mysql"), prefixWriter(s.opts.Log, "mariadb| "))
+		if err != nil {
+			return err
+		}
+		s.MariaDB = m
+		rootDSN, name = m.RootDSN(""), "failready"
+	case s.opts.MySQLDSN != "":
+		rootDSN = s.opts.MySQLDSN
+	default:
+		return errNoMySQL
+	}
+	db, err := PrepareDatabase(ctx, s.opts.RepoRoot, rootDSN, name, "")
+	if err != nil {
+		return err
+	}
+	s.DB = db
+	return nil
+}
+
+// Stop stops the services (SIGTERM, edge first), then MySQL, and removes a
+// temporary work directory. It returns the services' shutdown errors.
+func (s *Stack) Stop() error {
+	var errs []error
+	for _, p := range []*Process{s.Service1, s.Service2} {
+		if p != nil {
+			errs = append(errs, p.Stop(20*time.Second))
+		}
+	}
+	for _, p := range []*Process{s.Prometheus, s.StatsdExporter, s.Collector} {
+		if p != nil {
+			_ = p.Stop(20 * time.Second) // their exit codes are not ours to judge
+		}
+	}
+	if s.Chaos != nil {
+		errs = append(errs, s.Chaos.stop())
+	}
+	if s.DB != nil && s.MariaDB == nil {
+		errs = append(errs, s.DB.Drop(context.Background()))
+	}
+	if s.MariaDB != nil {
+		errs = append(errs, s.MariaDB.Stop())
+	}
+	if s.tempDir != "" {
+		_ = os.RemoveAll(s.tempDir)
+	}
+	return errors.Join(errs...)
+}
+
+// lockedWriter serialises writes from the processes' reader goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// Restart stops both services (SIGTERM) and starts them again with env as
+// their extra environment, by service name (the benchmarks switch telemetry
+// on and off this way).
+func (s *Stack) Restart(ctx context.Context, env map[string][]string) error {
+	for _, p := range []*Process{s.Service1, s.Service2} {
+		if err := p.Stop(30 * time.Second); err != nil {
+			return err
+		}
+	}
+	s.opts.Env = env
+	for _, name := range services {
+		if err := s.StartService(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const repoRoot = "../.."
+
+func TestServiceEnv(t *testing.T) {
+	db := &Database{User: "u", Password: "p", Name: "n"}
+	s2 := serviceEnv("service2", wiring{MySQLAddr: "127.0.0.1:3307", DB: db, StatsdAddr: "127.0.0.1:9125", OTLPEndpoint: "127.0.0.1:4317"},
+		[]string{"LOG_LEVEL=debug"})
+	want := []string{"LISTEN_ADDR=127.0.0.1:0", "DEPLOYMENT_ID=native", "MYSQL_ADDR=127.0.0.1:3307", "MYSQL_USER=u",
+		"MYSQL_PASSWORD=p", "MYSQL_DATABASE=n", "STATSD_ADDR=127.0.0.1:9125",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317", "LOG_LEVEL=debug"}
+	if !slices.Equal(s2, want) {
+		t.Errorf("service2:\n got %q\nwant %q", s2, want)
+	}
+	// Without the pipeline: metrics to a dead port, tracing off; the edge
+	// knows service2 and nothing of MySQL.
+	s1 := serviceEnv("service1", wiring{ListenAddr: "127.0.0.1:8000", Service2URL: "http://127.0.0.1:8001"}, nil)
+	want = []string{"LISTEN_ADDR=127.0.0.1:8000", "DEPLOYMENT_ID=native", "SERVICE2_URL=http://127.0.0.1:8001",
+		"STATSD_ADDR=" + discardAddr, "OTEL_SDK_DISABLED=true"}
+	if !slices.Equal(s1, want) {
+		t.Errorf("service1:\n got %q\nwant %q", s1, want)
+	}
+}
+
+func TestLoopbackCollectorConfig(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot, CollectorConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoopbackCollectorConfig(string(src), CollectorPorts{
+		OTLPGRPC: "127.0.0.1:1", OTLPHTTP: "127.0.0.1:2", Health: "127.0.0.1:3", Metrics: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(got, "0.0.0.0") || strings.Contains(got, "port: 8888") {
+		t.Errorf("a compose address is left:\n%s", got)
+	}
+	for _, want := range []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "port: 4"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %s in\n%s", want, got)
+		}
+	}
+	if _, err := LoopbackCollectorConfig(strings.ReplaceAll(string(src), "0.0.0.0:4318", "0.0.0.0:9999"), CollectorPorts{}); err == nil ||
+		!strings.Contains(err.Error(), "0.0.0.0:4318") {
+		t.Errorf("a config without the OTLP HTTP listener: %v", err)
+	}
+}
+
+func TestLoopbackPrometheusConfig(t *testing.T) {
+	got, err := LoopbackPrometheusConfig(repoRoot, map[string]string{"statsd-exporter:9102": "127.0.0.1:19102"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(got, []byte(`"127.0.0.1:19102"`)) || bytes.Contains(got, []byte(`"statsd-exporter:9102"`)) {
+		t.Errorf("target not moved:\n%s", got)
+	}
+	if _, err := LoopbackPrometheusConfig(repoRoot, map[string]string{"nosuch:1": "x"}); err == nil {
+		t.Error("a missing target was not reported")
+	}
+}
+
+func TestListeningAddr(t *testing.T) {
+	for line, want := range map[string]string{
+		`{"msg":"listening","addr":"127.0.0.1:8000","service":"service1"}`: "127.0.0.1:8000",
+		`{"msg":"debug listening","addr":"127.0.0.1:6060"}`:                "",
+		`listening on 127.0.0.1:8000`:                                      "",
+	} {
+		if got := listeningAddr(line); got != want {
+			t.Errorf("%s: %q, want %q", line, got, want)
+		}
+	}
+}
+
+func TestStatCPU(t *testing.T) {
+	// A command name with spaces and a parenthesis; utime 150 and stime 50
+	// ticks (fields 14 and 15).
+	stat := "4242 (my (odd) prog) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 8 0 12345 0 0"
+	if d, err := statCPU(stat); err != nil || d != 2*time.Second {
+		t.Fatalf("%s, %v; want 2s", d, err)
+	}
+	if _, err := statCPU("garbage"); err == nil {
+		t.Fatal("garbage parsed")
+	}
+}
+
+func TestPrefixWriter(t *testing.T) {
+	var b bytes.Buffer
+	w := prefixWriter(&b, "db| ")
+	_, _ = w.Write([]byte("one\ntwo\n"))
+	if b.String() != "db| one\ndb| two\n" {
+		t.Fatalf("%q", b.String())
+	}
+}
+
+func TestWaitReady(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	if err := WaitReady(context.Background(), srv.URL, 10*time.Second); err != nil || calls.Load() != 3 {
+		t.Fatalf("%v after %d calls", err, calls.Load())
+	}
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer down.Close()
+	if err := WaitReady(context.Background(), down.URL, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("never ready: %v", err)
+	}
+}
+
+// shell starts a /bin/sh script as a stack process.
+func shell(t *testing.T, script string) (*Process, error) {
+	t.Helper()
+	var log bytes.Buffer
+	return StartProcess(context.Background(), "sh", "/bin/sh", nil, &lockedWriter{w: &log}, "-c", script)
+}
+
+// Supervision, with a shell standing in for a service: the address from its
+// "listening" line, its output kept, SIGTERM and the exit code judged.
+func TestProcessLifecycle(t *testing.T) {
+	p, err := shell(t, `trap 'echo stopping; exit 0' TERM; echo '{"msg":"listening","addr":"127.0.0.1:1234"}'; while :; do sleep 0.05; done`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Addr != "127.0.0.1:1234" || p.URL() != "http://127.0.0.1:1234" {
+		t.Fatalf("addr %q", p.Addr)
+	}
+	if err := p.Stop(10 * time.Second); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if lines := p.Lines(); len(lines) != 2 || lines[1] != "stopping" {
+		t.Fatalf("lines %q", lines)
+	}
+
+	p, err = shell(t, `trap 'exit 3' TERM; echo '{"msg":"listening","addr":"x:1"}'; while :; do sleep 0.05; done`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(10 * time.Second); err == nil || !strings.Contains(err.Error(), "exited 3") {
+		t.Fatalf("a bad exit was not reported: %v", err)
+	}
+
+	if _, err := shell(t, `echo 'config error: LISTEN_ADDR'; exit 1`); err == nil || !strings.Contains(err.Error(), "config error: LISTEN_ADDR") {
+		t.Fatalf("a process that died at start: %v", err)
+	}
+}
+
+func TestBuildStampsTheVersion(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"go.mod":        "module example.com/m\n\ngo 1.22\n",
+		"hello/main.go": "package main\n\nvar version = \"dev\"\n\nfunc main() { println(version) }\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bins, err := Build(context.Background(), dir, filepath.Join(dir, "bin"), "abc123", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bins["hello"]).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "abc123" {
+		t.Fatalf("%q %v", out, err)
+	}
+}

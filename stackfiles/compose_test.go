@@ -44,12 +44,11 @@ func TestComposeImagesArePinned(t *testing.T) {
 	p := loadCompose(t)
 	for name, s := range p.Services {
 		if s.Build != nil {
-			// Built here: the image is named after the commit it was built from.
-			pkg := s.Build.Args["SERVICE"]
-			if pkg == nil || !strings.HasSuffix(*pkg, name) {
-				t.Errorf("%s: build arg SERVICE must name its main package", name)
-			} else if _, err := os.Stat(repoRoot + "/" + *pkg + "/main.go"); err != nil {
-				t.Errorf("%s: no main package to build: %v", name, err)
+			// Built here, from the Dockerfile stage named after it; the
+			// image is named after the commit it was built from.
+			stages := dockerfileStages(t)
+			if s.Build.Target != name || stages[name] == "" {
+				t.Errorf("%s: build target %q; want the Dockerfile stage %q (stages %v)", name, s.Build.Target, name, stages)
 			}
 			if s.Build.Args["VERSION"] == nil {
 				t.Errorf("%s: build arg VERSION (the git commit) missing", name)

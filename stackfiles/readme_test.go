@@ -125,25 +125,64 @@ func TestCIRunsTheReadmeCommands(t *testing.T) {
 	}
 }
 
-// TestDockerfile: pinned base image, static build, scratch, non-root.
+// dockerfileStages maps each runtime stage of the Dockerfile (FROM runtime
+// AS name) to the binary it copies from the build stage.
+func dockerfileStages(t *testing.T) map[string]string {
+	t.Helper()
+	df := readFile(t, "Dockerfile")
+	out := map[string]string{}
+	re := regexp.MustCompile(`(?m)^FROM runtime AS (\S+)\nCOPY --from=build /out/(\S+) /app$`)
+	for _, m := range re.FindAllStringSubmatch(df, -1) {
+		out[m[1]] = m[2]
+	}
+	return out
+}
+
+// dockerfileBuild matches the Dockerfile's one go build command (a test in
+// e2e runs it, cross-compiling as buildx would).
+var dockerfileBuild = regexp.MustCompile(`(?m)CGO_ENABLED=0 GOOS=\$TARGETOS GOARCH=\$TARGETARCH go build (.*) -o /out/ (.*)$`)
+
+// TestDockerfile: pinned base image on the builder's platform, cross
+// compiled, BuildKit caches, every binary in one build, scratch, non-root,
+// one stage per image.
 func TestDockerfile(t *testing.T) {
 	df := readFile(t, "Dockerfile")
-	froms := regexp.MustCompile(`(?m)^FROM (\S+)`).FindAllStringSubmatch(df, -1)
-	if len(froms) != 2 {
-		t.Fatalf("want a two-stage build, got %v", froms)
+	froms := regexp.MustCompile(`(?m)^FROM (--platform=\S+ )?(\S+) AS (\S+)$`).FindAllStringSubmatch(df, -1)
+	if len(froms) < 3 {
+		t.Fatalf("want a build stage, a runtime stage and the images, got %v", froms)
 	}
-	if img := froms[0][1]; !regexp.MustCompile(`^golang:\d+\.\d+\.\d+`).MatchString(img) {
+	build := froms[0]
+	if build[1] != "--platform=$BUILDPLATFORM " || build[3] != "build" {
+		t.Errorf("the build stage must run on the builder's platform and cross-compile: %v", build[0])
+	}
+	if img := build[2]; !regexp.MustCompile(`^golang:\d+\.\d+\.\d+`).MatchString(img) {
 		t.Errorf("build image %q is not pinned to a Go patch version", img)
+	} else if goMod := readFile(t, "go.mod"); !strings.Contains(goMod, "go "+strings.TrimPrefix(strings.SplitN(img, "-", 2)[0], "golang:")) {
+		t.Errorf("build image %s does not match go.mod's go version", img)
 	}
-	if goMod := readFile(t, "go.mod"); !strings.Contains(goMod, "go "+strings.TrimPrefix(strings.SplitN(froms[0][1], "-", 2)[0], "golang:")) {
-		t.Errorf("build image %s does not match go.mod's go version", froms[0][1])
+	if froms[1][2] != "scratch" || froms[1][3] != "runtime" {
+		t.Errorf("runtime stage %v, want scratch", froms[1][0])
 	}
-	if froms[1][1] != "scratch" {
-		t.Errorf("runtime image %q, want scratch", froms[1][1])
-	}
-	for _, want := range []string{"CGO_ENABLED=0", "-X main.version=${VERSION}", "USER 65532:65532", `ENTRYPOINT ["/app"]`} {
+	for _, want := range []string{"ARG TARGETOS", "ARG TARGETARCH", "--mount=type=cache,target=/go/pkg/mod",
+		"--mount=type=cache,target=/root/.cache/go-build", "-X main.version=${VERSION}", "USER 65532:65532", `ENTRYPOINT ["/app"]`} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %s", want)
+		}
+	}
+	m := dockerfileBuild.FindStringSubmatch(df)
+	if m == nil {
+		t.Fatal("no cross-compiling go build in the Dockerfile")
+	}
+	// One build for every image, and every image copies a binary it built.
+	built := strings.Fields(m[2])
+	for stage, bin := range dockerfileStages(t) {
+		if !slices.ContainsFunc(built, func(pkg string) bool { return filepath.Base(pkg) == bin }) {
+			t.Errorf("stage %s copies /out/%s, which the build does not make (%v)", stage, bin, built)
+		}
+	}
+	for _, pkg := range built {
+		if _, err := os.Stat(filepath.Join(repoRoot, pkg, "main.go")); err != nil {
+			t.Errorf("the build names %s, not a main package", pkg)
 		}
 	}
 }

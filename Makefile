@@ -65,7 +65,7 @@ load: ## drive a bounded load at service1 (LOAD_RATE=50 LOAD_DURATION=60s); comp
 		$(GO) run ./cmd/loadgen -target http://localhost:8000 -rate $(LOAD_RATE) -duration $(LOAD_DURATION); \
 	fi
 
-# Chaos experiments against `make up` (see the README's chaos walkthroughs).
+# Chaos experiments against `make up` (see docs/walkthroughs.md, walkthrough 4).
 # toxiproxy's API is on 127.0.0.1:8474; `make chaos-reset` undoes them all.
 TOXI := curl -fsS -H 'Content-Type: application/json'
 chaos-latency: ## chaos: add 2 s of latency between service1 and service2
@@ -90,7 +90,7 @@ chaos-reset: ## chaos: undo every experiment (toxics, proxies, spool)
 	$(TOXI) -X POST http://127.0.0.1:8474/reset && echo "toxiproxy reset"
 	docker compose --profile chaos run --rm diskfill "rm -f /spool/fill; df -h /spool"
 
-walkthrough-logging: ## run the README's logging walkthrough against `make up`
+walkthrough-logging: ## run the logging walkthrough (docs/walkthroughs.md) against `make up`
 	scripts/walkthrough-logging.sh
 
 fmt: ## format the code

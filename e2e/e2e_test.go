@@ -1,7 +1,7 @@
 //go:build e2e
 
 // Package e2e runs the real binaries through the native stack runner
-// (internal/stack): a private mariadbd prepared with deploy/mysql/init,
+// (internal/devstack): a private mariadbd prepared with deploy/mysql/init,
 // service2 and service1 as host processes on loopback.
 package e2e
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's logging walkthrough, as a script that checks what it shows.
+# The logging walkthrough (docs/walkthroughs.md), as a script that checks what it shows.
 #
 #   make walkthrough-logging                       # against `make up` (compose)
 #   BASE=http://127.0.0.1:8000 LOGS='cat stack.log' scripts/walkthrough-logging.sh

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/failready/failready/internal/metrics"
 )
@@ -49,12 +50,12 @@ func configVars(t *testing.T, service string) []string {
 	return out
 }
 
-// readmeVars returns the variables the README's configuration table lists
-// for a service.
+// readmeVars returns the variables the configuration table
+// (docs/configuration.md) lists for a service.
 func readmeVars(t *testing.T, service string) []string {
 	row := regexp.MustCompile("^\\| ([a-z0-9, ]+) \\| `([A-Z0-9_]+)` \\|")
 	var out []string
-	for _, line := range strings.Split(readFile(t, "README.md"), "\n") {
+	for _, line := range strings.Split(readFile(t, "docs/configuration.md"), "\n") {
 		m := row.FindStringSubmatch(line)
 		if m == nil {
 			continue
@@ -90,14 +91,34 @@ func TestReadmeConfigTableMatchesCode(t *testing.T) {
 	}
 }
 
-// TestReadmeMakeTargetsExist: every `make X` the README shows is a target.
+// docs returns the README and every page under docs/, by path.
+func docs(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{"README.md": readFile(t, "README.md")}
+	pages, _ := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
+	if len(pages) < 4 {
+		t.Fatalf("only %d pages in docs/", len(pages))
+	}
+	for _, p := range pages {
+		rel, _ := filepath.Rel(repoRoot, p)
+		out[rel] = readFile(t, rel)
+	}
+	return out
+}
+
+// TestReadmeMakeTargetsExist: every `make X` the README and docs show is a
+// target.
 func TestReadmeMakeTargetsExist(t *testing.T) {
 	mk := readFile(t, "Makefile")
 	targets := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^([a-z0-9-]+):`).FindAllStringSubmatch(mk, -1) {
 		targets[m[1]] = true
 	}
-	used := regexp.MustCompile("make ([a-z0-9-]+)").FindAllStringSubmatch(readFile(t, "README.md"), -1)
+	var all strings.Builder
+	for _, text := range docs(t) {
+		all.WriteString(text)
+	}
+	used := regexp.MustCompile("make ([a-z0-9-]+)").FindAllStringSubmatch(all.String(), -1)
 	if len(used) < 5 {
 		t.Fatalf("README shows only %d make commands", len(used))
 	}
@@ -187,13 +208,13 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// TestReadmeMetricCatalog: the README's catalog table lists exactly the
-// catalog's metrics, with their types and labels.
+// TestReadmeMetricCatalog: the catalog table (docs/metrics.md) lists exactly
+// the catalog's metrics, with their types and labels.
 func TestReadmeMetricCatalog(t *testing.T) {
 	row := regexp.MustCompile("(?m)^\\| `([a-z0-9_]+)` \\| (histogram|counter|gauge) \\| [^|]+ \\| ([a-z_, ]+) \\|")
 	rows := map[string][]string{}
 	types := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(readFile(t, "README.md"), -1) {
+	for _, m := range row.FindAllStringSubmatch(readFile(t, "docs/metrics.md"), -1) {
 		rows[m[1]] = strings.Split(strings.ReplaceAll(m[3], " ", ""), ",")
 		types[m[1]] = m[2]
 	}
@@ -210,5 +231,93 @@ func TestReadmeMetricCatalog(t *testing.T) {
 		if types[m.Prometheus] != m.Type || !slices.Equal(labels, m.Labels) {
 			t.Errorf("README: %s %s %v; catalog: %s %v", m.Prometheus, types[m.Prometheus], labels, m.Type, m.Labels)
 		}
+	}
+}
+
+// TestDocLinksResolve: every relative link in the README and docs/ names a
+// file that exists and, with a #fragment, a heading of that file.
+func TestDocLinksResolve(t *testing.T) {
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	pages := docs(t)
+	for page, text := range pages {
+		for _, m := range link.FindAllStringSubmatch(text, -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, frag, _ := strings.Cut(target, "#")
+			file := page
+			if path != "" {
+				file = filepath.Join(filepath.Dir(page), path)
+				if _, err := os.Stat(filepath.Join(repoRoot, file)); err != nil {
+					t.Errorf("%s links to %s, which does not exist", page, target)
+					continue
+				}
+			}
+			if frag != "" && !slices.Contains(headingSlugs(readFile(t, file)), frag) {
+				t.Errorf("%s links to %s: %s has no such heading", page, target, file)
+			}
+		}
+	}
+}
+
+// headingSlugs returns the anchors GitHub makes of a page's headings.
+func headingSlugs(text string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`(?m)^#+ (.+)$`).FindAllStringSubmatch(text, -1) {
+		slug := strings.Map(func(r rune) rune {
+			switch {
+			case r == ' ':
+				return '-'
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				return unicode.ToLower(r)
+			}
+			return -1
+		}, m[1])
+		out = append(out, slug)
+	}
+	return out
+}
+
+// TestReadmePatternTableDependsOn: for every pattern package the README's
+// table names, its "depends on" cell is what the package doc says (and so,
+// by TestPackageDocsNameTheirDependencies, what it imports).
+func TestReadmePatternTableDependsOn(t *testing.T) {
+	row := regexp.MustCompile("(?m)^\\| [^|]+ \\| \\[`internal/([a-z/]+?)(/[a-z_]+\\.go)?`\\]\\([^)]+\\) \\| ([^|]+) \\|")
+	pkgs := map[string]goPackage{}
+	for _, p := range listPackages(t, false, "./internal/...") {
+		pkgs[strings.TrimPrefix(p.ImportPath, module+"internal/")] = p
+	}
+	seen := 0
+	for _, m := range row.FindAllStringSubmatch(readFile(t, "README.md"), -1) {
+		name, cell := m[1], strings.TrimSpace(m[3])
+		p, ok := pkgs[name]
+		if !ok {
+			t.Errorf("README names internal/%s, which is not a package", name)
+			continue
+		}
+		seen++
+		if cell == "(as above)" {
+			continue
+		}
+		declared, _ := declaredDeps(packageDoc(t, p))
+		var want []string
+		for _, d := range declared {
+			want = append(want, strings.TrimPrefix(d, "internal/"))
+		}
+		var got []string
+		if cell != "standard library" {
+			for _, d := range strings.Split(cell, ",") {
+				got = append(got, strings.TrimSpace(d))
+			}
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("README: internal/%s depends on %q; its package doc says %q", name, got, want)
+		}
+	}
+	if seen < 15 {
+		t.Fatalf("only %d pattern rows found in the README", seen)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -210,3 +211,26 @@ type netError struct{}
 func (*netError) Error() string   { return "dial tcp 127.0.0.1:1: connect: connection refused" }
 func (*netError) Timeout() bool   { return false }
 func (*netError) Temporary() bool { return false }
+
+// An Idempotency-Key is untrusted input: a hostile one is refused before
+// the body is read or the store is touched.
+func TestBadIdempotencyKeyIsRefused(t *testing.T) {
+	s := &memUsers{}
+	cfg, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New(metrics.Options{})
+	t.Cleanup(func() { m.Close() })
+	h := newServer(logging.New(io.Discard, logging.Options{Service: serviceName}), m, tracing.Disabled(), s, cfg, &health.Gate{})
+	for _, key := range []string{strings.Repeat("k", 65), "a b", "ключ", "x\u202e"} {
+		req := httptest.NewRequest("POST", "/users", strings.NewReader(`{"first_name":"a","last_name":"b"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "Idempotency-Key must be") || s.calls != 0 {
+			t.Errorf("key %q: %d %s, store calls %d", key, rec.Code, rec.Body, s.calls)
+		}
+	}
+}

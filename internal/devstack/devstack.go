@@ -139,7 +139,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	for _, name := range services {
+	for _, name := range startOrder() {
 		if err = s.StartService(ctx, name); err != nil {
 			return nil, err
 		}
@@ -221,7 +221,7 @@ func (s *Stack) Restart(ctx context.Context, env map[string][]string) error {
 		}
 	}
 	s.opts.Env = env
-	for _, name := range services {
+	for _, name := range startOrder() {
 		if err := s.StartService(ctx, name); err != nil {
 			return err
 		}

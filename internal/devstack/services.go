@@ -48,9 +48,9 @@ func serviceEnv(name string, w wiring, extra []string) []string {
 	return append(env, extra...)
 }
 
-// services lists the services in start order: the data owner first, then
+// startOrder lists the services in start order: the data owner first, then
 // the edge that calls it.
-var services = []string{"service2", "service1"}
+func startOrder() []string { return []string{"service2", "service1"} }
 
 // StartService starts (or restarts) the named service and waits until it
 // answers its readiness probe.

@@ -1,3 +1,5 @@
+// Chaos in the dev stack: toxiproxy in process on both hops.
+
 package devstack
 
 import (
@@ -59,6 +61,21 @@ func (c *Chaos) proxy(name, upstream string) (*toxiclient.Proxy, error) {
 		return nil, err
 	}
 	return c.Client.CreateProxy(name, fmt.Sprintf("127.0.0.1:%d", port), upstream)
+}
+
+// route points the proxy *p at upstream, creating it on first use: a
+// restarted service listens on a new port, and the proxy must follow it.
+func (c *Chaos) route(name string, p **toxiclient.Proxy, upstream string) error {
+	if *p == nil {
+		proxy, err := c.proxy(name, upstream)
+		*p = proxy
+		return err
+	}
+	if (*p).Upstream == upstream {
+		return nil
+	}
+	(*p).Upstream = upstream
+	return (*p).Save()
 }
 
 // Reset removes every toxic and enables every proxy.

@@ -3,6 +3,7 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -182,5 +183,39 @@ func TestBuildStampsTheVersion(t *testing.T) {
 	out, err := exec.Command(bins["hello"]).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "abc123" {
 		t.Fatalf("%q %v", out, err)
+	}
+}
+
+// A proxy follows its upstream when a service comes back on a new port.
+func TestChaosRouteFollowsARestartedService(t *testing.T) {
+	c, err := startChaos(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.stop()
+	answer := func(body string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(body)) }))
+	}
+	get := func() string {
+		resp, err := http.Get("http://" + c.Service2.Listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	first, second := answer("first"), answer("second")
+	defer first.Close()
+	defer second.Close()
+	if err := c.route("service2", &c.Service2, first.Listener.Addr().String()); err != nil || get() != "first" {
+		t.Fatalf("first route: %v", err)
+	}
+	listen := c.Service2.Listen
+	if err := c.route("service2", &c.Service2, second.Listener.Addr().String()); err != nil || get() != "second" {
+		t.Fatalf("after the restart: %v", err)
+	}
+	if c.Service2.Listen != listen {
+		t.Fatalf("the proxy moved from %s to %s; callers know the old address", listen, c.Service2.Listen)
 	}
 }

@@ -60,12 +60,8 @@ func (s *Stack) StartService(ctx context.Context, name string) error {
 	case "service1":
 		w.ListenAddr, w.Service2URL = s.opts.Service1Addr, s.Service2.URL()
 		if s.Chaos != nil {
-			if s.Chaos.Service2 == nil { // toxiproxy on this hop, as in compose
-				p, err := s.Chaos.proxy("service2", s.Service2.Addr)
-				if err != nil {
-					return err
-				}
-				s.Chaos.Service2 = p
+			if err := s.Chaos.route("service2", &s.Chaos.Service2, s.Service2.Addr); err != nil {
+				return err
 			}
 			w.Service2URL = "http://" + s.Chaos.Service2.Listen
 		}

@@ -3,9 +3,12 @@
 // status, the duration and the size. Its level follows the outcome (5xx
 // error, 4xx warn), so that "level>=warn" finds the failing requests; probes
 // drop to debug. The fields go in as typed slog.Attr values through
-// LogAttrs, rather than as logger.Info("http request", "method", r.Method,
-// ...) key-value pairs, which box every value into an interface on every
-// request; the output is the same.
+// a slog.Record handed to the handler, rather than as logger.Info("http
+// request", "method", r.Method, ...) key-value pairs, which box every value
+// into an interface on every request, or through logger.LogAttrs, which
+// walks the stack (runtime.Callers) for a source position the line never
+// prints: about 2 300 instructions per request under callgrind, a third of
+// what the line costs. The output is the same.
 
 package logging
 
@@ -47,7 +50,12 @@ func AccessLog(logger *slog.Logger, quiet ...string) func(http.Handler) http.Han
 				case quietSet[r.URL.Path]:
 					level = slog.LevelDebug
 				}
-				logger.LogAttrs(r.Context(), level, "http request",
+				ctx, h := r.Context(), logger.Handler()
+				if !h.Enabled(ctx, level) {
+					return
+				}
+				rec := slog.NewRecord(time.Now(), level, "http request", 0) // pc 0: no source position
+				rec.AddAttrs(
 					slog.String("method", r.Method),
 					slog.String("route", httplabel.Route(r)),
 					slog.String("path", r.URL.Path),
@@ -57,6 +65,7 @@ func AccessLog(logger *slog.Logger, quiet ...string) func(http.Handler) http.Han
 					slog.Int("bytes", ww.BytesWritten()),
 					slog.String("remote_addr", r.RemoteAddr),
 				)
+				_ = h.Handle(ctx, rec) // a failed write to stdout is nobody's to handle here
 			}()
 			next.ServeHTTP(ww, r)
 		})

@@ -29,7 +29,7 @@ export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset
-.PHONY: bench bench-check bench-baseline bench-load help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
+.PHONY: bench bench-check bench-baseline bench-load valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -112,25 +112,30 @@ test-integration: ## tests against a real MySQL-protocol server (MYSQL_TEST_DSN)
 e2e: mariadb tools ## the real binaries, a private mariadbd, statsd_exporter, Prometheus and the collector as host processes
 	$(GO) test -count=1 -timeout 10m -tags e2e ./e2e/
 
-ci: test test-integration e2e ## everything CI runs
+ci: test test-integration e2e bench-check ## everything CI runs
 
 # Five rounds of every benchmark, interleaved (go test -count 5 would run each
 # one five times in a row), so that a shared machine's slow drift weighs on
 # the baseline and the stack alike; benchratio takes the medians.
 BENCH_ROUNDS ?= 5
-BENCH = ( $(GO) test -c -o .cache/bench/service1.test ./service1/ && \
-	for i in $$(seq $(BENCH_ROUNDS)); do .cache/bench/service1.test -test.run '^$$' -test.bench . -test.benchmem || exit 1; done )
+BENCH = ( $(GO) test -c -o $(BENCH_TEST) ./service1/ && \
+	for i in $$(seq $(BENCH_ROUNDS)); do $(BENCH_TEST) -test.run '^$$' -test.bench . -test.benchmem || exit 1; done )
 bench: ## benchmarks: the server and client stacks beside their baselines, as ratios (BENCHMARKS.md)
 	$(BENCH) | tee /dev/stderr | $(GO) run ./cmd/benchratio
 
-bench-check: ## compare a fresh benchmark run with bench/baseline.json; fails on a >10 % regression
-	$(BENCH) | $(GO) run ./cmd/benchratio -check bench/baseline.json
+# The performance gate counts instructions (callgrind), which do not depend
+# on what else the machine runs; see cmd/benchinstr and BENCHMARKS.md.
+BENCH_TEST = .cache/bench/service1.test
+bench-check: valgrind ## the perf gate: instructions per request (callgrind) as ratios, against bench/instructions.json; fails on > 3 %
+	$(GO) test -c -o $(BENCH_TEST) ./service1/
+	$(GO) run ./cmd/benchinstr -test $(BENCH_TEST) -check bench/instructions.json
 
 bench-load: mariadb tools ## the end-to-end load benchmark: telemetry off, to a sink and through the pipeline, then dead (minutes; BENCHMARKS.md)
 	$(GO) test -count=1 -timeout 15m -tags 'e2e benchload' -run TestLoadTelemetryOverhead -v ./e2e/ | grep -v '^=== '
 
-bench-baseline: ## record a new bench/baseline.json (commit it with the change that moved it)
-	$(BENCH) | $(GO) run ./cmd/benchratio -write bench/baseline.json
+bench-baseline: valgrind ## record a new bench/instructions.json (commit it with the change that moved it)
+	$(GO) test -c -o $(BENCH_TEST) ./service1/
+	$(GO) run ./cmd/benchinstr -test $(BENCH_TEST) -write bench/instructions.json
 
 tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) ## install the pinned statsd_exporter, Prometheus and collector (cached in .cache/tools)
 
@@ -155,6 +160,10 @@ $(STATSD_EXPORTER_BIN):
 $(PROMETHEUS_BIN):
 	GOBIN=$(dir $@) $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_MODULE_VERSION) \
 		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_MODULE_VERSION)
+
+valgrind: ## make sure valgrind is installed (Debian's valgrind; the perf gate runs under it)
+	@command -v valgrind >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
 
 mariadb: ## make sure mariadbd is installed (Debian's mariadb-server)
 	@command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd || \

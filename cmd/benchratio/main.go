@@ -9,7 +9,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,11 +31,11 @@ var pairs = [][2]string{
 // BenchmarkMiddleware/NAME is reported as what it adds to it.
 const partsBase = "BenchmarkMiddleware/none"
 
-// Result is what a run measured, as written with -write.
+// Result is what a run measured: medians, and the ratios of the pairs.
 type Result struct {
-	Ratios map[string]float64 `json:"ratios"` // "a / b" → median ns/op ratio
-	Allocs map[string]float64 `json:"allocs"` // benchmark → median allocs/op
-	NsOp   map[string]float64 `json:"ns_op"`  // benchmark → median ns/op
+	Ratios map[string]float64 // "a / b" → median ns/op ratio
+	Allocs map[string]float64 // benchmark → median allocs/op
+	NsOp   map[string]float64 // benchmark → median ns/op
 }
 
 func main() {
@@ -48,9 +47,6 @@ func main() {
 
 func run(args []string, in io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("benchratio", flag.ContinueOnError)
-	write := fs.String("write", "", "write the result as JSON to this file (a new baseline)")
-	check := fs.String("check", "", "compare with this baseline; fail when a ratio or an alloc count grew by more than -tolerance")
-	tolerance := fs.Float64("tolerance", 0.10, "allowed regression, as a fraction")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,23 +56,6 @@ func run(args []string, in io.Reader, out io.Writer) error {
 	}
 	report(out, res)
 	reportParts(out, res)
-	if *write != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(*write, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	if *check != "" {
-		b, err := os.ReadFile(*check)
-		if err != nil {
-			return err
-		}
-		var base Result
-		if err := json.Unmarshal(b, &base); err != nil {
-			return fmt.Errorf("%s: %w", *check, err)
-		}
-		return compare(out, base, res, *tolerance)
-	}
 	return nil
 }
 
@@ -172,26 +151,4 @@ func reportParts(out io.Writer, r Result) {
 	for _, k := range names {
 		fmt.Fprintf(out, "| %s | %+.0f | %+.0f |\n", strings.TrimPrefix(k, "BenchmarkMiddleware/"), r.NsOp[k]-base, r.Allocs[k]-r.Allocs[partsBase])
 	}
-}
-
-func compare(out io.Writer, base, now Result, tol float64) error {
-	var bad []string
-	for k, b := range base.Ratios {
-		if n, ok := now.Ratios[k]; !ok {
-			bad = append(bad, k+": missing")
-		} else if n > b*(1+tol) {
-			bad = append(bad, fmt.Sprintf("%s: %.2f× against a baseline of %.2f×", k, n, b))
-		}
-	}
-	for k, b := range base.Allocs {
-		if n, ok := now.Allocs[k]; ok && n > b*(1+tol) {
-			bad = append(bad, fmt.Sprintf("%s: %.0f allocs/op against %.0f", k, n, b))
-		}
-	}
-	slices.Sort(bad)
-	if len(bad) > 0 {
-		return fmt.Errorf("regressions beyond %.0f %%:\n  %s", tol*100, strings.Join(bad, "\n  "))
-	}
-	fmt.Fprintf(out, "\nno regression beyond %.0f %% against the baseline\n", tol*100)
-	return nil
 }

@@ -99,6 +99,25 @@ func TestStatCPU(t *testing.T) {
 	}
 }
 
+func TestProcMemory(t *testing.T) {
+	ballast := make([]byte, 64<<20)
+	for i := range ballast {
+		ballast[i] = 1 // resident, not just reserved
+	}
+	rss, err := ProcMemory(os.Getpid(), "VmRSS")
+	if err != nil || rss < 64<<20 {
+		t.Errorf("VmRSS = %d, %v; want at least the 64 MiB just touched", rss, err)
+	}
+	peak, err := ProcMemory(os.Getpid(), "VmHWM")
+	if err != nil || peak < rss {
+		t.Errorf("VmHWM = %d, %v; want at least VmRSS %d", peak, err, rss)
+	}
+	_ = ballast[len(ballast)-1]
+	if _, err := ProcMemory(os.Getpid(), "VmNothing"); err == nil {
+		t.Error("an unknown field gave no error")
+	}
+}
+
 func TestPrefixWriter(t *testing.T) {
 	var b bytes.Buffer
 	w := prefixWriter(&b, "db| ")

@@ -27,6 +27,14 @@ type MariaDB struct {
 	done chan error
 }
 
+// Pid is mariadbd's process ID (0 when it is not running).
+func (m *MariaDB) Pid() int {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
 // MariaDBAvailable reports whether mariadbd and mariadb-install-db are on
 // this machine (PATH or /usr/sbin).
 func MariaDBAvailable() bool {

@@ -206,13 +206,20 @@ func (p *Process) DebugURL() string {
 }
 
 // RSS is the process's resident memory in bytes (Linux /proc).
-func (p *Process) RSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (p *Process) RSS() (int64, error) { return ProcMemory(p.cmd.Process.Pid, "VmRSS") }
+
+// PeakRSS is the most resident memory the process has had, in bytes.
+func (p *Process) PeakRSS() (int64, error) { return ProcMemory(p.cmd.Process.Pid, "VmHWM") }
+
+// ProcMemory reads a memory field of /proc/PID/status (VmRSS, VmHWM, ...)
+// in bytes.
+func ProcMemory(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			var kb int64
 			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
 				return 0, err
@@ -220,7 +227,7 @@ func (p *Process) RSS() (int64, error) {
 			return kb * 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for %s", p.Name)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // Pid is the process's ID.

@@ -35,10 +35,11 @@ import (
 )
 
 // benchTracing is a real SDK provider, every span sampled, exported in
-// batches to an exporter that keeps nothing: the cost of tracing without the
-// cost of a collector.
+// batches (the services' own batcher and batch size) to an exporter that
+// keeps nothing: the cost of tracing without the cost of a collector.
 func benchTracing(b testing.TB) tracing.Tracing {
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(
+		tracing.NewBatcher(tracetest.NewNoopExporter(), tracing.BatchOptions{BatchSize: tracing.DefaultExportBatchSize})))
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	return tracing.Tracing{Provider: tp, Propagator: tracing.Propagator()}
 }

@@ -3,15 +3,17 @@
 //
 // Setup returns one Tracing value (the provider and the propagator, passed
 // explicitly to everything that traces) and one shutdown func. Spans leave
-// through a batch processor and the OTLP gRPC exporter to the collector, so a
-// request never waits on the collector: when it is dead, slow or does not
-// resolve, the batch queue fills and the newest spans are dropped (the SDK's
-// default; no blocking option is set). Shutdown is bounded, so a service with
+// through a Batcher (this package's batch processor: the SDK's, with one
+// goroutine wake-up per batch instead of per span) and the OTLP gRPC
+// exporter to the collector, so a request never waits on the collector: when
+// it is dead, slow or does not resolve, the queue fills and the newest spans
+// are dropped and counted in the log. Shutdown is bounded, so a service with
 // an unreachable collector still exits promptly.
 //
 // Config comes from the caller (serviceconfig reads OTEL_SDK_DISABLED, the
-// OTLP endpoint and OTEL_BSP_MAX_EXPORT_BATCH_SIZE into it); the SDK itself
-// still reads its own variables: the exporter's other OTEL_EXPORTER_OTLP_*
+// OTLP endpoint and OTEL_BSP_MAX_EXPORT_BATCH_SIZE into it; the other
+// OTEL_BSP_* variables do not apply to the Batcher); the SDK itself still
+// reads its own variables: the exporter's other OTEL_EXPORTER_OTLP_*
 // settings, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER
 // and OTEL_TRACES_SAMPLER_ARG.
 //
@@ -82,6 +84,10 @@ type Options struct {
 	Logger                         *slog.Logger
 }
 
+// ExportTimeout bounds one export, retries included: a collector that
+// accepts the connection and never answers holds the batch this long.
+const ExportTimeout = 10 * time.Second
+
 // ShutdownTimeout bounds the final flush at exit.
 const ShutdownTimeout = 5 * time.Second
 
@@ -114,12 +120,9 @@ func Setup(ctx context.Context, c Config, o Options) (Tracing, func(context.Cont
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return Tracing{}, noShutdown, fmt.Errorf("resource: %w", err)
 	}
-	var batch []sdktrace.BatchSpanProcessorOption
-	if c.ExportBatchSize > 0 {
-		batch = append(batch, sdktrace.WithMaxExportBatchSize(c.ExportBatchSize))
-	}
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp, batch...), // drops when full; never blocks a request
+		// Drops when full; never blocks a request; one wake-up per batch.
+		sdktrace.WithSpanProcessor(NewBatcher(exp, BatchOptions{BatchSize: c.ExportBatchSize, ExportTimeout: ExportTimeout})),
 		sdktrace.WithResource(res),
 		// The sampler comes from OTEL_TRACES_SAMPLER (parentbased_always_on by default).
 	)

@@ -33,20 +33,25 @@ type loadRun struct {
 	P50        float64 `json:"p50_ms"`
 	P99        float64 `json:"p99_ms"`
 	latencies  []float64
+	peakRSS    float64 // loadgen's own, MiB
 }
 
 // runLoad sends GET / (service1 → service2 → MariaDB) at rate for d.
 func runLoad(t *testing.T, target string, rate int, d time.Duration) loadRun {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "latencies.txt")
-	out, err := exec.Command(bins["cmd/loadgen"], "-target", target, "-only", "index", "-rate", fmt.Sprint(rate),
-		"-duration", d.String(), "-latencies", file, "-json").Output()
+	cmd := exec.Command(bins["cmd/loadgen"], "-target", target, "-only", "index", "-rate", fmt.Sprint(rate),
+		"-duration", d.String(), "-latencies", file, "-json")
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("loadgen: %v", err)
 	}
 	var r loadRun
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("loadgen: %v: %s", err, out)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.peakRSS = float64(ru.Maxrss) / 1024 // kB
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -279,6 +284,7 @@ func TestLoadTelemetryOverhead(t *testing.T) {
 			}
 			if m.name == "pipeline" {
 				healthyTelemetry = max(healthyTelemetry, slices.Max(after))
+				peak["loadgen"] = max(peak["loadgen"], r.peakRSS)
 				for name, mib := range peakRSS(t, st) {
 					peak[name] = max(peak[name], mib)
 				}

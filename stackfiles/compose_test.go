@@ -247,3 +247,24 @@ func TestComposeMySQLInit(t *testing.T) {
 		t.Error("service2's MySQL credentials are not the app user's")
 	}
 }
+
+// TestComposeMemoryBudget: the memory limits of every service, the profiled
+// ones too, add up to at most 2.5 GiB less what is kept for the tiers later
+// issues add (logs, queue, worker, alerting), so that the whole workshop
+// stack fits a laptop's Docker VM.
+func TestComposeMemoryBudget(t *testing.T) {
+	const budget, reserved = 2560 << 20, 512 << 20
+	p := loadCompose(t)
+	var sum int64
+	for _, s := range p.Services {
+		mem := int64(s.MemLimit)
+		if s.Deploy != nil && s.Deploy.Resources.Limits != nil {
+			mem = int64(s.Deploy.Resources.Limits.MemoryBytes)
+		}
+		sum += mem
+	}
+	t.Logf("memory limits: %d MiB of %d MiB (%d MiB kept for later tiers)", sum>>20, budget>>20, reserved>>20)
+	if sum > budget-reserved {
+		t.Errorf("memory limits add up to %d MiB, over the %d MiB budget less %d MiB reserved", sum>>20, budget>>20, reserved>>20)
+	}
+}

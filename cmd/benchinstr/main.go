@@ -44,6 +44,10 @@ import (
 // benchmarks are measured; pairs are compared: a stack and its baseline.
 var (
 	benchmarks = []string{"Server/bare", "Server/otelhttp", "Server/full", "Client/bare", "Client/full"}
+	// parts are measured with -parts and reported as what each adds to
+	// partsBase (the tracing handler alone); they are not gated.
+	parts     = []string{"Middleware/requestid", "Middleware/tracingmw", "Middleware/accesslog", "Middleware/metrics", "Middleware/recoverer", "Middleware/ratelimit", "Middleware/shed", "Middleware/deadline"}
+	partsBase = "Middleware/none"
 	pairs      = [][2]string{
 		{"Server/full", "Server/otelhttp"},
 		{"Server/otelhttp", "Server/bare"},
@@ -73,6 +77,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	repeat := fs.Int("repeat", 3, "runs of each measurement; the median is kept")
 	n1 := fs.Int("n1", 300, "iterations of the short run")
 	n2 := fs.Int("n2", 1500, "iterations of the long run")
+	withParts := fs.Bool("parts", false, "also count each middleware alone (BenchmarkMiddleware), for the report")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,12 +87,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if _, err := exec.LookPath("valgrind"); err != nil {
 		return fmt.Errorf("valgrind is needed (Debian package valgrind): %w", err)
 	}
-	per, err := measureAll(ctx, *testBin, *n1, *n2, *repeat)
+	measured := benchmarks
+	if *withParts {
+		measured = append(append(slices.Clone(benchmarks), partsBase), parts...)
+	}
+	per, err := measureAll(ctx, *testBin, measured, *n1, *n2, *repeat)
 	if err != nil {
 		return err
 	}
 	res := newResult(per)
 	report(out, res)
+	if *withParts {
+		reportParts(out, per)
+	}
 	if *write != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(*write, append(b, '\n'), 0o644); err != nil {
@@ -110,7 +122,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 // measureAll counts every benchmark at both iteration counts, repeat times,
 // as many at once as there are cores (the counts do not depend on it).
-func measureAll(ctx context.Context, bin string, n1, n2, repeat int) (map[string]float64, error) {
+func measureAll(ctx context.Context, bin string, benchmarks []string, n1, n2, repeat int) (map[string]float64, error) {
 	type job struct {
 		bench string
 		n     int
@@ -186,7 +198,12 @@ func collected(stderr []byte) (uint64, error) {
 func tail(b []byte, n int) []byte { return b[max(0, len(b)-n):] }
 
 func newResult(per map[string]float64) Result {
-	res := Result{PerRequest: per, Ratios: map[string]float64{}}
+	res := Result{PerRequest: map[string]float64{}, Ratios: map[string]float64{}}
+	for _, b := range benchmarks {
+		if v, ok := per[b]; ok {
+			res.PerRequest[b] = v
+		}
+	}
 	for _, p := range pairs {
 		if a, b := per[p[0]], per[p[1]]; a > 0 && b > 0 {
 			res.Ratios[p[0]+" / "+p[1]] = a / b
@@ -219,6 +236,14 @@ func report(out io.Writer, r Result) {
 	for _, p := range pairs {
 		k := p[0] + " / " + p[1]
 		fmt.Fprintf(out, "| %s | %.3f× |\n", k, r.Ratios[k])
+	}
+}
+
+// reportParts prints what each middleware adds to the tracing handler alone.
+func reportParts(out io.Writer, per map[string]float64) {
+	fmt.Fprintf(out, "\n| middleware (alone, inside the tracing handler: %.0f instructions) | added instructions per request |\n|---|---|\n", per[partsBase])
+	for _, p := range parts {
+		fmt.Fprintf(out, "| %s | %+.0f |\n", strings.TrimPrefix(p, "Middleware/"), per[p]-per[partsBase])
 	}
 }
 

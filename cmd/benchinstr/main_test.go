@@ -71,3 +71,20 @@ func TestUsage(t *testing.T) {
 		t.Error("-n2 = -n1 accepted")
 	}
 }
+
+func TestPartsReportedAsWhatTheyAdd(t *testing.T) {
+	per := map[string]float64{partsBase: 40000}
+	for i, p := range parts {
+		per[p] = 40000 + float64(100*(i+1))
+	}
+	var out strings.Builder
+	reportParts(&out, per)
+	for _, want := range []string{"| requestid | +100 |", "| deadline | +800 |", "40000 instructions"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out.String())
+		}
+	}
+	if res := newResult(per); len(res.PerRequest) != 0 {
+		t.Errorf("parts went into the gated result: %v", res.PerRequest)
+	}
+}

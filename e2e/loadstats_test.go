@@ -1,0 +1,164 @@
+//go:build e2e
+
+package e2e
+
+// The statistics of make bench-load (load_test.go), here so that make e2e
+// tests them on every run.
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// loadRun is one loadgen run's summary, and its latencies in microseconds.
+type loadRun struct {
+	Requests   int     `json:"requests"`
+	Throughput float64 `json:"throughput"`
+	Unexpected int     `json:"unexpected"`
+	P50        float64 `json:"p50_ms"`
+	P99        float64 `json:"p99_ms"`
+	latencies  []float64
+	peakRSS    float64 // loadgen's own, MiB
+}
+
+// pooled is every answer's latency of runs, in milliseconds, sorted.
+func pooled(runs []loadRun) []float64 {
+	var all []float64
+	for _, r := range runs {
+		for _, v := range r.latencies {
+			all = append(all, v/1000)
+		}
+	}
+	slices.Sort(all)
+	return all
+}
+
+// quantile of sorted values.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
+}
+
+// bootstrap gives a 95 % interval for stat over n paired rounds: 1 000
+// times, it draws n rounds with replacement (the same ones for every mode,
+// since the modes of a round ran side by side) and computes stat on them;
+// stat may resample within each round too. Resampling the rounds keeps the
+// machine's drift from one round to the next in the interval, which a
+// bootstrap of the pooled answers alone would hide. The seed is fixed, so
+// the same runs give the same interval.
+func bootstrap(n int, stat func(rng *rand.Rand, rounds []int) float64) (lo, hi float64) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	rounds := make([]int, n)
+	var v []float64
+	for range 1000 {
+		for i := range rounds {
+			rounds[i] = rng.IntN(n)
+		}
+		v = append(v, stat(rng, rounds))
+	}
+	slices.Sort(v)
+	return v[25], v[974]
+}
+
+// p99Ratio is the p99 of mode a over the p99 of mode b, each pooled over
+// their rounds, with its interval: rounds resampled, then the answers
+// within each round.
+func p99Ratio(a, b []loadRun) (ratio, lo, hi float64) {
+	var buf []float64
+	p99 := func(rng *rand.Rand, runs []loadRun, rounds []int) float64 {
+		buf = buf[:0]
+		for _, i := range rounds {
+			l := runs[i].latencies
+			for range l {
+				buf = append(buf, l[rng.IntN(len(l))])
+			}
+		}
+		slices.Sort(buf)
+		return quantile(buf, 0.99)
+	}
+	lo, hi = bootstrap(min(len(a), len(b)), func(rng *rand.Rand, rounds []int) float64 {
+		return p99(rng, a, rounds) / p99(rng, b, rounds)
+	})
+	return quantile(pooled(a), 0.99) / quantile(pooled(b), 0.99), lo, hi
+}
+
+// sumRatio is sum(a) / sum(b) over paired rounds, with its interval.
+func sumRatio(a, b []float64) (ratio, lo, hi float64) {
+	sum := func(v []float64, rounds []int) float64 {
+		s := 0.0
+		for _, i := range rounds {
+			s += v[i]
+		}
+		return s
+	}
+	all := make([]int, min(len(a), len(b)))
+	for i := range all {
+		all[i] = i
+	}
+	lo, hi = bootstrap(len(all), func(_ *rand.Rand, rounds []int) float64 { return sum(a, rounds) / sum(b, rounds) })
+	return sum(a, all) / sum(b, all), lo, hi
+}
+
+// verdict: met when the whole interval is within the target, missed when
+// the whole interval is beyond it, and otherwise the run cannot tell.
+func verdict(lo, hi, target float64) string {
+	switch {
+	case hi <= target:
+		return "met"
+	case lo > target:
+		return "**missed**"
+	default:
+		return "too noisy to tell"
+	}
+}
+
+
+// TestLoadStatistics: the verdicts of make bench-load on made-up rounds whose
+// answer is known.
+func TestLoadStatistics(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	// rounds of 2 000 answers around base µs, each round scaled by drift.
+	rounds := func(base float64, drift ...float64) []loadRun {
+		var rs []loadRun
+		for _, d := range drift {
+			var r loadRun
+			for range 2000 {
+				r.latencies = append(r.latencies, base*d*(1+rng.ExpFloat64()))
+			}
+			rs = append(rs, r)
+		}
+		return rs
+	}
+	steady := []float64{1, 1, 1, 1, 1}
+	off := rounds(1000, steady...)
+	if got := quantile([]float64{1, 2, 3, 4}, 0.5); got != 3 {
+		t.Errorf("quantile = %v", got)
+	}
+
+	// 1.5× slower every round: the whole interval is above 1.1.
+	r, lo, hi := p99Ratio(rounds(1500, steady...), off)
+	if v := verdict(lo, hi, 1.1); v != "**missed**" || r < 1.4 || r > 1.6 {
+		t.Errorf("1.5× slower: %.2f (%.2f–%.2f) %s", r, lo, hi, v)
+	}
+	// The same: the interval holds 1, and is under 1.1.
+	r, lo, hi = p99Ratio(rounds(1000, steady...), off)
+	if v := verdict(lo, hi, 1.1); v != "met" || lo > 1 || hi < 1 {
+		t.Errorf("the same: %.2f (%.2f–%.2f) %s", r, lo, hi, v)
+	}
+	steadyWidth := hi - lo
+	// The same on average, but the rounds drift by ±30 %: the interval
+	// holds that drift (a bootstrap of the pooled answers alone would be
+	// about as narrow as for steady rounds), and cannot call the target.
+	r, lo, hi = p99Ratio(rounds(1000, 0.7, 1.3, 0.75, 1.25, 1.0), off)
+	if v := verdict(lo, hi, 1.1); v != "too noisy to tell" || hi-lo < 2*steadyWidth {
+		t.Errorf("drifting rounds: %.2f (%.2f–%.2f) %s; steady rounds' interval was %.2f wide", r, lo, hi, v, steadyWidth)
+	}
+
+	r, lo, hi = sumRatio([]float64{2.4, 2.2, 2.6}, []float64{2, 2, 2})
+	if r < 1.199 || r > 1.201 || lo < 1.09 || hi > 1.31 || lo > r || hi < r {
+		t.Errorf("CPU ratio %.3f (%.3f–%.3f)", r, lo, hi)
+	}
+}

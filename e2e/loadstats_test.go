@@ -115,7 +115,6 @@ func verdict(lo, hi, target float64) string {
 	}
 }
 
-
 // TestLoadStatistics: the verdicts of make bench-load on made-up rounds whose
 // answer is known.
 func TestLoadStatistics(t *testing.T) {

@@ -48,7 +48,7 @@ var (
 	// partsBase (the tracing handler alone); they are not gated.
 	parts     = []string{"Middleware/requestid", "Middleware/tracingmw", "Middleware/accesslog", "Middleware/metrics", "Middleware/recoverer", "Middleware/ratelimit", "Middleware/shed", "Middleware/deadline"}
 	partsBase = "Middleware/none"
-	pairs      = [][2]string{
+	pairs     = [][2]string{
 		{"Server/full", "Server/otelhttp"},
 		{"Server/otelhttp", "Server/bare"},
 		{"Client/full", "Client/bare"},

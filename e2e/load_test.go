@@ -245,7 +245,10 @@ func TestLoadTelemetryOverhead(t *testing.T) {
 				t.Fatal(err)
 			}
 			runLoad(t, st.Service1.URL(), rate, 2*time.Second) // warm up
-			time.Sleep(time.Second)
+			// Past the batcher's first 5 s tick since the start, so that the
+			// exporter has exported (and connected) before the count below,
+			// even when few spans are sampled.
+			time.Sleep(4 * time.Second)
 			before := sampleTelemetry(t, st.Service1, 3, 300*time.Millisecond)
 			rss0 := rss(t, st.Service1)
 			var stopProfiles func()

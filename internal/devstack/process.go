@@ -208,9 +208,6 @@ func (p *Process) DebugURL() string {
 // RSS is the process's resident memory in bytes (Linux /proc).
 func (p *Process) RSS() (int64, error) { return ProcMemory(p.cmd.Process.Pid, "VmRSS") }
 
-// PeakRSS is the most resident memory the process has had, in bytes.
-func (p *Process) PeakRSS() (int64, error) { return ProcMemory(p.cmd.Process.Pid, "VmHWM") }
-
 // ProcMemory reads a memory field of /proc/PID/status (VmRSS, VmHWM, ...)
 // in bytes.
 func ProcMemory(pid int, field string) (int64, error) {

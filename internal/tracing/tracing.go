@@ -73,9 +73,10 @@ type Config struct {
 
 // DefaultExportBatchSize is smaller than the SDK's 512: the same spans in
 // more, smaller exports, so that each burst of marshalling (here, and in a
-// collector on the same cores) delays fewer requests. make bench-load showed
-// the p99 with telemetry on at 1.30× and 1.37× of telemetry off with 128,
-// against 1.83× and 1.73× with 512 (BENCHMARKS.md).
+// collector on the same cores) delays fewer requests. make bench-load, with
+// the SDK's processor and the collector on the same 2 cores, showed the p99
+// at 1.30× and 1.37× of telemetry off with 128, against 1.83× and 1.73× with
+// 512; try another size with BENCH_EXTRA_ENV (BENCHMARKS.md).
 const DefaultExportBatchSize = 128
 
 // Options name the service in its resource.

@@ -22,11 +22,12 @@ import (
 // per request: a futex call and a context switch each, paid beside the
 // requests on the same cores (make bench-load: BENCHMARKS.md). Here ending a
 // span appends it to a slice under a mutex; the goroutine is woken when a
-// batch is full, when the oldest span has waited BatchOptions.Delay, or on
-// ForceFlush and Shutdown.
+// batch is full, every BatchOptions.Delay (so that no span waits much
+// longer), and on ForceFlush and Shutdown. Each time it takes every queued
+// span and exports them a batch at a time.
 //
-// Memory is bounded: at most QueueSize spans wait, plus the batch being
-// exported.
+// Memory is bounded: at most QueueSize spans wait, and at most QueueSize
+// more are being exported.
 type Batcher struct {
 	exp sdktrace.SpanExporter
 	o   BatchOptions

@@ -1,18 +1,22 @@
 // Package jsonbody decodes a request's JSON body strictly, and says why it
-// could not: the content type must be application/json (415 otherwise), the
-// body at most MaxBodyBytes (413), exactly one JSON object with no unknown
-// field and no trailing data (400), and, for DecodeValid, valid by its own
-// rules (422).
+// could not: the content type must be application/json, in UTF-8 if it
+// names a charset (415 otherwise), the body at most MaxBodyBytes (413, on
+// the declared length before a byte is read when there is one), valid UTF-8
+// holding exactly one JSON object with no unknown field and no trailing data
+// (400), and, for DecodeValid, valid by its own rules (422).
 //
 // Lenient decoding is how bad input gets in: an unknown field ("admin":
 // true) silently ignored, a second object after the first, a body of a
-// gigabyte read into memory. Each failure gets a message a client can act on.
+// gigabyte read into memory, a Latin-1 "é" that encoding/json turns into
+// U+FFFD and stores. JSON is UTF-8 (RFC 8259). Each failure gets a message a
+// client can act on.
 //
 // Depends on: the standard library only. DecodeValid writes its refusal
 // through the function it is given (respond.Error in the services).
 package jsonbody
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +24,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxBodyBytes bounds every request body a service decodes.
@@ -35,25 +40,38 @@ type Error struct {
 func (e *Error) Error() string { return e.Msg }
 
 // Decode decodes exactly one JSON object from r's body into dst, strictly:
-// the content type must be application/json, the body at most MaxBodyBytes,
-// no unknown fields, no trailing data. Any failure is a *Error.
+// the content type must be application/json (charset utf-8 if any), the body
+// at most MaxBodyBytes and valid UTF-8, no unknown fields, no trailing data.
+// Any failure is a *Error.
 func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
+	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
 		return &Error{http.StatusUnsupportedMediaType, "Content-Type must be application/json"}
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return &Error{http.StatusUnsupportedMediaType, "charset must be utf-8 (JSON is UTF-8)"}
+	}
+	// A declared length over the limit is refused before a byte is read:
+	// Go's server sends "100 Continue" only once the handler reads, so a
+	// client that asked first uploads nothing.
+	if r.ContentLength > MaxBodyBytes {
+		return decodeError(&http.MaxBytesError{Limit: MaxBodyBytes})
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return decodeError(err)
+	}
+	// encoding/json would turn invalid bytes into U+FFFD and carry on.
+	if !utf8.Valid(b) {
+		return &Error{http.StatusBadRequest, "body is not valid UTF-8"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return decodeError(err)
-		}
 		return &Error{http.StatusBadRequest, "body must hold a single JSON object"}
 	}
 	return nil

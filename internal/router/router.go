@@ -3,7 +3,9 @@
 // log, the metrics, then panic recovery (innermost,
 // so that the log and the metrics see its 500), and JSON answers for
 // unknown routes (404) and known routes with the wrong method (405, with the
-// Allow header).
+// Allow header, labelled with the route in logs and metrics). HEAD works
+// wherever GET does (RFC 9110): the GET handler answers and the server drops
+// the body.
 //
 // Depends on: github.com/go-chi/chi/v5 and, by design, the other middleware
 // packages it composes: internal/requestid, internal/tracing,
@@ -14,9 +16,11 @@ package router
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
@@ -38,6 +42,7 @@ func New(logger *slog.Logger, m *metrics.Client) *chi.Mux {
 		logging.AccessLog(logger, probes...), // probes at debug level
 		m.Middleware(probes...),              // probes not measured
 		recoverer.Middleware(logger, respond.Error, m.PanicCounter(), tracing.RecordPanic),
+		middleware.GetHead, // HEAD is routed as GET where no HEAD route exists
 	)
 	r.NotFound(respond.NotFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
@@ -57,13 +62,21 @@ var methods = []string{
 }
 
 // methodNotAllowed answers 405 with the methods the path does allow (chi sets
-// Allow only in its own default handler).
+// Allow only in its own default handler; HEAD goes with GET), and labels the
+// request with the route it matched, so that logs and metrics count a 405
+// under its route and keep "unmatched" for the 404s.
 func methodNotAllowed(routes chi.Routes) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var allowed []string
 		for _, m := range methods {
-			if routes.Match(chi.NewRouteContext(), m, r.URL.Path) {
+			if routes.Match(chi.NewRouteContext(), m, r.URL.Path) ||
+				(m == http.MethodHead && slices.Contains(allowed, http.MethodGet)) {
 				allowed = append(allowed, m)
+			}
+		}
+		if rctx := chi.RouteContext(r.Context()); rctx != nil && len(allowed) > 0 {
+			if p := routes.Find(chi.NewRouteContext(), allowed[0], r.URL.Path); p != "" {
+				rctx.RoutePatterns = []string{p}
 			}
 		}
 		w.Header().Set("Allow", strings.Join(allowed, ", "))

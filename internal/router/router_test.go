@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +22,8 @@ func newRouter(t *testing.T, buf *logtest.Buffer) http.Handler {
 	r := router.New(logging.New(buf, logging.Options{Service: "test"}), m)
 	r.Get("/items/{id}", func(w http.ResponseWriter, r *http.Request) {})
 	r.Post("/items/{id}", func(w http.ResponseWriter, r *http.Request) {})
+	r.Post("/only-post", func(w http.ResponseWriter, r *http.Request) {})
+	r.Get("/hello", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) })
 	r.Get("/panic", func(w http.ResponseWriter, r *http.Request) { panic("kaboom") })
 	r.Get("/abort", func(w http.ResponseWriter, r *http.Request) { panic(http.ErrAbortHandler) })
 	return r
@@ -57,11 +60,41 @@ func TestUnknownRouteIs404JSON(t *testing.T) {
 
 func TestWrongMethodIs405JSONWithAllow(t *testing.T) {
 	var buf logtest.Buffer
-	rec := httptest.NewRecorder()
-	newRouter(t, &buf).ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, "/items/3", nil))
-	errorResponse(t, rec, http.StatusMethodNotAllowed)
-	if allow := rec.Header().Get("Allow"); allow != "GET, POST" {
-		t.Fatalf("Allow %q, want \"GET, POST\"", allow)
+	h := newRouter(t, &buf)
+	for _, c := range []struct{ method, path, allow, route string }{
+		{http.MethodDelete, "/items/3", "GET, HEAD, POST", "/items/{id}"},
+		{http.MethodHead, "/only-post", "POST", "/only-post"}, // HEAD goes with GET, and there is none
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
+		errorResponse(t, rec, http.StatusMethodNotAllowed)
+		if allow := rec.Header().Get("Allow"); allow != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, allow, c.allow)
+		}
+		// Labelled with the route it matched: "unmatched" is for 404s.
+		if l := logtest.Find(buf.Lines(t), map[string]any{"msg": "http request", "method": c.method, "path": c.path}); len(l) != 1 || l[0]["route"] != c.route {
+			t.Errorf("%s %s: access lines %v, want route %q", c.method, c.path, l, c.route)
+		}
+	}
+}
+
+// TestHeadWorksWhereGetDoes: HEAD answers as GET would, headers and status,
+// and no body (RFC 9110), over a real connection.
+func TestHeadWorksWhereGetDoes(t *testing.T) {
+	var buf logtest.Buffer
+	srv := httptest.NewServer(newRouter(t, &buf))
+	defer srv.Close()
+	resp, err := http.Head(srv.URL + "/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || len(b) != 0 || resp.Header.Get(requestid.Header) == "" {
+		t.Fatalf("HEAD /hello: %d, body %q, request ID %q", resp.StatusCode, b, resp.Header.Get(requestid.Header))
+	}
+	if l := logtest.Find(buf.Lines(t), map[string]any{"msg": "http request", "method": "HEAD"}); len(l) != 1 || l[0]["route"] != "/hello" {
+		t.Errorf("access lines %v", l)
 	}
 }
 

@@ -61,10 +61,12 @@ func ParseLevel(s string) (slog.Level, error) {
 
 // contextHandler adds the request's correlation fields from the context:
 // request_id, and trace_id and span_id of the current span, so that a log
-// line leads to its trace and a trace to its log lines.
+// line leads to its trace and a trace to its log lines; and it escapes the
+// characters a reader of the log could not see (printable.go).
 type contextHandler struct{ slog.Handler }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	r = printableRecord(r) // no invisible characters in a log line
 	// Collected first and added in one call: each AddAttrs may grow the
 	// record's slice, an allocation every time on a line with many fields.
 	var attrs [3]slog.Attr

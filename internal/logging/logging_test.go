@@ -1,7 +1,11 @@
 package logging_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -120,5 +124,40 @@ func TestAccessLog(t *testing.T) {
 	}
 	if lines[2].Str("route") != httplabel.Unmatched || lines[2]["status"] != float64(404) {
 		t.Errorf("unmatched route must not be the raw path: %v", lines[2])
+	}
+}
+
+// TestInvisibleCharactersEscaped: a bidi override, a zero-width space, a C1
+// control and a line separator reach the line as visible \uXXXX text, in
+// strings, errors and groups alike; ordinary non-ASCII stays as it is.
+func TestInvisibleCharactersEscaped(t *testing.T) {
+	var buf bytes.Buffer
+	logger := logging.New(&buf, logging.Options{Service: "test"})
+	logger.Info("request\u202e",
+		"path", "/files/\u202etxt.exe",
+		"who", "Ren\u00e9 \u2603",
+		"error", errors.New("bad \u200bname"),
+		slog.Group("req", "header", "a\u0085b\u2028c"))
+	out := buf.String()
+	for _, raw := range []string{"\u202e", "\u200b", "\u0085", "\u2028"} {
+		if strings.Contains(out, raw) {
+			t.Errorf("raw %U in the line: %s", []rune(raw)[0], out)
+		}
+	}
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"msg":   `request\u202E`,
+		"path":  `/files/\u202Etxt.exe`,
+		"who":   "René ☃",
+		"error": `bad \u200Bname`,
+		"req":   map[string]any{"header": `a\u0085b\u2028c`},
+	}
+	for k, v := range want {
+		if fmt.Sprint(line[k]) != fmt.Sprint(v) {
+			t.Errorf("%s = %q, want %q", k, line[k], v)
+		}
 	}
 }

@@ -137,12 +137,14 @@ func newService2Client(base *url.URL, p resilience, logger *slog.Logger, m *metr
 	}
 	toTags := metrics.NewTags(10, func(to string) []string { return []string{"peer:service2", "to:" + to} })
 	p.Breaker.Name = "service2"
-	c.breaker = breaker.New(p.Breaker, func(from, to string) {
+	c.breaker = breaker.New(p.Breaker, func(ctx context.Context, from, to string) {
 		level := slog.LevelInfo
 		if to == breaker.Open {
 			level = slog.LevelWarn
 		}
-		logger.Log(context.Background(), level, "circuit breaker state change", "peer", "service2", "from", from, "to", to)
+		// ctx is the call's that caused the change: the line carries its
+		// request ID and trace.
+		logger.Log(ctx, level, "circuit breaker state change", "peer", "service2", "from", from, "to", to)
 		m.Count(metrics.BreakerTransitions, 1, toTags.Get(to))
 	})
 	return c
@@ -246,7 +248,7 @@ func (c *service2Client) do(ctx context.Context, method, route, path, key string
 // timeout, and measures it.
 func (c *service2Client) attempt(ctx context.Context, span trace.Span, method, route, path, key string, in, out any) error {
 	before := c.breaker.State()
-	done, err := c.breaker.Allow()
+	done, err := c.breaker.Allow(ctx)
 	if err != nil {
 		c.metrics.Timing(metrics.ClientRequestDuration, 0, c.tags.Get(callKey{method, route, "rejected", 0}))
 		return &openError{c.breaker.RetryAfter()}

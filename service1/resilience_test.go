@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/failready/failready/internal/logtest"
 )
 
 func (f *fakeService2) snapshot() (calls int, keys, timeouts []string) {
@@ -53,13 +56,17 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	s2 := &fakeService2{fail: 503}
 	srv := httptest.NewServer(s2)
 	defer srv.Close()
-	base, _, _ := startService1(t, srv.URL, map[string]string{
+	base, logs, _ := startService1(t, srv.URL, map[string]string{
 		"BREAKER_CONSECUTIVE_FAILURES": "3", "BREAKER_OPEN_FOR": "300ms", "RETRY_MAX": "0",
 	})
-	for range 3 {
-		if r := do(t, "GET", base+"/users/1", "", "", nil); r.status != 503 {
+	for i := range 3 {
+		if r := do(t, "GET", base+"/users/1", "", "", map[string]string{"X-Request-Id": fmt.Sprintf("trip-%d", i+1)}); r.status != 503 {
 			t.Fatalf("failing service2: %d", r.status)
 		}
+	}
+	// The state change is logged as part of the request that caused it.
+	if l := logtest.Find(logs.Lines(t), map[string]any{"msg": "circuit breaker state change", "to": "open"}); len(l) != 1 || l[0]["request_id"] != "trip-3" {
+		t.Fatalf("breaker lines %v, want one with request_id trip-3", l)
 	}
 	before, _, _ := s2.snapshot()
 	start := time.Now()

@@ -12,6 +12,7 @@
 package breaker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -48,12 +49,16 @@ type Breaker struct {
 
 	mu       sync.Mutex
 	openedAt time.Time
+	changed  [][2]string // transitions not yet reported: from, to
+	onChange func(ctx context.Context, from, to string)
 }
 
 // New returns a closed breaker. onChange is called on every state change,
-// from the goroutine whose call caused it; it must not call the breaker.
-func New(s Settings, onChange func(from, to string)) *Breaker {
-	b := &Breaker{openFor: s.OpenFor}
+// with the context of the call that caused it (so that its log line carries
+// that request's ID), once that call's Allow or done returns; it must not
+// call the breaker.
+func New(s Settings, onChange func(ctx context.Context, from, to string)) *Breaker {
+	b := &Breaker{openFor: s.OpenFor, onChange: onChange}
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        s.Name,
 		MaxRequests: s.HalfOpenProbes,
@@ -63,18 +68,33 @@ func New(s Settings, onChange func(from, to string)) *Breaker {
 			return c.ConsecutiveFailures >= s.ConsecutiveFailures ||
 				(c.Requests >= s.MinRequests && float64(c.TotalFailures) >= s.FailureRatio*float64(c.Requests))
 		},
+		// gobreaker calls this under its own lock, from the goroutine whose
+		// call caused the change, without that call's context: the change is
+		// queued here and reported by that goroutine as soon as gobreaker
+		// returns (report).
 		OnStateChange: func(_ string, from, to gobreaker.State) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
 			if to == gobreaker.StateOpen {
-				b.mu.Lock()
 				b.openedAt = time.Now()
-				b.mu.Unlock()
 			}
-			if onChange != nil {
-				onChange(name(from), name(to))
-			}
+			b.changed = append(b.changed, [2]string{name(from), name(to)})
 		},
 	})
 	return b
+}
+
+// report calls onChange for the state changes queued so far, with ctx.
+func (b *Breaker) report(ctx context.Context) {
+	b.mu.Lock()
+	changed := b.changed
+	b.changed = nil
+	b.mu.Unlock()
+	if b.onChange != nil {
+		for _, c := range changed {
+			b.onChange(ctx, c[0], c[1])
+		}
+	}
 }
 
 func name(s gobreaker.State) string {
@@ -87,10 +107,12 @@ func name(s gobreaker.State) string {
 	return Closed
 }
 
-// Allow asks to make a call. When the breaker refuses, err wraps ErrOpen;
-// otherwise the caller must call done with whether the call failed.
-func (b *Breaker) Allow() (done func(failed bool), err error) {
+// Allow asks to make a call for ctx's request. When the breaker refuses,
+// err wraps ErrOpen; otherwise the caller must call done with whether the
+// call failed.
+func (b *Breaker) Allow(ctx context.Context) (done func(failed bool), err error) {
 	report, err := b.cb.Allow()
+	b.report(ctx) // an open breaker whose wait is over half-opens here
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s)", ErrOpen, err)
 	}
@@ -100,6 +122,7 @@ func (b *Breaker) Allow() (done func(failed bool), err error) {
 		} else {
 			report(nil)
 		}
+		b.report(ctx) // the outcome may trip or close it
 	}, nil
 }
 

@@ -1,7 +1,9 @@
 package breaker_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,9 +16,15 @@ var settings = breaker.Settings{
 	Window: 10 * time.Second, OpenFor: 5 * time.Second, HalfOpenProbes: 1,
 }
 
+type callID struct{}
+
+// calls numbers the calls of a test: call1, call2, ...
+var calls int
+
 func call(t *testing.T, b *breaker.Breaker, fail bool) error {
 	t.Helper()
-	done, err := b.Allow()
+	calls++
+	done, err := b.Allow(context.WithValue(context.Background(), callID{}, fmt.Sprintf("call%d", calls)))
 	if err != nil {
 		return err
 	}
@@ -26,11 +34,15 @@ func call(t *testing.T, b *breaker.Breaker, fail bool) error {
 
 // TestLifecycle runs on a fake clock (testing/synctest): closed → open after
 // 3 failures in a row → fails fast → half-open after OpenFor → closed after a
-// good probe; and a failed probe opens it again.
+// good probe; and a failed probe opens it again. Each change is reported with
+// the context of the call it happened in (its request ID, in a service).
 func TestLifecycle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		calls = 0
 		var changes []string
-		b := breaker.New(settings, func(from, to string) { changes = append(changes, from+">"+to) })
+		b := breaker.New(settings, func(ctx context.Context, from, to string) {
+			changes = append(changes, fmt.Sprintf("%s>%s@%v", from, to, ctx.Value(callID{})))
+		})
 
 		for range 2 {
 			if call(t, b, true) != nil {
@@ -59,7 +71,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("state %s after OpenFor", b.State())
 		}
 		// One probe at a time.
-		done, err := b.Allow()
+		done, err := b.Allow(context.WithValue(context.Background(), callID{}, "probe"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +86,9 @@ func TestLifecycle(t *testing.T) {
 		if call(t, b, false) != nil || b.State() != breaker.Closed {
 			t.Fatalf("state %s after a good probe", b.State())
 		}
-		want := "closed>open,open>half-open,half-open>open,open>half-open,half-open>closed"
+		// open>half-open happened in b.State() above, outside any call: it is
+		// reported with the next call, the probe.
+		want := "closed>open@call3,open>half-open@probe,half-open>open@probe,open>half-open@call6,half-open>closed@call6"
 		if got := join(changes); got != want {
 			t.Fatalf("changes %s, want %s", got, want)
 		}

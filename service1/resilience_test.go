@@ -169,3 +169,22 @@ func TestRateLimitPerClient(t *testing.T) {
 		t.Fatalf("probe rate limited: %d", r.status)
 	}
 }
+
+// TestFrozenService2TakesTheWholeBudget: what walkthrough 4's first
+// experiment shows with the defaults (3 attempts of SERVICE2_TIMEOUT 1 s in a
+// REQUEST_TIMEOUT of 3 s: the first 504 after about 3 s), here at a fifth of
+// the scale: a GET is tried three times, each attempt cut at its own
+// timeout, and the last ends with the request's budget.
+func TestFrozenService2TakesTheWholeBudget(t *testing.T) {
+	s2 := &fakeService2{delay: 5 * time.Second}
+	srv := httptest.NewServer(s2)
+	defer srv.Close()
+	base, _, _ := startService1(t, srv.URL, map[string]string{"REQUEST_TIMEOUT": "600ms", "SERVICE2_TIMEOUT": "200ms", "RETRY_MAX": "2"})
+	start := time.Now()
+	r := do(t, "GET", base+"/users/1", "", "", nil)
+	el := time.Since(start)
+	calls, _, _ := s2.snapshot()
+	if r.status != 504 || calls != 3 || el < 500*time.Millisecond || el > 600*time.Millisecond+500*time.Millisecond {
+		t.Fatalf("%d after %s and %d calls; want 504 after about the 600 ms budget, and 3 calls", r.status, el, calls)
+	}
+}

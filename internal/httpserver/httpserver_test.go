@@ -137,6 +137,43 @@ func TestServerHasTimeouts(t *testing.T) {
 	}
 }
 
+// TestHeaderLimit: Go's server refuses headers past MaxHeaderBytes plus the
+// 4 KiB of read slack it allows (net/http: initialReadLimitSize), so the
+// real threshold is about 68 KiB; its 431 comes before any handler runs.
+func TestHeaderLimit(t *testing.T) {
+	srv := httpserver.New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), timeouts,
+		slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer func() {
+		srv.Close()
+		// After a 431, net/http lingers 500 ms before closing the
+		// connection (closeWriteAndWait): wait for it, for goleak.
+		for deadline := time.Now().Add(3 * time.Second); goleak.Find() != nil && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	for _, c := range []struct {
+		kib    int
+		status int
+	}{{63, 200}, {66, 200}, {69, 431}, {80, 431}} {
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
+		req.Header.Set("X-Big", strings.Repeat("a", c.kib<<10))
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%d KiB: %v", c.kib, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("a %d KiB header: %d, want %d", c.kib, resp.StatusCode, c.status)
+		}
+	}
+}
+
 // TestDrainKeepsServingWhileNotReady: after SIGTERM, readiness turns false at
 // once and new requests are still served for the drain period.
 func TestDrainKeepsServingWhileNotReady(t *testing.T) {

@@ -53,8 +53,13 @@ down: ## stop the compose stack and delete its data
 logs: ## follow the compose stack's logs
 	docker compose logs -f
 
+# The runner is exec'd, not run under `go run`: make forwards SIGTERM to its
+# child, and `go run` would die of it and leave the runner and the stack
+# running. LOCAL_FLAGS passes flags to it (see go run ./cmd/local -h).
+LOCAL_FLAGS ?=
 local: mariadb $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) ## run the stack without Docker: host processes on loopback (Ctrl-C stops)
-	$(GO) run ./cmd/local
+	$(GO) build -o .cache/bin/local ./cmd/local
+	exec .cache/bin/local $(LOCAL_FLAGS)
 
 LOAD_RATE     ?= 50
 LOAD_DURATION ?= 60s

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -20,8 +21,11 @@ import (
 
 var service1URL = regexp.MustCompile(`^\s+service1\s+(http://\S+)/`)
 
-// TestMakeLocal runs cmd/local (what `make local` runs) as a user would: it
-// prints the URLs, serves them, and stops everything on Ctrl-C (SIGINT).
+// TestMakeLocal runs what `make local` runs as a user would: it prints the
+// URLs, serves them, and on each of the signals a user or a supervisor sends
+// (SIGINT from Ctrl-C, SIGHUP from a closed terminal, SIGTERM from a
+// supervisor or `timeout`, to make itself) it stops every process, removes
+// its temporary folder and exits.
 func TestMakeLocal(t *testing.T) {
 	if !devstack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
 		devstacktest.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
@@ -30,15 +34,60 @@ func TestMakeLocal(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/local").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v %s", err, out)
 	}
-	cmd := exec.Command(bin, "-service1", "127.0.0.1:0", "-service2", "127.0.0.1:0", "-quiet")
-	cmd.Dir = repoRoot
+	flags := []string{"-service1", "127.0.0.1:0", "-service2", "127.0.0.1:0", "-quiet"}
+	for _, c := range []struct {
+		name string
+		sig  syscall.Signal
+		make bool // through make local, the signal to make
+	}{
+		{"Ctrl-C", syscall.SIGINT, false},
+		{"terminal closed", syscall.SIGHUP, false},
+		{"SIGTERM to make local", syscall.SIGTERM, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(bin, flags...)
+			if c.make {
+				cmd = exec.Command("make", "--no-print-directory", "local", "LOCAL_FLAGS="+strings.Join(flags, " "))
+			}
+			tmp := t.TempDir()
+			cmd.Dir = repoRoot
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			url := startLocal(t, cmd)
+			_ = cmd.Process.Signal(c.sig)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil && !c.make { // make exits with the status the recipe got
+					t.Fatalf("cmd/local after %s: %v", c.sig, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("not stopped within 30s of %s", c.sig)
+			}
+			// Everything it started is gone: service1 does not answer, and
+			// the temporary folder (data, configs, sockets) is removed.
+			if resp, err := http.Get(url + "/"); err == nil {
+				resp.Body.Close()
+				t.Fatalf("service1 still answers after %s", c.sig)
+			}
+			left, _ := filepath.Glob(filepath.Join(tmp, "failready-*"))
+			if len(left) > 0 {
+				t.Errorf("left behind after %s: %v", c.sig, left)
+			}
+		})
+	}
+}
+
+// startLocal starts cmd, waits for the service1 URL it prints and checks
+// that it serves.
+func startLocal(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -53,7 +102,7 @@ func TestMakeLocal(t *testing.T) {
 	select {
 	case url = <-found:
 	case <-time.After(90 * time.Second):
-		t.Fatal("cmd/local printed no service1 URL within 90s")
+		t.Fatal("no service1 URL printed within 90s")
 	}
 	resp, err := http.Get(url + "/")
 	if err != nil {
@@ -64,19 +113,5 @@ func TestMakeLocal(t *testing.T) {
 	if resp.StatusCode != 200 || !regexp.MustCompile(`"first_name":"joe"`).Match(body) {
 		t.Fatalf("GET / through make local: %d %s", resp.StatusCode, body)
 	}
-
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("cmd/local after Ctrl-C: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("cmd/local did not stop within 30s of Ctrl-C")
-	}
-	if _, err := http.Get(url + "/"); err == nil {
-		t.Fatal("service1 still answers after cmd/local stopped")
-	}
+	return url
 }

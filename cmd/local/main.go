@@ -3,7 +3,8 @@
 // loopback, wired as docker-compose.yml wires them, plus statsd_exporter and
 // Prometheus when STATSD_EXPORTER_BIN and PROMETHEUS_BIN name them (make local
 // installs and sets them). It prints the URLs, streams every process's log
-// lines, and tears everything down on Ctrl-C.
+// lines, and tears everything down on SIGINT (Ctrl-C), SIGTERM or SIGHUP,
+// exiting 0.
 //
 //	make local
 package main
@@ -37,7 +38,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C, a supervisor's or make's SIGTERM, a closed terminal's SIGHUP:
+	// each stops every process and removes the temporary folder.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
 	root, err := os.Getwd()

@@ -34,7 +34,7 @@ func TestMakeLocal(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/local").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v %s", err, out)
 	}
-	flags := []string{"-service1", "127.0.0.1:0", "-service2", "127.0.0.1:0", "-quiet"}
+	flags := []string{"-service1", "127.0.0.1:0", "-service2", "127.0.0.1:0", "-statsd-exporter", "127.0.0.1:0", "-prometheus", "127.0.0.1:0", "-quiet"}
 	for _, c := range []struct {
 		name string
 		sig  syscall.Signal

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -32,10 +33,21 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	// The compose stack's host ports, so that the walkthroughs' commands
+	// work unchanged on either stack; port 0 picks a free one.
 	s1 := fs.String("service1", "127.0.0.1:8000", "service1 listen address")
 	s2 := fs.String("service2", "127.0.0.1:8001", "service2 listen address")
+	sx := fs.String("statsd-exporter", "127.0.0.1:9102", "statsd_exporter's metrics page (with STATSD_EXPORTER_BIN)")
+	prom := fs.String("prometheus", "127.0.0.1:9090", "Prometheus's address (with PROMETHEUS_BIN)")
 	quiet := fs.Bool("quiet", false, "do not stream the processes' log lines")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	wanted := []namedAddr{{"service1", *s1}, {"service2", *s2}}
+	if os.Getenv("STATSD_EXPORTER_BIN") != "" && os.Getenv("PROMETHEUS_BIN") != "" {
+		wanted = append(wanted, namedAddr{"statsd-exporter", *sx}, namedAddr{"prometheus", *prom})
+	}
+	if err := checkFree(wanted); err != nil {
 		return err
 	}
 	// Ctrl-C, a supervisor's or make's SIGTERM, a closed terminal's SIGHUP:
@@ -60,8 +72,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Service1Addr: *s1,
 		Service2Addr: *s2,
 
-		StatsdExporterBin: os.Getenv("STATSD_EXPORTER_BIN"),
-		PrometheusBin:     os.Getenv("PROMETHEUS_BIN"),
+		StatsdExporterBin:     os.Getenv("STATSD_EXPORTER_BIN"),
+		PrometheusBin:         os.Getenv("PROMETHEUS_BIN"),
+		StatsdExporterWebAddr: *sx,
+		PrometheusAddr:        *prom,
 	})
 	if err != nil {
 		return err
@@ -80,6 +94,29 @@ failready is up (Ctrl-C stops it):
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping...")
 	return st.Stop()
+}
+
+// namedAddr is a listen address and the program that wants it.
+type namedAddr struct{ name, addr string }
+
+// checkFree fails, naming every taken one and the flag that moves it, when
+// another program already listens on an address the stack wants: better
+// than one program of the stack dying at start with "address in use".
+func checkFree(addrs []namedAddr) error {
+	var taken []string
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a.addr)
+		if err != nil {
+			taken = append(taken, fmt.Sprintf("%s (%s): %v; stop what listens there, or pass -%s 127.0.0.1:0 (make local LOCAL_FLAGS=\"-%s 127.0.0.1:0\")",
+				a.addr, a.name, err, a.name, a.name))
+			continue
+		}
+		ln.Close()
+	}
+	if len(taken) > 0 {
+		return fmt.Errorf("ports taken:\n  %s", strings.Join(taken, "\n  "))
+	}
+	return nil
 }
 
 // gitVersion is the short commit, as `make up` stamps the images.

@@ -47,6 +47,9 @@ type Options struct {
 	MySQLDSN string
 
 	Service1Addr, Service2Addr string // "127.0.0.1:0" when empty
+	// StatsdExporterWebAddr and PrometheusAddr are where statsd_exporter's
+	// metrics page and Prometheus listen; empty or port 0: a free port.
+	StatsdExporterWebAddr, PrometheusAddr string
 
 	// Env adds variables to a service's environment, by service name.
 	Env map[string][]string

@@ -118,6 +118,18 @@ func TestProcMemory(t *testing.T) {
 	}
 }
 
+func TestAddrOrFree(t *testing.T) {
+	if a, err := addrOrFree("127.0.0.1:9090"); err != nil || a != "127.0.0.1:9090" {
+		t.Errorf("a given address: %q, %v", a, err)
+	}
+	for _, in := range []string{"", "127.0.0.1:0"} {
+		a, err := addrOrFree(in)
+		if err != nil || !strings.HasPrefix(a, "127.0.0.1:") || strings.HasSuffix(a, ":0") {
+			t.Errorf("%q gave %q, %v; want a free loopback port", in, a, err)
+		}
+	}
+}
+
 func TestPrefixWriter(t *testing.T) {
 	var b bytes.Buffer
 	w := prefixWriter(&b, "db| ")

@@ -8,25 +8,39 @@ package devstack
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 )
 
-// startMetrics starts statsd_exporter and Prometheus on free loopback ports
-// with the files compose mounts.
+// addrOrFree is addr, or a free loopback address when addr is empty or
+// asks for port 0 (the programs are waited for on their address, so it must
+// be known before they start).
+func addrOrFree(addr string) (string, error) {
+	if _, port, err := net.SplitHostPort(addr); err == nil && port != "0" {
+		return addr, nil
+	}
+	p, err := FreePort()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("127.0.0.1:%d", p), nil
+}
+
+// startMetrics starts statsd_exporter and Prometheus, on the addresses the
+// options give or free loopback ports, with the files compose mounts.
 func (s *Stack) startMetrics(ctx context.Context) error {
 	udp, err := FreeUDPPort()
 	if err != nil {
 		return err
 	}
-	web, err := FreePort()
+	webAddr, err := addrOrFree(s.opts.StatsdExporterWebAddr)
 	if err != nil {
 		return err
 	}
 	s.StatsdUDP = fmt.Sprintf("127.0.0.1:%d", udp)
-	webAddr := fmt.Sprintf("127.0.0.1:%d", web)
 	s.StatsdExporter, err = StartTool(ctx, "statsd-exporter", s.opts.StatsdExporterBin, []string{
 		"--statsd.mapping-config=" + filepath.Join(s.opts.RepoRoot, MappingFile),
 		"--statsd.listen-udp=" + s.StatsdUDP,
@@ -37,11 +51,10 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 		return err
 	}
 
-	promPort, err := FreePort()
+	promAddr, err := addrOrFree(s.opts.PrometheusAddr)
 	if err != nil {
 		return err
 	}
-	promAddr := fmt.Sprintf("127.0.0.1:%d", promPort)
 	targets := map[string]string{
 		"statsd-exporter:9102": webAddr,
 		"localhost:9090":       promAddr,

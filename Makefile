@@ -70,20 +70,23 @@ load: ## drive a bounded load at service1 (LOAD_RATE=50 LOAD_DURATION=60s); comp
 		$(GO) run ./cmd/loadgen -target http://localhost:8000 -rate $(LOAD_RATE) -duration $(LOAD_DURATION); \
 	fi
 
-# Chaos experiments against `make up` (see docs/walkthroughs.md, walkthrough 4).
-# toxiproxy's API is on 127.0.0.1:8474; `make chaos-reset` undoes them all.
+# Chaos experiments (see docs/walkthroughs.md, walkthrough 4). toxiproxy's API
+# is on 127.0.0.1:8474 in both stacks (make up and make local); the toxiproxy
+# ones work against either, chaos-kill and chaos-disk-full need compose.
+# `make chaos-reset` undoes them all.
+TOXIPROXY ?= http://127.0.0.1:8474
 TOXI := curl -fsS -H 'Content-Type: application/json'
 chaos-latency: ## chaos: add 2 s of latency between service1 and service2
-	$(TOXI) -d '{"name":"latency","type":"latency","stream":"downstream","attributes":{"latency":2000,"jitter":200}}' http://127.0.0.1:8474/proxies/service2/toxics && echo
+	$(TOXI) -d '{"name":"latency","type":"latency","stream":"downstream","attributes":{"latency":2000,"jitter":200}}' $(TOXIPROXY)/proxies/service2/toxics && echo
 
 chaos-service2-down: ## chaos: take service2 away from service1 (connections refused)
-	$(TOXI) -d '{"enabled":false}' http://127.0.0.1:8474/proxies/service2 && echo
+	$(TOXI) -d '{"enabled":false}' $(TOXIPROXY)/proxies/service2 && echo
 
 chaos-mysql-down: ## chaos: take MySQL away from service2
-	$(TOXI) -d '{"enabled":false}' http://127.0.0.1:8474/proxies/mysql && echo
+	$(TOXI) -d '{"enabled":false}' $(TOXIPROXY)/proxies/mysql && echo
 
 chaos-reset-peer: ## chaos: reset every connection between service2 and MySQL
-	$(TOXI) -d '{"name":"reset","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}' http://127.0.0.1:8474/proxies/mysql/toxics && echo
+	$(TOXI) -d '{"name":"reset","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}' $(TOXIPROXY)/proxies/mysql/toxics && echo
 
 chaos-kill: ## chaos: SIGKILL service2; its restart policy brings it back
 	docker compose kill -s SIGKILL service2
@@ -91,9 +94,10 @@ chaos-kill: ## chaos: SIGKILL service2; its restart policy brings it back
 chaos-disk-full: ## chaos: fill service2's spool volume
 	docker compose --profile chaos run --rm diskfill
 
-chaos-reset: ## chaos: undo every experiment (toxics, proxies, spool)
-	$(TOXI) -X POST http://127.0.0.1:8474/reset && echo "toxiproxy reset"
-	docker compose --profile chaos run --rm diskfill "rm -f /spool/fill; df -h /spool"
+chaos-reset: ## chaos: undo every experiment (toxics, proxies, and compose's spool)
+	$(TOXI) -X POST $(TOXIPROXY)/reset && echo "toxiproxy reset"
+	@if docker compose ps --status running service2 2>/dev/null | grep -q service2; then \
+		docker compose --profile chaos run --rm diskfill "rm -f /spool/fill; df -h /spool"; fi
 
 walkthrough-logging: ## run the logging walkthrough (docs/walkthroughs.md) against `make up`
 	scripts/walkthrough-logging.sh

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -34,7 +35,8 @@ func TestMakeLocal(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/local").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v %s", err, out)
 	}
-	flags := []string{"-service1", "127.0.0.1:0", "-service2", "127.0.0.1:0", "-statsd-exporter", "127.0.0.1:0", "-prometheus", "127.0.0.1:0", "-quiet"}
+	flags := []string{"-service1", "127.0.0.1:0", "-service2", "127.0.0.1:0", "-statsd-exporter", "127.0.0.1:0", "-prometheus", "127.0.0.1:0",
+		"-toxiproxy", "127.0.0.1:0", "-quiet"}
 	for _, c := range []struct {
 		name string
 		sig  syscall.Signal
@@ -75,6 +77,48 @@ func TestMakeLocal(t *testing.T) {
 				t.Errorf("left behind after %s: %v", c.sig, left)
 			}
 		})
+	}
+}
+
+// TestMakeLocalChaos: the chaos targets of the Makefile work against make
+// local as they do against compose (toxiproxy with compose's proxy names):
+// service2 taken away answers 503, and chaos-reset brings it back.
+func TestMakeLocalChaos(t *testing.T) {
+	if !devstack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
+		devstacktest.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
+	}
+	bin := filepath.Join(t.TempDir(), "local")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/local").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	toxiproxy := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, "-service1", "127.0.0.1:0", "-service2", "127.0.0.1:0", "-statsd-exporter", "127.0.0.1:0",
+		"-prometheus", "127.0.0.1:0", "-toxiproxy", toxiproxy, "-quiet")
+	cmd.Dir = repoRoot
+	url := startLocal(t, cmd)
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+	}()
+	makeChaos := func(target string) {
+		t.Helper()
+		out, err := exec.Command("make", "-C", repoRoot, "--no-print-directory", target, "TOXIPROXY=http://"+toxiproxy).CombinedOutput()
+		if err != nil {
+			t.Fatalf("make %s: %v\n%s", target, err, out)
+		}
+	}
+	makeChaos("chaos-service2-down")
+	r := call(t, "GET", url+"/", "", nil)
+	if r.status != 503 || !strings.Contains(r.body, `"request_id"`) {
+		t.Fatalf("service2 taken away: %d %s", r.status, r.body)
+	}
+	makeChaos("chaos-reset")
+	if _, ok := poll(20*time.Second, 200*time.Millisecond, func() bool { return call(t, "GET", url+"/", "", nil).status == 200 }); !ok {
+		t.Fatal("GET / not 200 within 20 s of chaos-reset")
 	}
 }
 

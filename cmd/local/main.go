@@ -1,8 +1,8 @@
 // Command local runs the demo stack without Docker: MySQL (a private
 // mariadbd, or MYSQL_TEST_DSN), service2 and service1 as host processes on
-// loopback, wired as docker-compose.yml wires them, plus statsd_exporter and
-// Prometheus when STATSD_EXPORTER_BIN and PROMETHEUS_BIN name them (make local
-// installs and sets them). It prints the URLs, streams every process's log
+// loopback, wired as docker-compose.yml wires them (toxiproxy on both hops),
+// plus statsd_exporter and Prometheus when STATSD_EXPORTER_BIN and
+// PROMETHEUS_BIN name them (make local installs and sets them). It prints the URLs, streams every process's log
 // lines, and tears everything down on SIGINT (Ctrl-C), SIGTERM or SIGHUP,
 // exiting 0.
 //
@@ -39,11 +39,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	s2 := fs.String("service2", "127.0.0.1:8001", "service2 listen address")
 	sx := fs.String("statsd-exporter", "127.0.0.1:9102", "statsd_exporter's metrics page (with STATSD_EXPORTER_BIN)")
 	prom := fs.String("prometheus", "127.0.0.1:9090", "Prometheus's address (with PROMETHEUS_BIN)")
+	toxi := fs.String("toxiproxy", "127.0.0.1:8474", "toxiproxy's API, for make chaos-*")
 	quiet := fs.Bool("quiet", false, "do not stream the processes' log lines")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	wanted := []namedAddr{{"service1", *s1}, {"service2", *s2}}
+	wanted := []namedAddr{{"service1", *s1}, {"service2", *s2}, {"toxiproxy", *toxi}}
 	if os.Getenv("STATSD_EXPORTER_BIN") != "" && os.Getenv("PROMETHEUS_BIN") != "" {
 		wanted = append(wanted, namedAddr{"statsd-exporter", *sx}, namedAddr{"prometheus", *prom})
 	}
@@ -71,6 +72,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		MySQLDSN:     os.Getenv("MYSQL_TEST_DSN"),
 		Service1Addr: *s1,
 		Service2Addr: *s2,
+		// toxiproxy on both hops, as in compose, with its proxies' names:
+		// make chaos-latency and the others work on this stack too.
+		Chaos:     true,
+		ChaosAddr: *toxi,
 
 		StatsdExporterBin:     os.Getenv("STATSD_EXPORTER_BIN"),
 		PrometheusBin:         os.Getenv("PROMETHEUS_BIN"),
@@ -87,6 +92,7 @@ failready is up (Ctrl-C stops it):
   service2  %s/users
   mysql     %s
 `, st.Service1.URL(), st.Service1.URL(), st.Service2.URL(), mysqlAt)
+	fmt.Fprintf(stdout, "  toxiproxy http://%s/proxies   (make chaos-latency, chaos-service2-down, chaos-mysql-down, chaos-reset-peer, chaos-reset)\n", st.Chaos.Addr)
 	if st.Prometheus != nil {
 		fmt.Fprintf(stdout, "  statsd-exporter %s/metrics\n  prometheus %s/api/v1/query?query=up   (the HTTP API; no web UI in this build)\n",
 			st.StatsdExporter.URL(), st.Prometheus.URL())

@@ -13,9 +13,11 @@ import (
 )
 
 // Chaos is toxiproxy, in process, between service1 and service2 and between
-// service2 and MySQL, as docker-compose.yml places it: the chaos tests add
-// latency, cut connections and take either dependency away through it.
+// service2 and MySQL, as docker-compose.yml places it, with compose's proxy
+// names (service2, mysql): the chaos tests and make chaos-* add latency, cut
+// connections and take either dependency away through it.
 type Chaos struct {
+	Addr     string // the API's host:port
 	Client   *toxiclient.Client
 	Service2 *toxiclient.Proxy // service1 → service2
 	MySQL    *toxiclient.Proxy // service2 → MySQL
@@ -23,14 +25,14 @@ type Chaos struct {
 	done     chan error
 }
 
-// startChaos starts the toxiproxy API on a free loopback port.
-func startChaos(ctx context.Context) (*Chaos, error) {
-	port, err := FreePort()
+// startChaos starts the toxiproxy API on addr, or a free loopback port.
+func startChaos(ctx context.Context, addr string) (*Chaos, error) {
+	addr, err := addrOrFree(addr)
 	if err != nil {
 		return nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	c := &Chaos{
+		Addr:   addr,
 		server: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
 		done:   make(chan error, 1),
 	}

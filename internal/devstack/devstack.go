@@ -66,8 +66,10 @@ type Options struct {
 	// receiver). Without it the services run with tracing off.
 	OtelcolBin, TraceExportEndpoint string
 
-	// Chaos puts toxiproxy (in process) on both hops, as compose does.
-	Chaos bool
+	// Chaos puts toxiproxy (in process) on both hops, as compose does, its
+	// API on ChaosAddr (empty or port 0: a free port).
+	Chaos     bool
+	ChaosAddr string
 }
 
 // Stack is a running stack.
@@ -125,7 +127,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	if o.Chaos {
-		if s.Chaos, err = startChaos(ctx); err != nil {
+		if s.Chaos, err = startChaos(ctx, o.ChaosAddr); err != nil {
 			return nil, err
 		}
 		if s.Chaos.MySQL, err = s.Chaos.proxy("mysql", s.DB.Addr); err != nil {

@@ -219,7 +219,7 @@ func TestBuildStampsTheVersion(t *testing.T) {
 
 // A proxy follows its upstream when a service comes back on a new port.
 func TestChaosRouteFollowsARestartedService(t *testing.T) {
-	c, err := startChaos(context.Background())
+	c, err := startChaos(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,13 +28,7 @@ var service1URL = regexp.MustCompile(`^\s+service1\s+(http://\S+)/`)
 // supervisor or `timeout`, to make itself) it stops every process, removes
 // its temporary folder and exits.
 func TestMakeLocal(t *testing.T) {
-	if !devstack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
-		devstacktest.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
-	}
-	bin := filepath.Join(t.TempDir(), "local")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/local").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v %s", err, out)
-	}
+	bin := buildLocal(t)
 	flags := []string{"-service1", "127.0.0.1:0", "-service2", "127.0.0.1:0", "-statsd-exporter", "127.0.0.1:0", "-prometheus", "127.0.0.1:0",
 		"-toxiproxy", "127.0.0.1:0", "-quiet"}
 	for _, c := range []struct {
@@ -84,13 +78,7 @@ func TestMakeLocal(t *testing.T) {
 // local as they do against compose (toxiproxy with compose's proxy names):
 // service2 taken away answers 503, and chaos-reset brings it back.
 func TestMakeLocalChaos(t *testing.T) {
-	if !devstack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
-		devstacktest.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
-	}
-	bin := filepath.Join(t.TempDir(), "local")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/local").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v %s", err, out)
-	}
+	bin := buildLocal(t)
 	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +108,19 @@ func TestMakeLocalChaos(t *testing.T) {
 	if _, ok := poll(20*time.Second, 200*time.Millisecond, func() bool { return call(t, "GET", url+"/", "", nil).status == 200 }); !ok {
 		t.Fatal("GET / not 200 within 20 s of chaos-reset")
 	}
+}
+
+// buildLocal builds cmd/local (what make local runs) for a test.
+func buildLocal(t *testing.T) string {
+	t.Helper()
+	if !devstack.MariaDBAvailable() && os.Getenv("MYSQL_TEST_DSN") == "" {
+		devstacktest.Missing(t, "neither mariadbd nor MYSQL_TEST_DSN")
+	}
+	bin := filepath.Join(t.TempDir(), "local")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/local").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	return bin
 }
 
 // startLocal starts cmd, waits for the service1 URL it prints and checks

@@ -7,10 +7,10 @@
 // wherever GET does (RFC 9110): the GET handler answers and the server drops
 // the body.
 //
-// Depends on: github.com/go-chi/chi/v5 and, by design, the other middleware
-// packages it composes: internal/requestid, internal/tracing,
-// internal/logging, internal/metrics, internal/recoverer, internal/health,
-// internal/respond.
+// Depends on: github.com/go-chi/chi/v5, github.com/go-chi/chi/v5/middleware
+// (GetHead) and, by design, the other middleware packages it composes:
+// internal/requestid, internal/tracing, internal/logging, internal/metrics,
+// internal/recoverer, internal/health, internal/respond.
 package router
 
 import (

@@ -16,6 +16,10 @@ TOOLS                     := $(CURDIR)/.cache/tools
 STATSD_EXPORTER_VERSION   := v0.31.0
 PROMETHEUS_MODULE_VERSION := v0.316.0
 OTELCOL_VERSION           := v0.165.0
+# Jaeger's module v1.76.0 is Jaeger v2.13.0 (the project tags both on one
+# commit): jaegertracing/jaeger:2.13.0 in compose.
+JAEGER_MODULE_VERSION     := v1.76.0
+JAEGER_VERSION            := 2.13.0
 STATICCHECK_VERSION       := v0.8.2
 STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/prometheus
@@ -23,13 +27,14 @@ PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/pro
 OTELCOL_BUILDER     := $(TOOLS)/builder-$(OTELCOL_VERSION)/builder
 OTELCOL_BIN         := $(TOOLS)/otelcol-$(OTELCOL_VERSION)/otelcol-failready/otelcol-failready
 STATICCHECK_BIN     := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
-export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN
+JAEGER_BIN          := $(TOOLS)/jaeger-$(JAEGER_MODULE_VERSION)/jaeger
+export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN
 
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset
-.PHONY: bench bench-check bench-baseline bench-load valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol walkthrough-logging
+.PHONY: bench bench-check bench-baseline bench-load valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,14 +55,18 @@ up: ## build the services at this commit, start the compose stack, print the URL
 down: ## stop the compose stack and delete its data
 	docker compose down -v --remove-orphans
 
-logs: ## follow the compose stack's logs
-	docker compose logs -f
+logs: ## follow every program's logs, of whichever stack runs (scripts/logs service1 service2 for some)
+	@scripts/logs -f
 
 # The runner is exec'd, not run under `go run`: make forwards SIGTERM to its
 # child, and `go run` would die of it and leave the runner and the stack
-# running. LOCAL_FLAGS passes flags to it (see go run ./cmd/local -h).
+# running. LOCAL_FLAGS passes flags to it (see go run ./cmd/local -h). The
+# tools it needs are built once, side by side (a sub-make with -j).
 LOCAL_FLAGS ?=
-local: mariadb $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) ## run the stack without Docker: host processes on loopback (Ctrl-C stops)
+local-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN)
+	@:
+local: mariadb ## run the stack without Docker: host processes on loopback, on compose's ports (Ctrl-C stops)
+	@$(MAKE) --no-print-directory -j4 local-tools
 	$(GO) build -o .cache/bin/local ./cmd/local
 	exec .cache/bin/local $(LOCAL_FLAGS)
 
@@ -70,10 +79,10 @@ load: ## drive a bounded load at service1 (LOAD_RATE=50 LOAD_DURATION=60s); comp
 		$(GO) run ./cmd/loadgen -target http://localhost:8000 -rate $(LOAD_RATE) -duration $(LOAD_DURATION); \
 	fi
 
-# Chaos experiments (see docs/walkthroughs.md, walkthrough 4). toxiproxy's API
-# is on 127.0.0.1:8474 in both stacks (make up and make local); the toxiproxy
-# ones work against either, chaos-kill and chaos-disk-full need compose.
-# `make chaos-reset` undoes them all.
+# Chaos experiments (see docs/walkthroughs.md, walkthrough 4), against
+# whichever stack runs: toxiproxy's API is on 127.0.0.1:8474 in both (make
+# up and make local); scripts/stack.sh kills and fills the spool the way
+# each stack needs. `make chaos-reset` undoes them all.
 TOXIPROXY ?= http://127.0.0.1:8474
 TOXI := curl -fsS -H 'Content-Type: application/json'
 chaos-latency: ## chaos: add 2 s of latency between service1 and service2
@@ -88,19 +97,35 @@ chaos-mysql-down: ## chaos: take MySQL away from service2
 chaos-reset-peer: ## chaos: reset every connection between service2 and MySQL
 	$(TOXI) -d '{"name":"reset","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}' $(TOXIPROXY)/proxies/mysql/toxics && echo
 
-chaos-kill: ## chaos: SIGKILL service2; its restart policy brings it back
-	docker compose kill -s SIGKILL service2
+chaos-kill: ## chaos: SIGKILL service2; the restart policy (compose's, or make local's runner) brings it back
+	@scripts/stack.sh kill service2
 
-chaos-disk-full: ## chaos: fill service2's spool volume
-	docker compose --profile chaos run --rm diskfill
+chaos-disk-full: ## chaos: fill service2's spool filesystem (16 MiB)
+	@scripts/stack.sh fill-spool
 
-chaos-reset: ## chaos: undo every experiment (toxics, proxies, and compose's spool)
+chaos-reset: ## chaos: undo every experiment (toxics, proxies, the spool)
 	$(TOXI) -X POST $(TOXIPROXY)/reset && echo "toxiproxy reset"
-	@if docker compose ps --status running service2 2>/dev/null | grep -q service2; then \
-		docker compose --profile chaos run --rm diskfill "rm -f /spool/fill; df -h /spool"; fi
+	@scripts/stack.sh free-spool
 
-walkthrough-logging: ## run the logging walkthrough (docs/walkthroughs.md) against `make up`
+# The walkthroughs of docs/walkthroughs.md as scripts that check what they
+# say you see, against whichever stack runs; make e2e runs them on make local.
+walkthrough-logging: jq ## walkthrough 1 (logs and request IDs), checked, against the running stack
 	scripts/walkthrough-logging.sh
+
+walkthrough-metrics: jq ## walkthrough 2 (metrics), checked, against the running stack
+	scripts/walkthrough-metrics.sh
+
+walkthrough-tracing: jq ## walkthrough 3 (traces, through Jaeger's API), checked, against the running stack
+	scripts/walkthrough-tracing.sh
+
+walkthrough-chaos: jq ## walkthrough 4 (every chaos experiment), checked, against the running stack
+	scripts/walkthrough-chaos.sh
+
+walkthroughs: walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos ## walkthroughs 1 to 4, in order
+
+jq: ## make sure jq is installed (Debian's jq; the walkthrough scripts read JSON with it)
+	@command -v jq >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files --cached --others --exclude-standard '*.go')
@@ -118,7 +143,7 @@ test: vet ## unit tests: Go only, no services needed
 test-integration: ## tests against a real MySQL-protocol server (MYSQL_TEST_DSN)
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
 
-e2e: mariadb tools ## the real binaries, a private mariadbd, statsd_exporter, Prometheus and the collector as host processes
+e2e: mariadb jq tools ## the real binaries and every program of the stack as host processes; the walkthrough scripts against make local
 	$(GO) test -count=1 -timeout 10m -tags e2e ./e2e/
 
 ci: test test-integration e2e bench-check ## everything CI runs
@@ -146,7 +171,7 @@ bench-baseline: valgrind ## record a new bench/instructions.json (commit it with
 	$(GO) test -c -o $(BENCH_TEST) ./service1/
 	$(GO) run ./cmd/benchinstr -test $(BENCH_TEST) -write bench/instructions.json
 
-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) ## install the pinned statsd_exporter, Prometheus and collector (cached in .cache/tools)
+tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) ## install the pinned statsd_exporter, Prometheus, collector and Jaeger (cached in .cache/tools)
 
 otelcol: $(OTELCOL_BIN) ## build the OpenTelemetry collector from otel-collector/builder-config.yaml
 
@@ -173,6 +198,19 @@ $(PROMETHEUS_BIN):
 	@echo "building Prometheus $(PROMETHEUS_MODULE_VERSION) once, without service discovery (about 3 minutes on 2 cores; cached in $(TOOLS))"
 	GOBIN=$(dir $@) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_MODULE_VERSION) \
 		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_MODULE_VERSION)
+
+# `go install` refuses Jaeger's module (its go.mod has a replace directive),
+# so it is built inside a writable copy of the downloaded module, with the
+# module's own go.mod. Jaeger's UI is not in the module (it is built with
+# npm into the release images): this binary serves the query API, the one
+# Grafana's Jaeger data source uses, and a placeholder page at /.
+$(JAEGER_BIN):
+	@echo "building Jaeger $(JAEGER_VERSION) (module $(JAEGER_MODULE_VERSION)) once (about 3 minutes on 2 cores; cached in $(TOOLS))"
+	set -e; src=$$(cd /tmp && $(GO) mod download -json github.com/jaegertracing/jaeger@$(JAEGER_MODULE_VERSION) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
+	work=$$(mktemp -d); trap 'chmod -R u+w "$$work"; rm -rf "$$work"' EXIT; \
+	cp -r "$$src" "$$work/jaeger"; chmod -R u+w "$$work/jaeger"; \
+	mkdir -p $(dir $@); cd "$$work/jaeger" && $(GO) build -mod=mod -trimpath \
+		-ldflags "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$(JAEGER_VERSION)" -o $@.tmp ./cmd/jaeger && mv $@.tmp $@
 
 valgrind: ## make sure valgrind is installed (Debian's valgrind; the perf gate runs under it)
 	@command -v valgrind >/dev/null || \

@@ -133,7 +133,7 @@ func measure(t *testing.T, st *devstack.Stack) usage {
 		resp.Body.Close()
 		u.gc += v.GCCycles
 	}
-	for _, p := range []*devstack.Process{st.Collector, st.StatsdExporter} {
+	for _, p := range []*devstack.Process{st.Collector, st.StatsdExporter, st.Jaeger} {
 		c, err := p.CPU()
 		if err != nil {
 			t.Fatal(err)
@@ -158,9 +158,9 @@ func measure(t *testing.T, st *devstack.Stack) usage {
 //   - sink: all telemetry on, exported to receivers that cost nothing (an
 //     OTLP endpoint that decodes nothing, a UDP socket nobody reads), so
 //     that the difference from off is what the services themselves pay;
-//   - pipeline: all telemetry on, through the collector and statsd_exporter
-//     to a trace receiver, all on the same cores as the services, as in
-//     compose;
+//   - pipeline: all telemetry on, through the collector to Jaeger and
+//     through statsd_exporter to Prometheus, all on the same cores as the
+//     services, as in compose;
 //   - dead: nothing listens where the collector and statsd-exporter were
 //     (the TCP port stays bound, never listening, so that no other program
 //     of the stack can take it and make it alive by accident);
@@ -186,7 +186,6 @@ func measure(t *testing.T, st *devstack.Stack) usage {
 // BENCH_PROFILE_DIR saves CPU profiles of both services during the first
 // round of each mode (service1-off.pprof ...).
 func TestLoadTelemetryOverhead(t *testing.T) {
-	rcv := otlptest.Listen(t)
 	sink := otlptest.ListenSink(t)
 	// A UDP socket that never reads: statsd sends succeed and are dropped.
 	holeUDP, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -210,7 +209,7 @@ func TestLoadTelemetryOverhead(t *testing.T) {
 	}
 	st, _ := startStackWith(t, devstack.Options{
 		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"), PrometheusBin: toolBin(t, "PROMETHEUS_BIN"),
-		OtelcolBin: toolBin(t, "OTELCOL_BIN"), TraceExportEndpoint: rcv.Addr(), Env: env(),
+		OtelcolBin: toolBin(t, "OTELCOL_BIN"), JaegerBin: toolBin(t, "JAEGER_BIN"), Env: env(),
 	})
 	ctx := context.Background()
 	const rate, d = 200, 10 * time.Second
@@ -385,17 +384,8 @@ func sampleTelemetry(t *testing.T, p *devstack.Process, n int, interval time.Dur
 // stack, in MiB.
 func peakRSS(t *testing.T, st *devstack.Stack) map[string]float64 {
 	t.Helper()
-	pids := map[string]int{}
-	for _, p := range []*devstack.Process{st.Service1, st.Service2, st.StatsdExporter, st.Prometheus, st.Collector} {
-		if p != nil {
-			pids[p.Name] = p.Pid()
-		}
-	}
-	if st.MariaDB != nil {
-		pids["mariadbd"] = st.MariaDB.Pid()
-	}
 	out := map[string]float64{}
-	for name, pid := range pids {
+	for name, pid := range st.Programs() {
 		b, err := devstack.ProcMemory(pid, "VmHWM")
 		if err != nil {
 			t.Fatal(err)
@@ -416,9 +406,9 @@ func footprint(peak map[string]float64) string {
 }
 
 // usage is what the stack's processes have consumed so far: CPU of the
-// services, CPU of the telemetry pipeline (collector, statsd_exporter and
-// this test process, which hosts the OTLP receiver that stands in for
-// Jaeger, and the sink), and the services' GC cycles.
+// services, CPU of the telemetry pipeline (collector, statsd_exporter,
+// Jaeger and this test process, which hosts the sink), and the services'
+// GC cycles.
 type usage struct {
 	services, pipeline time.Duration
 	gc                 int

@@ -35,22 +35,22 @@ func TestCollectorConfigValidates(t *testing.T) {
 }
 
 // TestTracesThroughTheCollector: the real services send OTLP to the real
-// collector built from the project's manifest and run with its config; the
-// collector's exporter is pointed (by env, as Jaeger's would be) at a test
-// OTLP receiver. Whole traces arrive, parent links intact.
+// collector built from the project's manifest and run with its config, which
+// exports to the real Jaeger run with deploy/jaeger/config.yaml (as compose
+// runs them). Whole traces come back from Jaeger's query API, the one
+// Grafana's Jaeger data source reads, parent links intact.
 func TestTracesThroughTheCollector(t *testing.T) {
-	rcv := otlptest.Listen(t)
-	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), TraceExportEndpoint: rcv.Addr()})
+	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), JaegerBin: toolBin(t, "JAEGER_BIN")})
 
 	resp := call(t, "GET", st.Service1.URL()+"/users/1", "", map[string]string{requestid.Header: "e2e-trace-1"})
 	if resp.status != 200 {
 		t.Fatalf("GET /users/1: %d", resp.status)
 	}
 	tid := traceOf(t, resp)
-	rcv.WaitTrace(t, tid, 6, 30*time.Second)
+	waitJaegerTrace(t, st.Jaeger.URL(), tid, 6, 30*time.Second)
 	// Give stragglers (statement spans end before their parents) a moment.
 	time.Sleep(2 * time.Second)
-	spans := rcv.Trace(tid)
+	spans := jaegerTrace(t, st.Jaeger.URL(), tid)
 
 	ids := map[string]otlptest.Span{}
 	for _, s := range spans {
@@ -103,9 +103,18 @@ func TestTracesThroughTheCollector(t *testing.T) {
 		t.Errorf("statement %v, resource %v", stmt.Attrs, root.Resource)
 	}
 
+	// Jaeger knows both services, and finds the trace by its request ID,
+	// as walkthrough 3 searches for it.
+	if got := jaegerGet(t, st.Jaeger.URL()+"/api/services"); !strings.Contains(got, `"service1"`) || !strings.Contains(got, `"service2"`) {
+		t.Errorf("/api/services: %s", got)
+	}
+	if got := jaegerGet(t, st.Jaeger.URL()+`/api/traces?service=service1&tags={"request_id":"e2e-trace-1"}&lookback=1h`); !strings.Contains(got, tid) {
+		t.Errorf("search by request_id did not find trace %s: %.300s", tid, got)
+	}
+
 	// A panic is an error span with the exception.
 	resp = call(t, "GET", st.Service1.URL()+"/honeypot", "", nil)
-	hp := rcv.WaitTrace(t, traceOf(t, resp), 1, 30*time.Second)[0]
+	hp := waitJaegerTrace(t, st.Jaeger.URL(), traceOf(t, resp), 1, 30*time.Second)[0]
 	if hp.Name != "GET /honeypot" || !hp.StatusError || len(hp.Events) == 0 || hp.Events[0] != "exception" {
 		t.Errorf("honeypot span %+v", hp)
 	}
@@ -114,8 +123,7 @@ func TestTracesThroughTheCollector(t *testing.T) {
 // TestCollectorKilledMidRun: requests keep succeeding when the collector
 // dies, and SIGTERM still stops each service within 10 s.
 func TestCollectorKilledMidRun(t *testing.T) {
-	rcv := otlptest.Listen(t)
-	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), TraceExportEndpoint: rcv.Addr(),
+	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), JaegerBin: toolBin(t, "JAEGER_BIN"),
 		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
 	var (
 		mu       sync.Mutex

@@ -249,4 +249,18 @@ func TestToolVersionsMatchImages(t *testing.T) {
 	if img := p.Services["prometheus"].Image; img != want {
 		t.Errorf("prometheus image %s, make installs module %s (= %s)", img, v("PROMETHEUS_MODULE_VERSION"), want)
 	}
+	// Jaeger's module v1.X.Y is tagged on the same commit as Jaeger v2.(X-63).Y.
+	jmod := strings.Split(strings.TrimPrefix(v("JAEGER_MODULE_VERSION"), "v1."), ".")
+	jminor, _ := strconv.Atoi(jmod[0])
+	if want := "2." + strconv.Itoa(jminor-63) + "." + jmod[1]; v("JAEGER_VERSION") != want {
+		t.Errorf("Makefile JAEGER_VERSION %s, module %s is Jaeger %s", v("JAEGER_VERSION"), v("JAEGER_MODULE_VERSION"), want)
+	}
+	if img, want := p.Services["jaeger"].Image, "jaegertracing/jaeger:"+v("JAEGER_VERSION"); img != want {
+		t.Errorf("jaeger image %s, make builds %s", img, want)
+	}
+	if !slices.ContainsFunc(p.Services["jaeger"].Volumes, func(v types.ServiceVolumeConfig) bool {
+		return strings.HasSuffix(v.Source, "deploy/jaeger/config.yaml") && v.Target == "/etc/jaeger/config.yaml"
+	}) || !slices.Contains(p.Services["jaeger"].Command, "--config=/etc/jaeger/config.yaml") {
+		t.Error("compose does not run Jaeger with deploy/jaeger/config.yaml")
+	}
 }

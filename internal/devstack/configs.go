@@ -41,6 +41,37 @@ func LoopbackPrometheusConfig(repoRoot string, targets map[string]string) ([]byt
 	return []byte(cfg), nil
 }
 
+// JaegerConfigFile is the Jaeger config compose mounts.
+const JaegerConfigFile = "deploy/jaeger/config.yaml"
+
+// JaegerPorts are the loopback addresses Jaeger listens on in the dev stack.
+type JaegerPorts struct {
+	OTLPGRPC, QueryHTTP, QueryGRPC, Health string // host:port
+}
+
+// LoopbackJaegerConfig returns the Jaeger config src (the file compose
+// mounts) with its listeners moved to p.
+func LoopbackJaegerConfig(src string, p JaegerPorts) (string, error) {
+	return replaceAll(JaegerConfigFile, src, [][2]string{
+		{"0.0.0.0:4317", p.OTLPGRPC},
+		{"0.0.0.0:16686", p.QueryHTTP},
+		{"0.0.0.0:16685", p.QueryGRPC},
+		{"0.0.0.0:13133", p.Health},
+	})
+}
+
+// replaceAll makes each replacement in src, the text of file, and fails
+// when one has nothing to replace.
+func replaceAll(file, src string, rs [][2]string) (string, error) {
+	for _, r := range rs {
+		if !strings.Contains(src, r[0]) {
+			return "", fmt.Errorf("%s has no %q", file, r[0])
+		}
+		src = strings.ReplaceAll(src, r[0], r[1])
+	}
+	return src, nil
+}
+
 // CollectorPorts are the loopback addresses the collector listens on in the
 // dev stack.
 type CollectorPorts struct {
@@ -51,17 +82,11 @@ type CollectorPorts struct {
 // LoopbackCollectorConfig returns the collector config src (the file compose
 // mounts) with its listeners moved to p.
 func LoopbackCollectorConfig(src string, p CollectorPorts) (string, error) {
-	for _, r := range []struct{ from, to string }{
+	return replaceAll(CollectorConfigFile, src, [][2]string{
 		{"0.0.0.0:4317", p.OTLPGRPC},
 		{"0.0.0.0:4318", p.OTLPHTTP},
 		{"0.0.0.0:13133", p.Health},
 		{"host: 0.0.0.0", "host: 127.0.0.1"},
 		{"port: 8888", fmt.Sprintf("port: %d", p.Metrics)},
-	} {
-		if !strings.Contains(src, r.from) {
-			return "", fmt.Errorf("%s has no %q", CollectorConfigFile, r.from)
-		}
-		src = strings.ReplaceAll(src, r.from, r.to)
-	}
-	return src, nil
+	})
 }

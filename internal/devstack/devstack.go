@@ -65,6 +65,16 @@ type Options struct {
 	// its exporter pointed at TraceExportEndpoint (host:port of an OTLP gRPC
 	// receiver). Without it the services run with tracing off.
 	OtelcolBin, TraceExportEndpoint string
+	// CollectorGRPCAddr and CollectorHTTPAddr are where the collector's OTLP
+	// receivers listen (empty or port 0: a free port).
+	CollectorGRPCAddr, CollectorHTTPAddr string
+
+	// Jaeger, started when JaegerBin is set, before the collector, which
+	// then exports to it (unless TraceExportEndpoint says otherwise): the
+	// binary built from Jaeger's module, with deploy/jaeger/config.yaml
+	// (in-memory storage), its query API on JaegerQueryAddr (empty or port
+	// 0: a free port).
+	JaegerBin, JaegerQueryAddr string
 
 	// Chaos puts toxiproxy (in process) on both hops, as compose does, its
 	// API on ChaosAddr (empty or port 0: a free port).
@@ -74,6 +84,9 @@ type Options struct {
 
 // Stack is a running stack.
 type Stack struct {
+	// mu guards the process fields (and MariaDB's restarts) while
+	// Supervise runs.
+	mu       sync.Mutex
 	opts     Options
 	tempDir  string
 	MariaDB  *MariaDB // nil when MySQLDSN is used
@@ -88,9 +101,13 @@ type Stack struct {
 
 	// OTLPEndpoint is the collector's OTLP gRPC address ("" without it).
 	OTLPEndpoint     string
+	OTLPHTTPEndpoint string // the collector's OTLP HTTP receiver
 	Collector        *Process
+	// Jaeger's query API is at Jaeger.URL() (nil without JaegerBin).
+	Jaeger           *Process
 	bins             map[string]string
 	collectorMetrics string
+	jaegerOTLP       string
 
 	Chaos *Chaos // toxiproxy on both hops; nil unless Options.Chaos
 }
@@ -131,6 +148,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, err
 		}
 		if s.Chaos.MySQL, err = s.Chaos.proxy("mysql", s.DB.Addr); err != nil {
+			return nil, err
+		}
+	}
+	if o.JaegerBin != "" {
+		if err = s.startJaeger(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -184,7 +206,7 @@ func (s *Stack) Stop() error {
 			errs = append(errs, p.Stop(20*time.Second))
 		}
 	}
-	for _, p := range []*Process{s.Prometheus, s.StatsdExporter, s.Collector} {
+	for _, p := range []*Process{s.Prometheus, s.StatsdExporter, s.Collector, s.Jaeger} {
 		if p != nil {
 			_ = p.Stop(20 * time.Second) // their exit codes are not ours to judge
 		}

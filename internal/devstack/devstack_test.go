@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -248,5 +249,61 @@ func TestChaosRouteFollowsARestartedService(t *testing.T) {
 	}
 	if c.Service2.Listen != listen {
 		t.Fatalf("the proxy moved from %s to %s; callers know the old address", listen, c.Service2.Listen)
+	}
+}
+
+// TestSuperviseRestartsWithBackoff: a program of the stack killed with
+// SIGKILL is reported at once and started again with the same command;
+// killed again soon after, it waits twice as long.
+func TestSuperviseRestartsWithBackoff(t *testing.T) {
+	ready := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer ready.Close()
+	addr := strings.TrimPrefix(ready.URL, "http://")
+	var log bytes.Buffer
+	p, err := StartTool(context.Background(), "statsd-exporter", "/bin/sh", []string{"-c", "exec sleep 60"}, addr, "/", &lockedWriter{w: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{StatsdExporter: p}
+	events := make(chan Event, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Supervise(ctx, func(e Event) { events <- e }); close(done) }()
+	next := func() Event {
+		t.Helper()
+		select {
+		case e := <-events:
+			t.Logf("%s: %s", e.Name, e.Msg)
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatal("no supervisor event within 10 s")
+			return Event{}
+		}
+	}
+	for i, wait := range []time.Duration{MinBackoff, 2 * MinBackoff} {
+		old := s.Programs()["statsd-exporter"]
+		if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		if e := next(); e.Name != "statsd-exporter" || !strings.Contains(e.Msg, "signal: killed") ||
+			!strings.Contains(e.Msg, "restarting in "+wait.String()) {
+			t.Fatalf("kill %d: %+v", i, e)
+		}
+		e := next()
+		if took := time.Since(killed); e.Pid == 0 || e.Pid == old || took < wait {
+			t.Fatalf("kill %d: restarted %+v after %s, want a new pid after %s", i, e, took, wait)
+		}
+		if got := s.Programs()["statsd-exporter"]; got != e.Pid {
+			t.Fatalf("Programs() has pid %d, the restart reported %d", got, e.Pid)
+		}
+	}
+	cancel()
+	<-done
+	if err := s.StatsdExporter.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StatsdExporter.Wait(5 * time.Second); err != nil {
+		t.Fatal(err)
 	}
 }

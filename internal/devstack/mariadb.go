@@ -24,8 +24,14 @@ type MariaDB struct {
 	Port int
 	log  io.Writer
 	cmd  *exec.Cmd
-	done chan error
+	// exited is closed when the current mariadbd exits; waitErr is then
+	// its exit status.
+	exited  chan struct{}
+	waitErr error
 }
+
+// Exited is closed when the running mariadbd exits.
+func (m *MariaDB) Exited() <-chan struct{} { return m.exited }
 
 // Pid is mariadbd's process ID (0 when it is not running).
 func (m *MariaDB) Pid() int {
@@ -108,8 +114,9 @@ func (m *MariaDB) Start(ctx context.Context) error {
 	if err := m.cmd.Start(); err != nil {
 		return fmt.Errorf("start mariadbd: %w", err)
 	}
-	m.done = make(chan error, 1)
-	go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(m.cmd, m.done)
+	exited := make(chan struct{})
+	m.exited = exited
+	go func(c *exec.Cmd) { m.waitErr = c.Wait(); close(exited) }(m.cmd)
 
 	db, err := sql.Open("mysql", m.RootDSN(""))
 	if err != nil {
@@ -125,8 +132,8 @@ func (m *MariaDB) Start(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case werr := <-m.done:
-			return fmt.Errorf("mariadbd exited at start: %v (last ping: %v)", werr, err)
+		case <-exited:
+			return fmt.Errorf("mariadbd exited at start: %v (last ping: %v)", m.waitErr, err)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -144,10 +151,10 @@ func (m *MariaDB) Stop() error {
 	}
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-m.done:
+	case <-m.exited:
 	case <-time.After(30 * time.Second):
 		_ = m.cmd.Process.Kill()
-		<-m.done
+		<-m.exited
 	}
 	m.cmd = nil
 	return nil

@@ -84,51 +84,102 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 }
 
 // startCollector runs the collector with the project's config, its ports
-// moved to free loopback ones.
+// moved to loopback ones.
 func (s *Stack) startCollector(ctx context.Context) error {
-	var ports [4]int
-	for i := range ports {
-		p, err := FreePort()
-		if err != nil {
-			return err
-		}
-		ports[i] = p
-	}
-	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
-	b, err := os.ReadFile(filepath.Join(s.opts.RepoRoot, CollectorConfigFile))
-	if err != nil {
+	var ports CollectorPorts
+	var err error
+	if ports.OTLPGRPC, err = addrOrFree(s.opts.CollectorGRPCAddr); err != nil {
 		return err
 	}
-	cfg, err := LoopbackCollectorConfig(string(b), CollectorPorts{
-		OTLPGRPC: addr(ports[0]), OTLPHTTP: addr(ports[1]), Health: addr(ports[2]), Metrics: ports[3],
-	})
-	if err != nil {
+	if ports.OTLPHTTP, err = addrOrFree(s.opts.CollectorHTTPAddr); err != nil {
 		return err
 	}
-	dir := filepath.Join(s.opts.WorkDir, "otelcol")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if ports.Health, err = addrOrFree(""); err != nil {
 		return err
 	}
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+	if ports.Metrics, err = FreePort(); err != nil {
 		return err
 	}
 	export := s.opts.TraceExportEndpoint
+	if export == "" && s.Jaeger != nil {
+		export = s.jaegerOTLP
+	}
 	if export == "" {
 		export = discardAddr // the collector drops what it cannot send
 	}
-	p, err := spawn("otel-collector", s.opts.OtelcolBin, []string{"--config=" + path},
-		[]string{"JAEGER_OTLP_ENDPOINT=" + export}, s.opts.Log, nil)
+	p, err := s.startOtelStyle(ctx, "otel-collector", s.opts.OtelcolBin, CollectorConfigFile,
+		func(src string) (string, error) { return LoopbackCollectorConfig(src, ports) },
+		[]string{"JAEGER_OTLP_ENDPOINT=" + export}, ports.Health, "/")
 	if err != nil {
 		return err
 	}
-	p.Addr = addr(ports[2])
-	if err := WaitReady(ctx, p.URL()+"/", 60*time.Second); err != nil {
-		_ = p.cmd.Process.Kill()
-		return fmt.Errorf("otel-collector: %w\n%s", err, strings.Join(p.Lines(), "\n"))
-	}
 	s.Collector = p
-	s.OTLPEndpoint = addr(ports[0])
-	s.collectorMetrics = addr(ports[3])
+	s.OTLPEndpoint = ports.OTLPGRPC
+	s.OTLPHTTPEndpoint = ports.OTLPHTTP
+	s.collectorMetrics = fmt.Sprintf("127.0.0.1:%d", ports.Metrics)
 	return nil
+}
+
+// startJaeger runs Jaeger with deploy/jaeger/config.yaml, its ports moved
+// to loopback ones, and waits until its query API answers.
+func (s *Stack) startJaeger(ctx context.Context) error {
+	var ports JaegerPorts
+	var err error
+	if ports.QueryHTTP, err = addrOrFree(s.opts.JaegerQueryAddr); err != nil {
+		return err
+	}
+	for _, a := range []*string{&ports.OTLPGRPC, &ports.QueryGRPC, &ports.Health} {
+		if *a, err = addrOrFree(""); err != nil {
+			return err
+		}
+	}
+	p, err := s.startOtelStyle(ctx, "jaeger", s.opts.JaegerBin, JaegerConfigFile,
+		func(src string) (string, error) { return LoopbackJaegerConfig(src, ports) },
+		nil, ports.QueryHTTP, "/api/services")
+	if err != nil {
+		return err
+	}
+	s.Jaeger = p
+	s.jaegerOTLP = ports.OTLPGRPC
+	return nil
+}
+
+// startOtelStyle runs a collector-style program (the collector, Jaeger v2):
+// the config file compose mounts, rewritten by loopback, written to the
+// work directory and passed as --config; ready when http://addr+readyPath
+// answers 200.
+func (s *Stack) startOtelStyle(ctx context.Context, name, bin, configFile string, loopback func(string) (string, error),
+	env []string, addr, readyPath string) (*Process, error) {
+	b, err := os.ReadFile(filepath.Join(s.opts.RepoRoot, configFile))
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := loopback(string(b))
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.opts.WorkDir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	var start func(context.Context) (*Process, error)
+	start = func(ctx context.Context) (*Process, error) {
+		p, err := spawn(name, bin, []string{"--config=" + path}, env, s.opts.Log, nil)
+		if err != nil {
+			return nil, err
+		}
+		p.Addr = addr
+		if err := WaitReady(ctx, p.URL()+readyPath, 60*time.Second); err != nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			return nil, fmt.Errorf("%s: %w\n%s", name, err, strings.Join(p.Lines(), "\n"))
+		}
+		p.restart = start
+		return p, nil
+	}
+	return start(ctx)
 }

@@ -31,6 +31,9 @@ type Process struct {
 	err   error // of Wait, once done is closed
 	mu    sync.Mutex
 	lines []string
+
+	// restart starts the same program again, the same way (Supervise).
+	restart func(context.Context) (*Process, error)
 }
 
 // StartProcess runs one of the services (bin with args, env on top of a
@@ -71,6 +74,9 @@ func StartTool(ctx context.Context, name, bin string, args []string, addr, ready
 		return nil, err
 	}
 	p.Addr = addr
+	p.restart = func(ctx context.Context) (*Process, error) {
+		return StartTool(ctx, name, bin, args, addr, readyPath, log)
+	}
 	ready := make(chan error, 1)
 	go func() { ready <- WaitReady(ctx, p.URL()+readyPath, 60*time.Second) }()
 	select {
@@ -226,6 +232,12 @@ func ProcMemory(pid int, field string) (int64, error) {
 	}
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
+
+// Exited is closed when the process has exited.
+func (p *Process) Exited() <-chan struct{} { return p.done }
+
+// ExitErr is how the process ended (after Exited is closed).
+func (p *Process) ExitErr() error { return p.err }
 
 // Pid is the process's ID.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }

@@ -58,7 +58,9 @@ func (s *Stack) StartService(ctx context.Context, name string) error {
 	w := wiring{StatsdAddr: s.StatsdUDP, OTLPEndpoint: s.OTLPEndpoint}
 	switch name {
 	case "service1":
+		s.mu.Lock()
 		w.ListenAddr, w.Service2URL = s.opts.Service1Addr, s.Service2.URL()
+		s.mu.Unlock()
 		if s.Chaos != nil {
 			if err := s.Chaos.route("service2", &s.Chaos.Service2, s.Service2.Addr); err != nil {
 				return err
@@ -77,7 +79,15 @@ func (s *Stack) StartService(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
 	*s.service(name) = p
+	s.mu.Unlock()
+	if name == "service2" && s.Chaos != nil && s.Chaos.Service2 != nil {
+		// A restarted service2 may listen elsewhere: service1's proxy follows.
+		if err := s.Chaos.route("service2", &s.Chaos.Service2, p.Addr); err != nil {
+			return err
+		}
+	}
 	return WaitReady(ctx, p.URL()+health.ReadyPath, 30*time.Second)
 }
 

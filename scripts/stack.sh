@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Which stack runs, and the few things the Makefile and the walkthroughs do
+# differently on each: compose (make up) or the native runner (make local,
+# whose state is in .cache/local: see cmd/local/state.go).
+#
+#   scripts/stack.sh which              prints compose, local or none
+#   scripts/stack.sh logs [-f] [NAME...] every program's log lines, or NAME's
+#   scripts/stack.sh kill NAME          SIGKILL NAME; its restart policy brings it back
+#   scripts/stack.sh fill-spool         fill service2's spool filesystem
+#   scripts/stack.sh free-spool         free it again
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOCAL_STATE=${LOCAL_STATE:-.cache/local}
+
+which_stack() {
+	if docker compose ps --status running -q service1 2>/dev/null | grep . >/dev/null; then
+		echo compose
+	elif [[ -f $LOCAL_STATE/runner.pid ]] && kill -0 "$(cat "$LOCAL_STATE/runner.pid")" 2>/dev/null; then
+		echo local
+	else
+		echo none
+	fi
+}
+
+none() {
+	echo "no stack is running: start one with make up (compose) or make local (no Docker)" >&2
+	exit 1
+}
+
+# spool_ok: the native spool is a small filesystem of its own, never the
+# machine's disk.
+spool_ok() {
+	local spool=$LOCAL_STATE/spool size
+	mountpoint -q "$spool" 2>/dev/null || {
+		echo "$spool is not a filesystem of its own, so filling it would fill this machine's disk." >&2
+		echo "make local mounts a 16 MiB tmpfs there when it runs as root; otherwise mount one before make local:" >&2
+		echo "  sudo mount -t tmpfs -o size=16m tmpfs $spool" >&2
+		exit 1
+	}
+	size=$(df -k --output=size "$spool" | tail -1 | tr -d ' ')
+	((size <= 262144)) || { echo "$spool is $((size / 1024)) MiB: not filling a filesystem over 256 MiB" >&2; exit 1; }
+}
+
+cmd=${1:-which}
+shift || true
+case $cmd in
+which) which_stack ;;
+logs)
+	follow=
+	if [[ ${1:-} == -f ]]; then follow=1; shift; fi
+	case $(which_stack) in
+	compose) exec docker compose logs --no-log-prefix ${follow:+-f} "$@" ;;
+	local | none)
+		# The native runner's files stay after it stops, as compose's logs do.
+		files=()
+		if (($#)); then
+			for n in "$@"; do files+=("$LOCAL_STATE/logs/$n.log"); done
+		else
+			shopt -s nullglob
+			files=("$LOCAL_STATE"/logs/*.log)
+		fi
+		((${#files[@]})) || none
+		if [[ -n $follow ]]; then exec tail -q -n +1 -F "${files[@]}"; fi
+		for f in "${files[@]}"; do [[ -f $f ]] && cat "$f"; done
+		;;
+	esac
+	;;
+kill)
+	name=${1:?kill NAME}
+	case $(which_stack) in
+	compose) exec docker compose kill -s SIGKILL "$name" ;;
+	local)
+		read -r pid _ <"$LOCAL_STATE/pids/$name"
+		kill -KILL "$pid"
+		echo "sent SIGKILL to $name (pid $pid); make local restarts it (its terminal and make logs say so)"
+		;;
+	none) none ;;
+	esac
+	;;
+fill-spool)
+	case $(which_stack) in
+	compose) exec docker compose --profile chaos run --rm diskfill ;;
+	local)
+		spool_ok
+		dd if=/dev/zero of="$LOCAL_STATE/spool/fill" bs=1M status=none 2>/dev/null || true
+		df -h "$LOCAL_STATE/spool"
+		;;
+	none) none ;;
+	esac
+	;;
+free-spool)
+	case $(which_stack) in
+	compose) exec docker compose --profile chaos run --rm diskfill "rm -f /spool/fill; df -h /spool" ;;
+	local) rm -f "$LOCAL_STATE/spool/fill" && echo "spool freed" ;;
+	none) ;;
+	esac
+	;;
+*)
+	echo "usage: scripts/stack.sh which|logs [-f] [NAME...]|kill NAME|fill-spool|free-spool" >&2
+	exit 2
+	;;
+esac

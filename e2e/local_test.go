@@ -29,8 +29,7 @@ var service1URL = regexp.MustCompile(`^\s+service1\s+(http://\S+)/`)
 // its temporary folder and exits.
 func TestMakeLocal(t *testing.T) {
 	bin := buildLocal(t)
-	flags := []string{"-service1", "127.0.0.1:0", "-service2", "127.0.0.1:0", "-statsd-exporter", "127.0.0.1:0", "-prometheus", "127.0.0.1:0",
-		"-toxiproxy", "127.0.0.1:0", "-quiet"}
+	flags := append(freePorts(), "-state", t.TempDir(), "-quiet")
 	for _, c := range []struct {
 		name string
 		sig  syscall.Signal
@@ -84,8 +83,7 @@ func TestMakeLocalChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	toxiproxy := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "-service1", "127.0.0.1:0", "-service2", "127.0.0.1:0", "-statsd-exporter", "127.0.0.1:0",
-		"-prometheus", "127.0.0.1:0", "-toxiproxy", toxiproxy, "-quiet")
+	cmd := exec.Command(bin, append(freePorts(), "-toxiproxy", toxiproxy, "-state", t.TempDir(), "-quiet")...)
 	cmd.Dir = repoRoot
 	url := startLocal(t, cmd)
 	defer func() {
@@ -108,6 +106,16 @@ func TestMakeLocalChaos(t *testing.T) {
 	if _, ok := poll(20*time.Second, 200*time.Millisecond, func() bool { return call(t, "GET", url+"/", "", nil).status == 200 }); !ok {
 		t.Fatal("GET / not 200 within 20 s of chaos-reset")
 	}
+}
+
+// freePorts are the flags that move every listener of make local to a free
+// port (a later -toxiproxy wins over the one here).
+func freePorts() []string {
+	var flags []string
+	for _, name := range []string{"service1", "service2", "statsd-exporter", "prometheus", "toxiproxy", "jaeger", "otlp-grpc", "otlp-http"} {
+		flags = append(flags, "-"+name, "127.0.0.1:0")
+	}
+	return flags
 }
 
 // buildLocal builds cmd/local (what make local runs) for a test.

@@ -2,9 +2,13 @@
 // mariadbd, or MYSQL_TEST_DSN), service2 and service1 as host processes on
 // loopback, wired as docker-compose.yml wires them (toxiproxy on both hops),
 // plus statsd_exporter and Prometheus when STATSD_EXPORTER_BIN and
-// PROMETHEUS_BIN name them (make local installs and sets them). It prints the URLs, streams every process's log
-// lines, and tears everything down on SIGINT (Ctrl-C), SIGTERM or SIGHUP,
-// exiting 0.
+// PROMETHEUS_BIN name them, and the collector and Jaeger when OTELCOL_BIN
+// and JAEGER_BIN do (make local installs and sets all four), on compose's
+// host ports. It prints the URLs, streams every process's log lines (and
+// keeps them in .cache/local/logs for make logs), restarts a program that
+// dies, as compose's restart policy does, and tears everything down on
+// SIGINT (Ctrl-C), SIGTERM or SIGHUP, exiting 0. See state.go for what it
+// keeps in .cache/local.
 //
 //	make local
 package main
@@ -18,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -40,13 +45,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	sx := fs.String("statsd-exporter", "127.0.0.1:9102", "statsd_exporter's metrics page (with STATSD_EXPORTER_BIN)")
 	prom := fs.String("prometheus", "127.0.0.1:9090", "Prometheus's address (with PROMETHEUS_BIN)")
 	toxi := fs.String("toxiproxy", "127.0.0.1:8474", "toxiproxy's API, for make chaos-*")
-	quiet := fs.Bool("quiet", false, "do not stream the processes' log lines")
+	jaeger := fs.String("jaeger", "127.0.0.1:16686", "Jaeger's query API (with JAEGER_BIN and OTELCOL_BIN)")
+	otlpGRPC := fs.String("otlp-grpc", "127.0.0.1:4317", "the collector's OTLP gRPC receiver (with JAEGER_BIN and OTELCOL_BIN)")
+	otlpHTTP := fs.String("otlp-http", "127.0.0.1:4318", "the collector's OTLP HTTP receiver (with JAEGER_BIN and OTELCOL_BIN)")
+	stateDir := fs.String("state", ".cache/local", "the runner's state: lock, pids, logs (make logs, make chaos-kill read it)")
+	quiet := fs.Bool("quiet", false, "do not stream the processes' log lines to the terminal (logs/ keeps them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	metrics := os.Getenv("STATSD_EXPORTER_BIN") != "" && os.Getenv("PROMETHEUS_BIN") != ""
+	tracing := os.Getenv("OTELCOL_BIN") != "" && os.Getenv("JAEGER_BIN") != ""
 	wanted := []namedAddr{{"service1", *s1}, {"service2", *s2}, {"toxiproxy", *toxi}}
-	if os.Getenv("STATSD_EXPORTER_BIN") != "" && os.Getenv("PROMETHEUS_BIN") != "" {
+	if metrics {
 		wanted = append(wanted, namedAddr{"statsd-exporter", *sx}, namedAddr{"prometheus", *prom})
+	}
+	if tracing {
+		wanted = append(wanted, namedAddr{"jaeger", *jaeger}, namedAddr{"otlp-grpc", *otlpGRPC}, namedAddr{"otlp-http", *otlpHTTP})
 	}
 	if err := checkFree(wanted); err != nil {
 		return err
@@ -60,46 +74,101 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var log io.Writer = stdout
-	if *quiet {
-		log = io.Discard
+	st8, err := openState(*stateDir, stdout)
+	if err != nil {
+		return err
 	}
+	defer st8.close()
+	var term io.Writer = stdout
+	if *quiet {
+		term = io.Discard
+	}
+	log := &logFiles{term: term, dir: filepath.Join(*stateDir, "logs")}
+	defer log.close()
+	spoolNote, err := st8.mountSpool()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "failready-stack-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if err := st8.setWorkdir(work); err != nil {
+		return err
+	}
+
 	fmt.Fprintln(stdout, "building and starting the stack...")
-	st, err := devstack.Start(ctx, devstack.Options{
+	opts := devstack.Options{
 		RepoRoot:     root,
+		WorkDir:      work,
 		Log:          log,
 		Version:      gitVersion(root),
 		MySQLDSN:     os.Getenv("MYSQL_TEST_DSN"),
 		Service1Addr: *s1,
 		Service2Addr: *s2,
+		Env:          map[string][]string{"service2": {"SPOOL_DIR=" + st8.spool()}},
 		// toxiproxy on both hops, as in compose, with its proxies' names:
 		// make chaos-latency and the others work on this stack too.
 		Chaos:     true,
 		ChaosAddr: *toxi,
-
-		StatsdExporterBin:     os.Getenv("STATSD_EXPORTER_BIN"),
-		PrometheusBin:         os.Getenv("PROMETHEUS_BIN"),
-		StatsdExporterWebAddr: *sx,
-		PrometheusAddr:        *prom,
-	})
+	}
+	if metrics {
+		opts.StatsdExporterBin, opts.PrometheusBin = os.Getenv("STATSD_EXPORTER_BIN"), os.Getenv("PROMETHEUS_BIN")
+		opts.StatsdExporterWebAddr, opts.PrometheusAddr = *sx, *prom
+	}
+	if tracing {
+		opts.OtelcolBin, opts.JaegerBin = os.Getenv("OTELCOL_BIN"), os.Getenv("JAEGER_BIN")
+		opts.CollectorGRPCAddr, opts.CollectorHTTPAddr, opts.JaegerQueryAddr = *otlpGRPC, *otlpHTTP, *jaeger
+	}
+	st, err := devstack.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
+	for name, pid := range st.Programs() {
+		st8.setPid(name, pid)
+	}
+	printURLs(stdout, st, spoolNote)
+
+	// Supervision until a signal: a program that dies is reported and
+	// restarted, as compose's restart policy does.
+	supervised := make(chan struct{})
+	go func() {
+		defer close(supervised)
+		st.Supervise(ctx, func(e devstack.Event) {
+			fmt.Fprintf(log, "local| %s %s\n", e.Name, e.Msg)
+			if e.Pid != 0 {
+				st8.setPid(e.Name, e.Pid)
+			}
+		})
+	}()
+	<-ctx.Done()
+	<-supervised
+	fmt.Fprintln(stdout, "stopping...")
+	return st.Stop()
+}
+
+// printURLs says where everything is, as make up does.
+func printURLs(w io.Writer, st *devstack.Stack, spoolNote string) {
 	mysqlAt := st.DB.Addr + " (database " + st.DB.Name + ", user " + st.DB.User + ")"
-	fmt.Fprintf(stdout, `
+	fmt.Fprintf(w, `
 failready is up (Ctrl-C stops it):
   service1  %s/        (try: curl -i %s/)
   service2  %s/users
   mysql     %s
 `, st.Service1.URL(), st.Service1.URL(), st.Service2.URL(), mysqlAt)
-	fmt.Fprintf(stdout, "  toxiproxy http://%s/proxies   (make chaos-latency, chaos-service2-down, chaos-mysql-down, chaos-reset-peer, chaos-reset)\n", st.Chaos.Addr)
+	fmt.Fprintf(w, "  toxiproxy http://%s/proxies   (make chaos-latency, chaos-service2-down, chaos-mysql-down, chaos-reset-peer, chaos-reset)\n", st.Chaos.Addr)
 	if st.Prometheus != nil {
-		fmt.Fprintf(stdout, "  statsd-exporter %s/metrics\n  prometheus %s/api/v1/query?query=up   (the HTTP API; no web UI in this build)\n",
+		fmt.Fprintf(w, "  statsd-exporter %s/metrics\n  prometheus %s/api/v1/query?query=up   (the HTTP API; no web UI in this build)\n",
 			st.StatsdExporter.URL(), st.Prometheus.URL())
 	}
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "stopping...")
-	return st.Stop()
+	if st.Jaeger != nil {
+		fmt.Fprintf(w, "  jaeger    %s/api/services, %s/api/traces/<trace id>   (the query API Grafana uses; this build has no UI, / is a placeholder page)\n",
+			st.Jaeger.URL(), st.Jaeger.URL())
+		fmt.Fprintf(w, "  collector OTLP gRPC %s, HTTP %s\n", st.OTLPEndpoint, st.OTLPHTTPEndpoint)
+	}
+	fmt.Fprintf(w, "  spool     service2's export spool is %s\n", spoolNote)
+	fmt.Fprintln(w, "  logs      make logs (follows every program); scripts/logs service1 service2 | grep ...")
 }
 
 // namedAddr is a listen address and the program that wants it.

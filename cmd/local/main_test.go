@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCheckFreeNamesEveryTakenPort(t *testing.T) {
@@ -26,5 +33,99 @@ func TestCheckFreeNamesEveryTakenPort(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), busy.Addr().String()+" (prometheus)") ||
 		!strings.Contains(err.Error(), "-prometheus 127.0.0.1:0") || strings.Contains(err.Error(), "service1") {
 		t.Fatalf("a taken port: %v", err)
+	}
+}
+
+// TestStateCleansUpAfterAKilledRunner: a runner killed with SIGKILL leaves
+// its state; the next one kills what it left running (matched by
+// executable, so that a reused pid is spared), removes its temporary
+// folder, and holds the lock against a third.
+func TestStateCleansUpAfterAKilledRunner(t *testing.T) {
+	dir := t.TempDir()
+	st, err := openState(dir, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	if err := st.setWorkdir(work); err != nil {
+		t.Fatal(err)
+	}
+	left := exec.Command("sleep", "60")
+	if err := left.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer left.Process.Kill()
+	st.setPid("service2", left.Process.Pid)
+	// A pid file whose process runs another program is not killed.
+	spared := exec.Command("sh", "-c", "sleep 60")
+	if err := spared.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer spared.Process.Kill()
+	if err := os.WriteFile(filepath.Join(dir, "pids", "service1"), fmt.Appendf(nil, "%d /no/such/exe\n", spared.Process.Pid), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st.lock.Close() // what a SIGKILL does to the lock; nothing else is cleaned
+
+	var report bytes.Buffer
+	st2, err := openState(dir, &report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.close()
+	done := make(chan error, 1)
+	go func() { done <- left.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Errorf("the left-over process ended with %v, want killed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the left-over process is still running")
+	}
+	sparedDone := make(chan error, 1)
+	go func() { sparedDone <- spared.Wait() }()
+	select {
+	case err := <-sparedDone:
+		t.Errorf("a process that is not the stack's was killed: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := os.Stat(work); !os.IsNotExist(err) {
+		t.Errorf("the temporary folder is still there: %v", err)
+	}
+	if !strings.Contains(report.String(), "service2 running") || !strings.Contains(report.String(), work) {
+		t.Errorf("report: %s", report.String())
+	}
+	if _, err := openState(dir, io.Discard); err == nil || !strings.Contains(err.Error(), "another make local is running") {
+		t.Errorf("a second runner at once: %v", err)
+	}
+}
+
+// TestLogFiles: each program's lines go to its own file, unprefixed, and to
+// the terminal as they were.
+func TestLogFiles(t *testing.T) {
+	dir := t.TempDir()
+	var term bytes.Buffer
+	l := &logFiles{term: &term, dir: dir}
+	for _, line := range []string{"service1| {\"msg\":\"a\"}\n", "mariadb| ready\n", "service1| {\"msg\":\"b\"}\n", "no prefix\n"} {
+		if _, err := l.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.close()
+	if b, _ := os.ReadFile(filepath.Join(dir, "service1.log")); string(b) != "{\"msg\":\"a\"}\n{\"msg\":\"b\"}\n" {
+		t.Errorf("service1.log: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "mariadb.log")); string(b) != "ready\n" {
+		t.Errorf("mariadb.log: %q", b)
+	}
+	if !strings.HasPrefix(term.String(), "service1| ") || !strings.HasSuffix(term.String(), "no prefix\n") {
+		t.Errorf("terminal: %q", term.String())
+	}
+}
+
+func TestUnescapeMount(t *testing.T) {
+	if got := unescapeMount(`/a\040b/c`); got != "/a b/c" {
+		t.Errorf("got %q", got)
 	}
 }

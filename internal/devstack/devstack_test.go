@@ -307,3 +307,26 @@ func TestSuperviseRestartsWithBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestLoopbackJaegerConfig(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot, JaegerConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoopbackJaegerConfig(string(src), JaegerPorts{OTLPGRPC: "127.0.0.1:1", QueryHTTP: "127.0.0.1:2", QueryGRPC: "127.0.0.1:3", Health: "127.0.0.1:4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(got, "0.0.0.0") {
+		t.Errorf("a compose address is left:\n%s", got)
+	}
+	for _, want := range []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4", "max_traces:"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %s in\n%s", want, got)
+		}
+	}
+	if _, err := LoopbackJaegerConfig(strings.ReplaceAll(string(src), "0.0.0.0:16686", "0.0.0.0:1"), JaegerPorts{}); err == nil ||
+		!strings.Contains(err.Error(), "0.0.0.0:16686") {
+		t.Errorf("a config without the query listener: %v", err)
+	}
+}

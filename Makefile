@@ -20,6 +20,8 @@ OTELCOL_VERSION           := v0.165.0
 # commit): jaegertracing/jaeger:2.13.0 in compose.
 JAEGER_MODULE_VERSION     := v1.76.0
 JAEGER_VERSION            := 2.13.0
+# The compose CLI the tests run `config -q` with (docker compose v2).
+COMPOSE_VERSION           := v2.40.3
 STATICCHECK_VERSION       := v0.8.2
 STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/prometheus
@@ -28,7 +30,8 @@ OTELCOL_BUILDER     := $(TOOLS)/builder-$(OTELCOL_VERSION)/builder
 OTELCOL_BIN         := $(TOOLS)/otelcol-$(OTELCOL_VERSION)/otelcol-failready/otelcol-failready
 STATICCHECK_BIN     := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 JAEGER_BIN          := $(TOOLS)/jaeger-$(JAEGER_MODULE_VERSION)/jaeger
-export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN
+COMPOSE_BIN         := $(TOOLS)/compose-$(COMPOSE_VERSION)/docker-compose
+export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN COMPOSE_BIN
 
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
@@ -171,7 +174,7 @@ bench-baseline: valgrind ## record a new bench/instructions.json (commit it with
 	$(GO) test -c -o $(BENCH_TEST) ./service1/
 	$(GO) run ./cmd/benchinstr -test $(BENCH_TEST) -write bench/instructions.json
 
-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) ## install the pinned statsd_exporter, Prometheus, collector and Jaeger (cached in .cache/tools)
+tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(COMPOSE_BIN) ## install the pinned statsd_exporter, Prometheus, collector, Jaeger and compose CLI (cached in .cache/tools)
 
 otelcol: $(OTELCOL_BIN) ## build the OpenTelemetry collector from otel-collector/builder-config.yaml
 
@@ -199,18 +202,27 @@ $(PROMETHEUS_BIN):
 	GOBIN=$(dir $@) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_MODULE_VERSION) \
 		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_MODULE_VERSION)
 
-# `go install` refuses Jaeger's module (its go.mod has a replace directive),
+# build_in_module MODULE VERSION PACKAGE OUTPUT LDFLAGS: `go install`
+# refuses a module whose go.mod has replace directives (Jaeger's, compose's),
 # so it is built inside a writable copy of the downloaded module, with the
-# module's own go.mod. Jaeger's UI is not in the module (it is built with
-# npm into the release images): this binary serves the query API, the one
-# Grafana's Jaeger data source uses, and a placeholder page at /.
-$(JAEGER_BIN):
-	@echo "building Jaeger $(JAEGER_VERSION) (module $(JAEGER_MODULE_VERSION)) once (about 3 minutes on 2 cores; cached in $(TOOLS))"
-	set -e; src=$$(cd /tmp && $(GO) mod download -json github.com/jaegertracing/jaeger@$(JAEGER_MODULE_VERSION) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
+# module's own go.mod and go.sum.
+define build_in_module
+	set -e; src=$$(cd /tmp && $(GO) mod download -json $(1)@$(2) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
 	work=$$(mktemp -d); trap 'chmod -R u+w "$$work"; rm -rf "$$work"' EXIT; \
-	cp -r "$$src" "$$work/jaeger"; chmod -R u+w "$$work/jaeger"; \
-	mkdir -p $(dir $@); cd "$$work/jaeger" && $(GO) build -mod=mod -trimpath \
-		-ldflags "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$(JAEGER_VERSION)" -o $@.tmp ./cmd/jaeger && mv $@.tmp $@
+	cp -r "$$src" "$$work/src"; chmod -R u+w "$$work/src"; mkdir -p $(dir $(4)); \
+	cd "$$work/src" && $(GO) build -mod=mod -trimpath -ldflags "$(5)" -o $(4).tmp $(3) && mv $(4).tmp $(4)
+endef
+
+# Jaeger's UI is not in the module (it is built with npm into the release
+# images): this binary serves the query API, the one Grafana's Jaeger data
+# source uses, and a placeholder page at /.
+$(JAEGER_BIN):
+	@echo "building Jaeger $(JAEGER_VERSION) (module $(JAEGER_MODULE_VERSION)) once (about 3.5 minutes on 2 cores; cached in $(TOOLS))"
+	$(call build_in_module,github.com/jaegertracing/jaeger,$(JAEGER_MODULE_VERSION),./cmd/jaeger,$@,-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$(JAEGER_VERSION))
+
+$(COMPOSE_BIN):
+	@echo "building docker compose $(COMPOSE_VERSION) once (about 2 minutes on 2 cores; cached in $(TOOLS))"
+	$(call build_in_module,github.com/docker/compose/v2,$(COMPOSE_VERSION),./cmd,$@,-X github.com/docker/compose/v2/internal.Version=$(COMPOSE_VERSION))
 
 valgrind: ## make sure valgrind is installed (Debian's valgrind; the perf gate runs under it)
 	@command -v valgrind >/dev/null || \

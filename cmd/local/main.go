@@ -62,6 +62,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if tracing {
 		wanted = append(wanted, namedAddr{"jaeger", *jaeger}, namedAddr{"otlp-grpc", *otlpGRPC}, namedAddr{"otlp-http", *otlpHTTP})
 	}
+	// The lock first: another runner is named as such, not as ports taken;
+	// and what a killed runner left may hold ports until it is cleaned up.
+	st8, err := openState(*stateDir, stdout)
+	if err != nil {
+		return err
+	}
+	defer st8.close()
 	if err := checkFree(wanted); err != nil {
 		return err
 	}
@@ -74,11 +81,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st8, err := openState(*stateDir, stdout)
-	if err != nil {
-		return err
-	}
-	defer st8.close()
 	var term io.Writer = stdout
 	if *quiet {
 		term = io.Discard

@@ -64,14 +64,15 @@ logs: ## follow every program's logs, of whichever stack runs (scripts/logs serv
 # The runner is exec'd, not run under `go run`: make forwards SIGTERM to its
 # child, and `go run` would die of it and leave the runner and the stack
 # running. LOCAL_FLAGS passes flags to it (see go run ./cmd/local -h). The
-# tools it needs are built once, side by side (a sub-make with -j).
+# tools it needs are built once, side by side (a sub-make with -j), by the
+# runner itself when they are missing, once the services serve: on a first
+# run, metrics and traces join a few minutes after the stack is up.
 LOCAL_FLAGS ?=
 local-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN)
 	@:
 local: mariadb ## run the stack without Docker: host processes on loopback, on compose's ports (Ctrl-C stops)
-	@$(MAKE) --no-print-directory -j4 local-tools
 	$(GO) build -o .cache/bin/local ./cmd/local
-	exec .cache/bin/local $(LOCAL_FLAGS)
+	LOCAL_BUILD_TOOLS='$(MAKE) --no-print-directory -j4 local-tools' exec .cache/bin/local $(LOCAL_FLAGS)
 
 LOAD_RATE     ?= 50
 LOAD_DURATION ?= 60s

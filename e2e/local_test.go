@@ -112,7 +112,7 @@ func TestMakeLocalChaos(t *testing.T) {
 // port (a later -toxiproxy wins over the one here).
 func freePorts() []string {
 	var flags []string
-	for _, name := range []string{"service1", "service2", "statsd-exporter", "prometheus", "toxiproxy", "jaeger", "otlp-grpc", "otlp-http"} {
+	for _, name := range []string{"service1", "service2", "statsd-exporter", "prometheus", "toxiproxy", "jaeger", "otlp-grpc", "otlp-http", "statsd-udp"} {
 		flags = append(flags, "-"+name, "127.0.0.1:0")
 	}
 	return flags
@@ -167,4 +167,73 @@ func startLocal(t *testing.T, cmd *exec.Cmd) string {
 		t.Fatalf("GET / through make local: %d %s", resp.StatusCode, body)
 	}
 	return url
+}
+
+// TestMakeLocalFirstRun: on a first run the tools are not built yet; the
+// runner serves at once, builds them in the background with the command
+// make gives it, and the telemetry joins: the services, started before any
+// of it listened, reach Jaeger through the collector. (The build here copies
+// the cached Jaeger where JAEGER_BIN points: the real build is what make
+// local runs.)
+func TestMakeLocalFirstRun(t *testing.T) {
+	bin := buildLocal(t)
+	jaeger := toolBin(t, "JAEGER_BIN")
+	for _, b := range []string{"STATSD_EXPORTER_BIN", "PROMETHEUS_BIN", "OTELCOL_BIN"} {
+		toolBin(t, b)
+	}
+	notYet := filepath.Join(t.TempDir(), "jaeger")
+	cmd := exec.Command(bin, append(freePorts(), "-state", t.TempDir(), "-quiet")...)
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "JAEGER_BIN="+notYet,
+		"LOCAL_BUILD_TOOLS=sleep 2 && cp "+jaeger+" "+notYet)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+	}()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			t.Log(sc.Text())
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var s1, jaegerURL string
+	timeout := time.After(90 * time.Second)
+	for jaegerURL == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the runner ended")
+			}
+			if strings.HasPrefix(l, "first run: building Jaeger once") && s1 != "" {
+				t.Error("the first-run notice came after the stack was up")
+			}
+			if m := service1URL.FindStringSubmatch(l); m != nil {
+				s1 = m[1]
+				// Serving before the telemetry is built.
+				if r := call(t, "GET", s1+"/", "", nil); r.status != 200 {
+					t.Fatalf("GET / before the telemetry: %d", r.status)
+				}
+			}
+			if m := regexp.MustCompile(`^\s+jaeger\s+(http://\S+)/api/services`).FindStringSubmatch(l); m != nil {
+				if s1 == "" {
+					t.Fatal("the telemetry joined before the stack was up")
+				}
+				jaegerURL = m[1]
+			}
+		case <-timeout:
+			t.Fatal("the telemetry did not join within 90 s")
+		}
+	}
+	r := call(t, "GET", s1+"/users/1", "", nil)
+	waitJaegerTrace(t, jaegerURL, traceOf(t, r), 6, 30*time.Second)
 }

@@ -14,6 +14,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/failready/failready/internal/devstack"
 )
@@ -47,17 +49,32 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	toxi := fs.String("toxiproxy", "127.0.0.1:8474", "toxiproxy's API, for make chaos-*")
 	jaeger := fs.String("jaeger", "127.0.0.1:16686", "Jaeger's query API (with JAEGER_BIN and OTELCOL_BIN)")
 	otlpGRPC := fs.String("otlp-grpc", "127.0.0.1:4317", "the collector's OTLP gRPC receiver (with JAEGER_BIN and OTELCOL_BIN)")
+	fs.String("statsd-udp", "127.0.0.1:9125", "statsd_exporter's DogStatsD port, where the services send metrics (UDP)")
 	otlpHTTP := fs.String("otlp-http", "127.0.0.1:4318", "the collector's OTLP HTTP receiver (with JAEGER_BIN and OTELCOL_BIN)")
 	stateDir := fs.String("state", ".cache/local", "the runner's state: lock, pids, logs (make logs, make chaos-kill read it)")
 	quiet := fs.Bool("quiet", false, "do not stream the processes' log lines to the terminal (logs/ keeps them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	metrics := os.Getenv("STATSD_EXPORTER_BIN") != "" && os.Getenv("PROMETHEUS_BIN") != ""
-	tracing := os.Getenv("OTELCOL_BIN") != "" && os.Getenv("JAEGER_BIN") != ""
+	sudp := fs.Lookup("statsd-udp").Value.String()
+	tools := devstack.Telemetry{
+		StatsdExporterBin: os.Getenv("STATSD_EXPORTER_BIN"), PrometheusBin: os.Getenv("PROMETHEUS_BIN"),
+		OtelcolBin: os.Getenv("OTELCOL_BIN"), JaegerBin: os.Getenv("JAEGER_BIN"),
+	}
+	metrics := tools.StatsdExporterBin != "" && tools.PrometheusBin != ""
+	tracing := tools.OtelcolBin != "" && tools.JaegerBin != ""
+	// make local sets LOCAL_BUILD_TOOLS to the command that builds the
+	// tools: on a first run the stack serves at once and the telemetry
+	// joins when they are built.
+	buildCmd := os.Getenv("LOCAL_BUILD_TOOLS")
+	missing := missingTools(tools)
+	if len(missing) > 0 && buildCmd == "" {
+		return fmt.Errorf("not built: %s (make local builds them)", strings.Join(missing, ", "))
+	}
+	later := len(missing) > 0
 	wanted := []namedAddr{{"service1", *s1}, {"service2", *s2}, {"toxiproxy", *toxi}}
 	if metrics {
-		wanted = append(wanted, namedAddr{"statsd-exporter", *sx}, namedAddr{"prometheus", *prom})
+		wanted = append(wanted, namedAddr{"statsd-exporter", *sx}, namedAddr{"prometheus", *prom}, namedAddr{"statsd-udp", sudp})
 	}
 	if tracing {
 		wanted = append(wanted, namedAddr{"jaeger", *jaeger}, namedAddr{"otlp-grpc", *otlpGRPC}, namedAddr{"otlp-http", *otlpHTTP})
@@ -100,6 +117,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
+	if later {
+		fmt.Fprintf(stdout, "first run: building %s once, side by side, after the stack is up (%s);\n"+
+			"the services serve meanwhile, and metrics and traces join when the build is done\n", strings.Join(missing, ", "), firstBuildTime)
+	}
 	fmt.Fprintln(stdout, "building and starting the stack...")
 	opts := devstack.Options{
 		RepoRoot:     root,
@@ -114,14 +135,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// make chaos-latency and the others work on this stack too.
 		Chaos:     true,
 		ChaosAddr: *toxi,
+
+		StatsdExporterWebAddr: *sx, PrometheusAddr: *prom, StatsdUDPAddr: sudp,
+		CollectorGRPCAddr: *otlpGRPC, CollectorHTTPAddr: *otlpHTTP, JaegerQueryAddr: *jaeger,
+		TelemetryLater: later && (metrics || tracing),
 	}
-	if metrics {
-		opts.StatsdExporterBin, opts.PrometheusBin = os.Getenv("STATSD_EXPORTER_BIN"), os.Getenv("PROMETHEUS_BIN")
-		opts.StatsdExporterWebAddr, opts.PrometheusAddr = *sx, *prom
-	}
-	if tracing {
-		opts.OtelcolBin, opts.JaegerBin = os.Getenv("OTELCOL_BIN"), os.Getenv("JAEGER_BIN")
-		opts.CollectorGRPCAddr, opts.CollectorHTTPAddr, opts.JaegerQueryAddr = *otlpGRPC, *otlpHTTP, *jaeger
+	if !later {
+		if metrics {
+			opts.StatsdExporterBin, opts.PrometheusBin = tools.StatsdExporterBin, tools.PrometheusBin
+		}
+		if tracing {
+			opts.OtelcolBin, opts.JaegerBin = tools.OtelcolBin, tools.JaegerBin
+		}
 	}
 	st, err := devstack.Start(ctx, opts)
 	if err != nil {
@@ -132,22 +157,111 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	printURLs(stdout, st, spoolNote)
 
-	// Supervision until a signal: a program that dies is reported and
-	// restarted, as compose's restart policy does.
-	supervised := make(chan struct{})
-	go func() {
-		defer close(supervised)
-		st.Supervise(ctx, func(e devstack.Event) {
-			fmt.Fprintf(log, "local| %s %s\n", e.Name, e.Msg)
-			if e.Pid != 0 {
-				st8.setPid(e.Name, e.Pid)
+	// The telemetry, built and started in the background on a first run.
+	var telemetry chan error
+	if later {
+		telemetry = make(chan error, 1)
+		go func() {
+			err := buildTools(ctx, buildCmd, log)
+			if err == nil {
+				err = st.StartTelemetry(ctx, tools)
 			}
-		})
-	}()
-	<-ctx.Done()
-	<-supervised
+			telemetry <- err
+		}()
+	}
+	// Supervision until a signal: a program that dies is reported and
+	// restarted, as compose's restart policy does. It starts over once the
+	// telemetry has joined, to watch it too.
+	for {
+		sctx, cancel := context.WithCancel(ctx)
+		supervised := make(chan struct{})
+		go func() {
+			defer close(supervised)
+			st.Supervise(sctx, func(e devstack.Event) {
+				fmt.Fprintf(log, "local| %s %s\n", e.Name, e.Msg)
+				if e.Pid != 0 {
+					st8.setPid(e.Name, e.Pid)
+				}
+			})
+		}()
+		select {
+		case err := <-telemetry:
+			cancel()
+			<-supervised
+			telemetry = nil
+			if err != nil {
+				fmt.Fprintf(stdout, "\nthe telemetry did not start (%v); the services go on without it\n", err)
+				continue
+			}
+			for name, pid := range st.Programs() {
+				st8.setPid(name, pid)
+			}
+			fmt.Fprintln(stdout, "\nthe telemetry has joined:")
+			printTelemetryURLs(stdout, st)
+			continue
+		case <-ctx.Done():
+			cancel()
+			<-supervised
+		}
+		break
+	}
+	if telemetry != nil {
+		<-telemetry // the build and start, ended by ctx
+	}
 	fmt.Fprintln(stdout, "stopping...")
 	return st.Stop()
+}
+
+// firstBuildTime is what building the tools takes from an empty Go build
+// cache on 2 cores, measured (see README).
+const firstBuildTime = "about 9 minutes on 2 cores with an empty Go build cache"
+
+// missingTools names the tools that are set but not built yet.
+func missingTools(t devstack.Telemetry) []string {
+	var missing []string
+	for _, b := range []struct{ name, path string }{
+		{"statsd_exporter", t.StatsdExporterBin}, {"Prometheus", t.PrometheusBin},
+		{"the OpenTelemetry collector", t.OtelcolBin}, {"Jaeger", t.JaegerBin},
+	} {
+		if _, err := os.Stat(b.path); b.path != "" && err != nil {
+			missing = append(missing, b.name)
+		}
+	}
+	return missing
+}
+
+// buildTools runs the build command (make's), its output prefixed "build|"
+// (so in logs/build.log too); ctx ending stops it, its children included.
+func buildTools(ctx context.Context, command string, log io.Writer) error {
+	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	// A make of its own, not a part of the make that runs this runner.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MAKEFLAGS=") && !strings.HasPrefix(kv, "MFLAGS=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = cmd.Stdout
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fmt.Fprintf(log, "build| %s\n", sc.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("building the tools: %w (see .cache/local/logs/build.log)", err)
+	}
+	fmt.Fprintf(log, "build| built in %s\n", time.Since(start).Round(time.Second))
+	return nil
 }
 
 // printURLs says where everything is, as make up does.
@@ -160,17 +274,24 @@ failready is up (Ctrl-C stops it):
   mysql     %s
 `, st.Service1.URL(), st.Service1.URL(), st.Service2.URL(), mysqlAt)
 	fmt.Fprintf(w, "  toxiproxy http://%s/proxies   (make chaos-latency, chaos-service2-down, chaos-mysql-down, chaos-reset-peer, chaos-reset)\n", st.Chaos.Addr)
+	printTelemetryURLs(w, st)
+	fmt.Fprintf(w, "  spool     service2's export spool is %s\n", spoolNote)
+	fmt.Fprintln(w, "  logs      make logs (follows every program); scripts/logs service1 service2 | grep ...")
+}
+
+// printTelemetryURLs says where the telemetry programs are, those running.
+func printTelemetryURLs(w io.Writer, st *devstack.Stack) {
 	if st.Prometheus != nil {
-		fmt.Fprintf(w, "  statsd-exporter %s/metrics\n  prometheus %s/api/v1/query?query=up   (the HTTP API; no web UI in this build)\n",
-			st.StatsdExporter.URL(), st.Prometheus.URL())
+		fmt.Fprintf(w, "  statsd-exporter %s/metrics   (DogStatsD on %s)\n  prometheus %s/api/v1/query?query=up   (the HTTP API; no web UI in this build)\n",
+			st.StatsdExporter.URL(), st.StatsdUDP, st.Prometheus.URL())
 	}
 	if st.Jaeger != nil {
 		fmt.Fprintf(w, "  jaeger    %s/api/services, %s/api/traces/<trace id>   (the query API Grafana uses; this build has no UI, / is a placeholder page)\n",
 			st.Jaeger.URL(), st.Jaeger.URL())
+	}
+	if st.Collector != nil {
 		fmt.Fprintf(w, "  collector OTLP gRPC %s, HTTP %s\n", st.OTLPEndpoint, st.OTLPHTTPEndpoint)
 	}
-	fmt.Fprintf(w, "  spool     service2's export spool is %s\n", spoolNote)
-	fmt.Fprintln(w, "  logs      make logs (follows every program); scripts/logs service1 service2 | grep ...")
 }
 
 // namedAddr is a listen address and the program that wants it.
@@ -182,7 +303,13 @@ type namedAddr struct{ name, addr string }
 func checkFree(addrs []namedAddr) error {
 	var taken []string
 	for _, a := range addrs {
-		ln, err := net.Listen("tcp", a.addr)
+		var ln io.Closer
+		var err error
+		if a.name == "statsd-udp" {
+			ln, err = net.ListenPacket("udp", a.addr)
+		} else {
+			ln, err = net.Listen("tcp", a.addr)
+		}
 		if err != nil {
 			taken = append(taken, fmt.Sprintf("%s (%s): %v; stop what listens there, or pass -%s 127.0.0.1:0 (make local LOCAL_FLAGS=\"-%s 127.0.0.1:0\")",
 				a.addr, a.name, err, a.name, a.name))

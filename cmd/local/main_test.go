@@ -26,6 +26,15 @@ func TestCheckFreeNamesEveryTakenPort(t *testing.T) {
 	freeAddr := free.Addr().String()
 	free.Close()
 
+	busyUDP, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyUDP.Close()
+	if err := checkFree([]namedAddr{{"statsd-udp", busyUDP.LocalAddr().String()}}); err == nil || !strings.Contains(err.Error(), "-statsd-udp") {
+		t.Fatalf("a taken UDP port: %v", err)
+	}
+
 	if err := checkFree([]namedAddr{{"service1", freeAddr}, {"service2", "127.0.0.1:0"}}); err != nil {
 		t.Fatalf("free ports refused: %v", err)
 	}

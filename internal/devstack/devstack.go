@@ -48,8 +48,9 @@ type Options struct {
 
 	Service1Addr, Service2Addr string // "127.0.0.1:0" when empty
 	// StatsdExporterWebAddr and PrometheusAddr are where statsd_exporter's
-	// metrics page and Prometheus listen; empty or port 0: a free port.
-	StatsdExporterWebAddr, PrometheusAddr string
+	// metrics page and Prometheus listen, StatsdUDPAddr where it takes the
+	// services' metrics; empty or port 0: a free port.
+	StatsdExporterWebAddr, PrometheusAddr, StatsdUDPAddr string
 
 	// Env adds variables to a service's environment, by service name.
 	Env map[string][]string
@@ -75,6 +76,13 @@ type Options struct {
 	// (in-memory storage), its query API on JaegerQueryAddr (empty or port
 	// 0: a free port).
 	JaegerBin, JaegerQueryAddr string
+
+	// TelemetryLater starts the services pointed at StatsdUDPAddr and
+	// CollectorGRPCAddr (both must be set) before anything listens there:
+	// StartTelemetry starts the pipeline once its programs are built, and
+	// what the services send meanwhile is lost, as with a telemetry
+	// pipeline that is down.
+	TelemetryLater bool
 
 	// Chaos puts toxiproxy (in process) on both hops, as compose does, its
 	// API on ChaosAddr (empty or port 0: a free port).
@@ -151,20 +159,17 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	if o.JaegerBin != "" {
-		if err = s.startJaeger(ctx); err != nil {
+	if o.TelemetryLater {
+		// The addresses must be known now: the services are told them.
+		if s.opts.StatsdUDPAddr, err = udpAddrOrFree(o.StatsdUDPAddr); err != nil {
 			return nil, err
 		}
-	}
-	if o.OtelcolBin != "" {
-		if err = s.startCollector(ctx); err != nil {
+		if s.opts.CollectorGRPCAddr, err = addrOrFree(o.CollectorGRPCAddr); err != nil {
 			return nil, err
 		}
-	}
-	if o.StatsdExporterBin != "" && o.PrometheusBin != "" {
-		if err = s.startMetrics(ctx); err != nil {
-			return nil, err
-		}
+		s.StatsdUDP, s.OTLPEndpoint = s.opts.StatsdUDPAddr, s.opts.CollectorGRPCAddr
+	} else if err = s.startTelemetry(ctx); err != nil {
+		return nil, err
 	}
 	for _, name := range startOrder() {
 		if err = s.StartService(ctx, name); err != nil {
@@ -172,6 +177,46 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 	return s, nil
+}
+
+// Telemetry names the programs of the telemetry pipeline (Options has the
+// same fields); an empty one is not started.
+type Telemetry struct {
+	StatsdExporterBin, PrometheusBin, OtelcolBin, JaegerBin string
+}
+
+// StartTelemetry starts the pipeline of a stack started with
+// TelemetryLater, where the services already send their metrics and spans.
+// Call it before Supervise, or restart Supervise after it.
+func (s *Stack) StartTelemetry(ctx context.Context, t Telemetry) error {
+	s.mu.Lock()
+	s.opts.StatsdExporterBin, s.opts.PrometheusBin, s.opts.OtelcolBin, s.opts.JaegerBin =
+		t.StatsdExporterBin, t.PrometheusBin, t.OtelcolBin, t.JaegerBin
+	s.mu.Unlock()
+	return s.startTelemetry(ctx)
+}
+
+// startTelemetry starts Jaeger, the collector that exports to it, then
+// statsd_exporter and Prometheus (which scrapes the collector too), each
+// when its binary is set.
+func (s *Stack) startTelemetry(ctx context.Context) error {
+	o := s.opts
+	if o.JaegerBin != "" {
+		if err := s.startJaeger(ctx); err != nil {
+			return err
+		}
+	}
+	if o.OtelcolBin != "" {
+		if err := s.startCollector(ctx); err != nil {
+			return err
+		}
+	}
+	if o.StatsdExporterBin != "" && o.PrometheusBin != "" {
+		if err := s.startMetrics(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Stack) startMySQL(ctx context.Context) error {

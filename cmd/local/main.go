@@ -149,6 +149,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	st, err := devstack.Start(ctx, opts)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintln(stdout, "stopped before the stack was up")
+		return nil // a signal during the start: everything started is stopped
+	}
 	if err != nil {
 		return err
 	}

@@ -262,20 +262,6 @@ func TestRequestIDsCorrelateBothServices(t *testing.T) {
 	}
 }
 
-func TestLoggingWalkthroughScript(t *testing.T) {
-	st, logPath := startStack(t)
-	cmd := exec.Command("bash", filepath.Join(repoRoot, "scripts", "walkthrough-logging.sh"))
-	cmd.Env = append(os.Environ(), "BASE="+st.Service1.URL(), "LOGS=cat "+logPath)
-	out, err := cmd.CombinedOutput()
-	t.Logf("%s", out)
-	if err != nil {
-		t.Fatalf("walkthrough: %v", err)
-	}
-	if !strings.Contains(string(out), "all steps passed") {
-		t.Fatal("walkthrough did not finish")
-	}
-}
-
 // TestSIGTERMDrainsAndExitsZero: SIGTERM while a request is in flight; the
 // request completes, the process exits 0, and service2 closes its database
 // only after its HTTP server has stopped.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/go-units"
 )
 
 const repoRoot = ".."
@@ -267,4 +268,30 @@ func TestComposeMemoryBudget(t *testing.T) {
 	if sum > budget-reserved {
 		t.Errorf("memory limits add up to %d MiB, over the %d MiB budget less %d MiB reserved", sum>>20, budget>>20, reserved>>20)
 	}
+}
+
+// TestComposeLogsAreRotated: every service logs through Docker's json-file
+// driver with rotation, and all of them together keep at most 512 MiB of
+// logs on the disk.
+func TestComposeLogsAreRotated(t *testing.T) {
+	p := loadCompose(t)
+	var total int64
+	for name, svc := range p.Services {
+		l := svc.Logging
+		if l == nil || l.Driver != "json-file" {
+			t.Errorf("%s: logging %+v, want the json-file driver", name, l)
+			continue
+		}
+		size, err := units.RAMInBytes(l.Options["max-size"])
+		files, ferr := strconv.Atoi(l.Options["max-file"])
+		if err != nil || ferr != nil || size <= 0 || files <= 0 {
+			t.Errorf("%s: max-size %q, max-file %q: both must be set", name, l.Options["max-size"], l.Options["max-file"])
+			continue
+		}
+		total += size * int64(files)
+	}
+	if total > 512<<20 {
+		t.Errorf("the services keep up to %d MiB of logs, want at most 512", total>>20)
+	}
+	t.Logf("%d services, up to %d MiB of logs in all", len(p.Services), total>>20)
 }

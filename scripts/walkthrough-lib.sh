@@ -24,12 +24,15 @@ eventually() {
 		sleep 0.2
 	done
 }
+# wait_200 SECONDS URL DESCRIPTION: wait until URL answers 200.
+wait_200() {
+	local url=$2
+	_is200() { [[ $(status "$url") == 200 ]]; }
+	eventually "$1" "$3" _is200
+}
 # wait_healthy: wait until service1 answers GET / with 200 (after an
 # experiment, its breaker may still be open for up to 5 s).
-wait_healthy() {
-	_ok() { [[ $(status http://localhost:8000/) == 200 ]]; }
-	eventually 30 "a healthy stack (GET / 200)" _ok
-}
+wait_healthy() { wait_200 30 http://localhost:8000/ "a healthy stack (GET / 200)"; }
 command -v jq >/dev/null || fail "the walkthrough scripts need jq (apt-get install jq, brew install jq)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -73,8 +73,7 @@ seen503() { (($(n503) > base503)); }
 eventually 30 "Prometheus sees service2's 503s" seen503
 echo "service2's 503s are in Prometheus"
 make --no-print-directory chaos-reset
-ok() { [[ $(status http://localhost:8000/users/1) == 200 ]]; }
-eventually 10 "200 again once MySQL is back" ok
+wait_200 10 http://localhost:8000/users/1 "200 again once MySQL is back"
 echo "back to 200 without a restart"
 
 step "4. The raw series"

@@ -83,7 +83,6 @@ db_errors() {
 eventually 30 "MySQL down: service2-db and both server spans in error" db_errors
 echo "MySQL down: service2-db and both server spans are errors"
 make --no-print-directory chaos-reset
-ok() { [[ $(status http://localhost:8000/users/1) == 200 ]]; }
-eventually 10 "a clean answer once MySQL is back" ok
+wait_200 10 http://localhost:8000/users/1 "a clean answer once MySQL is back"
 
 printf '\ntracing walkthrough: all steps passed\n'

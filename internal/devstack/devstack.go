@@ -7,10 +7,12 @@
 //
 // By concern: devstack.go (start and stop the whole), services.go (the
 // services and their environment), pipeline.go (statsd_exporter,
-// Prometheus, the collector), configs.go (the compose files moved to
-// loopback), mariadb.go and schema.go (MySQL), chaos.go (toxiproxy),
-// process.go (supervision), build.go (go build). Test helpers that need the
-// testing package are in devstacktest, so that cmd/local does not link it.
+// Prometheus, the collector, Jaeger), configs.go (the compose files moved
+// to loopback), mariadb.go and schema.go (MySQL), chaos.go (toxiproxy),
+// process.go (running and watching a program), supervise.go (restarts),
+// jsonfile.go (Docker's json-file log format), build.go (go build). Test
+// helpers that need the testing package are in devstacktest, so that
+// cmd/local does not link it.
 //
 // Depends on: github.com/Shopify/toxiproxy/v2 (in process, for chaos),
 // github.com/rs/zerolog (to quiet toxiproxy's logger),
@@ -39,6 +41,10 @@ type Options struct {
 	WorkDir  string    // binaries, MySQL data; a temporary one when empty
 	Log      io.Writer // every process's output, line by line; discarded when nil
 	Version  string    // stamped into the binaries; "dev" when empty
+	// ContainerLogs, when set, is a folder where every process's stdout and
+	// stderr are also kept as Docker's json-file driver keeps a
+	// container's: NAME/NAME-json.log.
+	ContainerLogs string
 
 	// Bins are prebuilt binaries by name (see Build); built when nil.
 	Bins map[string]string
@@ -270,6 +276,9 @@ func (s *Stack) Stop() error {
 	}
 	return errors.Join(errs...)
 }
+
+// output is where the stack's processes write.
+func (s *Stack) output() Output { return Output{Log: s.opts.Log, ContainerLogs: s.opts.ContainerLogs} }
 
 // lockedWriter serialises writes from the processes' reader goroutines.
 type lockedWriter struct {

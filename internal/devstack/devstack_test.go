@@ -3,6 +3,7 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 const repoRoot = "../.."
@@ -162,7 +164,7 @@ func TestWaitReady(t *testing.T) {
 func shell(t *testing.T, script string) (*Process, error) {
 	t.Helper()
 	var log bytes.Buffer
-	return StartProcess(context.Background(), "sh", "/bin/sh", nil, &lockedWriter{w: &log}, "-c", script)
+	return StartProcess(context.Background(), "sh", "/bin/sh", nil, Output{Log: &lockedWriter{w: &log}}, "-c", script)
 }
 
 // Supervision, with a shell standing in for a service: the address from its
@@ -260,7 +262,7 @@ func TestSuperviseRestartsWithBackoff(t *testing.T) {
 	defer ready.Close()
 	addr := strings.TrimPrefix(ready.URL, "http://")
 	var log bytes.Buffer
-	p, err := StartTool(context.Background(), "statsd-exporter", "/bin/sh", []string{"-c", "exec sleep 60"}, addr, "/", &lockedWriter{w: &log})
+	p, err := StartTool(context.Background(), "statsd-exporter", "/bin/sh", []string{"-c", "exec sleep 60"}, addr, "/", Output{Log: &lockedWriter{w: &log}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,5 +330,55 @@ func TestLoopbackJaegerConfig(t *testing.T) {
 	if _, err := LoopbackJaegerConfig(strings.ReplaceAll(string(src), "0.0.0.0:16686", "0.0.0.0:1"), JaegerPorts{}); err == nil ||
 		!strings.Contains(err.Error(), "0.0.0.0:16686") {
 		t.Errorf("a config without the query listener: %v", err)
+	}
+}
+
+// TestContainerLogs: a process's stdout and stderr land in
+// NAME/NAME-json.log as Docker's json-file driver writes them: one entry a
+// line, its stream, an RFC 3339 time, and a line over 16 KiB split into
+// entries that only the last ends with "\n", never inside a character.
+func TestContainerLogs(t *testing.T) {
+	dir := t.TempDir()
+	long := "x" + strings.Repeat("é", 10000) // 20 001 bytes: two entries, the cut not on an even byte
+	var log bytes.Buffer
+	p, err := StartProcess(context.Background(), "svc", "/bin/sh", []string{"LONG=" + long}, Output{Log: &lockedWriter{w: &log}, ContainerLogs: dir},
+		"-c", `echo '{"msg":"listening","addr":"127.0.0.1:1"}'; echo 'to stderr' >&2; printf '%s\n' "$LONG"; exit 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Wait(10 * time.Second); err != nil || code != 0 {
+		t.Fatalf("exit %d %v", code, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "svc", "svc-json.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type entry struct{ Log, Stream, Time string }
+	var stdout, stderr []entry
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e entry
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("not a json-file entry: %.100q", l)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, e.Time); err != nil {
+			t.Errorf("time %q: %v", e.Time, err)
+		}
+		if len(e.Log) > maxEntry+1 || !utf8.ValidString(e.Log) {
+			t.Errorf("an entry of %d bytes, valid UTF-8 %v", len(e.Log), utf8.ValidString(e.Log))
+		}
+		if e.Stream == "stderr" {
+			stderr = append(stderr, e)
+		} else {
+			stdout = append(stdout, e)
+		}
+	}
+	if len(stderr) != 1 || stderr[0].Log != "to stderr\n" || stderr[0].Stream != "stderr" {
+		t.Errorf("stderr entries %+v", stderr)
+	}
+	if len(stdout) != 3 || stdout[0].Log != `{"msg":"listening","addr":"127.0.0.1:1"}`+"\n" || stdout[0].Stream != "stdout" {
+		t.Fatalf("%d stdout entries, the first %.80q", len(stdout), stdout[0].Log)
+	}
+	if strings.HasSuffix(stdout[1].Log, "\n") || stdout[1].Log+stdout[2].Log != long+"\n" {
+		t.Errorf("the long line in %d + %d bytes, the first ending %q", len(stdout[1].Log), len(stdout[2].Log), stdout[1].Log[len(stdout[1].Log)-2:])
 	}
 }

@@ -59,7 +59,7 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 		"--statsd.listen-udp=" + s.StatsdUDP,
 		"--statsd.listen-tcp=", // UDP only here
 		"--web.listen-address=" + webAddr,
-	}, webAddr, "/metrics", s.opts.Log)
+	}, webAddr, "/metrics", s.output())
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=" + promAddr,
 		"--log.level=warn",
-	}, promAddr, "/-/ready", s.opts.Log)
+	}, promAddr, "/-/ready", s.output())
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (s *Stack) startOtelStyle(ctx context.Context, name, bin, configFile string
 	}
 	var start func(context.Context) (*Process, error)
 	start = func(ctx context.Context) (*Process, error) {
-		p, err := spawn(name, bin, []string{"--config=" + path}, env, s.opts.Log, nil)
+		p, err := spawn(name, bin, []string{"--config=" + path}, env, s.output(), nil)
 		if err != nil {
 			return nil, err
 		}

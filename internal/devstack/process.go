@@ -38,9 +38,9 @@ type Process struct {
 
 // StartProcess runs one of the services (bin with args, env on top of a
 // minimal environment) and waits until it logs "listening" with its address.
-func StartProcess(ctx context.Context, name, bin string, env []string, log io.Writer, args ...string) (*Process, error) {
+func StartProcess(ctx context.Context, name, bin string, env []string, out Output, args ...string) (*Process, error) {
 	listening := make(chan string, 1)
-	p, err := spawn(name, bin, args, env, log, func(line string) {
+	p, err := spawn(name, bin, args, env, out, func(line string) {
 		if addr := listeningAddr(line); addr != "" {
 			select {
 			case listening <- addr:
@@ -68,14 +68,14 @@ func StartProcess(ctx context.Context, name, bin string, env []string, log io.Wr
 // StartTool runs a program of the stack that is not ours (statsd_exporter,
 // Prometheus) with args, listening at addr, and waits until
 // http://addr+readyPath answers 200.
-func StartTool(ctx context.Context, name, bin string, args []string, addr, readyPath string, log io.Writer) (*Process, error) {
-	p, err := spawn(name, bin, args, nil, log, nil)
+func StartTool(ctx context.Context, name, bin string, args []string, addr, readyPath string, out Output) (*Process, error) {
+	p, err := spawn(name, bin, args, nil, out, nil)
 	if err != nil {
 		return nil, err
 	}
 	p.Addr = addr
 	p.restart = func(ctx context.Context) (*Process, error) {
-		return StartTool(ctx, name, bin, args, addr, readyPath, log)
+		return StartTool(ctx, name, bin, args, addr, readyPath, out)
 	}
 	ready := make(chan error, 1)
 	go func() { ready <- WaitReady(ctx, p.URL()+readyPath, 60*time.Second) }()
@@ -91,35 +91,64 @@ func StartTool(ctx context.Context, name, bin string, args []string, addr, ready
 	}
 }
 
+// Output is where a process's output goes besides Lines.
+type Output struct {
+	// Log gets every line, prefixed with the process's name and "| ".
+	Log io.Writer
+	// ContainerLogs, when set, is a folder where each process appends its
+	// stdout and stderr to NAME/NAME-json.log, as Docker's json-file log
+	// driver writes a container's (see jsonfile.go): what a log forwarder
+	// reads on a Docker host.
+	ContainerLogs string
+}
+
 // spawn starts bin and keeps its output: stdout and stderr line by line
-// (Lines), copied to log prefixed with name. onLine, when set, sees each line.
-func spawn(name, bin string, args, env []string, log io.Writer, onLine func(string)) (*Process, error) {
+// (Lines), copied to out. onLine, when set, sees each line.
+func spawn(name, bin string, args, env []string, out Output, onLine func(string)) (*Process, error) {
 	p := &Process{Name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := p.cmd.StdoutPipe()
+	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	p.cmd.Stderr = p.cmd.Stdout // one stream: the services write only stdout anyway
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	var jf *jsonFile
+	if out.ContainerLogs != "" {
+		if jf, err = openJSONFile(out.ContainerLogs, name); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.cmd.Start(); err != nil {
+		jf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			p.mu.Unlock()
-			fmt.Fprintf(log, "%s| %s\n", name, line)
-			if onLine != nil {
-				onLine(line)
+	var wg sync.WaitGroup
+	for stream, r := range map[string]io.Reader{"stdout": stdout, "stderr": stderr} {
+		wg.Go(func() {
+			sc := bufio.NewScanner(r)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				line := sc.Text()
+				p.mu.Lock()
+				p.lines = append(p.lines, line)
+				p.mu.Unlock()
+				jf.Line(stream, line)
+				fmt.Fprintf(out.Log, "%s| %s\n", name, line)
+				if onLine != nil {
+					onLine(line)
+				}
 			}
-		}
+		})
+	}
+	go func() {
+		wg.Wait() // both pipes read to the end, as Wait requires
 		p.err = p.cmd.Wait()
+		jf.Close()
 		close(p.done)
 	}()
 	return p, nil

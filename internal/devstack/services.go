@@ -75,7 +75,7 @@ func (s *Stack) StartService(ctx context.Context, name string) error {
 	default:
 		return fmt.Errorf("no service %q", name)
 	}
-	p, err := StartProcess(ctx, name, s.bins[name], serviceEnv(name, w, s.opts.Env[name]), s.opts.Log)
+	p, err := StartProcess(ctx, name, s.bins[name], serviceEnv(name, w, s.opts.Env[name]), s.output())
 	if err != nil {
 		return err
 	}

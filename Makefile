@@ -29,9 +29,9 @@ STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/stats
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/prometheus
 PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/promtool
 OTELCOL_BUILDER     := $(TOOLS)/builder-$(OTELCOL_VERSION)/builder
-# The collector is keyed by its manifest too: clones with different
-# manifests share the cache.
-OTELCOL_MANIFEST    := $(shell sha256sum otel-collector/builder-config.yaml | cut -c1-12)
+# The collector is keyed by its manifest too (comments aside): clones with
+# different manifests share the cache.
+OTELCOL_MANIFEST    := $(shell grep -v '^ *\#' otel-collector/builder-config.yaml | sha256sum | cut -c1-12)
 OTELCOL_DIR         := $(TOOLS)/otelcol-$(OTELCOL_VERSION)-$(OTELCOL_MANIFEST)
 OTELCOL_BIN         := $(OTELCOL_DIR)/otelcol-failready/otelcol-failready
 STATICCHECK_BIN     := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
@@ -43,7 +43,7 @@ export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN CO
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset
-.PHONY: bench bench-check bench-baseline bench-load valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos
+.PHONY: bench bench-check bench-baseline bench-load valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -141,10 +141,11 @@ fmt: ## format the code
 	gofmt -w $$(git ls-files --cached --others --exclude-standard '*.go')
 
 ALL_TAGS = integration e2e benchload
-vet: $(STATICCHECK_BIN) ## gofmt check, go vet and staticcheck, with every build tag
+vet: $(STATICCHECK_BIN) shellcheck ## gofmt check, go vet and staticcheck, with every build tag; shellcheck on scripts/
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet -tags '$(ALL_TAGS)' ./...
 	$(STATICCHECK_BIN) -tags '$(ALL_TAGS)' ./...
+	shellcheck -S warning -x scripts/*.sh scripts/logs
 
 test: vet ## unit tests: Go only, no services needed
 	$(GO) test -race -count=1 ./...
@@ -231,6 +232,10 @@ $(JAEGER_BIN):
 $(COMPOSE_BIN):
 	@echo "building docker compose $(COMPOSE_VERSION) once (about 2 minutes on 2 cores; cached in $(TOOLS))"
 	$(call build_in_module,github.com/docker/compose/v2,$(COMPOSE_VERSION),./cmd,$@,-X github.com/docker/compose/v2/internal.Version=$(COMPOSE_VERSION))
+
+shellcheck: ## make sure shellcheck is installed (Debian's shellcheck; make vet runs it on scripts/)
+	@command -v shellcheck >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck; }
 
 valgrind: ## make sure valgrind is installed (Debian's valgrind; the perf gate runs under it)
 	@command -v valgrind >/dev/null || \

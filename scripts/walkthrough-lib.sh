@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers of the walkthrough scripts (sourced, not run).
 
 step() { printf '\n== %s\n' "$*"; }

@@ -1,9 +1,12 @@
-// Package otlptest is an OTLP gRPC trace receiver for tests: a real gRPC
-// server on loopback that keeps every span it is sent, flattened. The e2e
-// tests point the collector's exporter at it, since Jaeger cannot run there.
+// Package otlptest holds OTLP receivers for tests, real servers on loopback
+// that keep what they are sent, flattened: Receiver takes traces over gRPC
+// (a stand-in where a program of the stack cannot be: the collector coming
+// back after an outage), Sink takes them and decodes nothing (the load
+// benchmark's cost-free end), and LogsReceiver takes logs over HTTP where
+// Loki does (Loki is AGPL and never runs here).
 //
-// Depends on: go.opentelemetry.io/proto/otlp, google.golang.org/grpc; for
-// tests (it imports testing).
+// Depends on: go.opentelemetry.io/proto/otlp, google.golang.org/grpc,
+// google.golang.org/protobuf; for tests (it imports testing).
 package otlptest
 
 import (

@@ -15,6 +15,9 @@ var componentModules = map[string]string{
 	"batch":          "go.opentelemetry.io/collector/processor/batchprocessor",
 	"otlp_grpc":      "go.opentelemetry.io/collector/exporter/otlpexporter",
 	"health_check":   "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension",
+	"file_log":       "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver",
+	"file_storage":   "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage",
+	"otlp_http":      "go.opentelemetry.io/collector/exporter/otlphttpexporter",
 }
 
 type collectorConfig struct {
@@ -124,5 +127,31 @@ func TestServicesSendTracesToTheCollector(t *testing.T) {
 		if ep == nil || *ep != "http://otel-collector:4317" {
 			t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT %v", name, ep)
 		}
+	}
+}
+
+// TestCollectorReadsContainerLogs: in compose the collector reads Docker's
+// container log files, read-only, from where the config looks for them
+// (CONTAINER_LOGS_DIR's default), as root (they are root's), and keeps its
+// offsets and queue on a volume at COLLECTOR_STORAGE_DIR's default.
+func TestCollectorReadsContainerLogs(t *testing.T) {
+	cfg := readFile(t, "otel-collector/config.yaml")
+	for _, want := range []string{"${env:CONTAINER_LOGS_DIR:-/var/lib/docker/containers}/*/*-json.log",
+		"${env:COLLECTOR_STORAGE_DIR:-/var/lib/otelcol/file_storage}", "${env:LOKI_OTLP_ENDPOINT:-http://loki:3100/otlp}"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("the collector config lacks %s", want)
+		}
+	}
+	c := loadCompose(t).Services["otel-collector"]
+	if c.User != "0" {
+		t.Errorf("the collector runs as %q: it cannot read root's log files", c.User)
+	}
+	var logs, storage bool
+	for _, v := range c.Volumes {
+		logs = logs || (v.Source == "/var/lib/docker/containers" && v.Target == "/var/lib/docker/containers" && v.ReadOnly)
+		storage = storage || (v.Type == "volume" && v.Target == "/var/lib/otelcol/file_storage")
+	}
+	if !logs || !storage {
+		t.Errorf("the collector's volumes %+v: want the container logs read-only and a volume for file_storage", c.Volumes)
 	}
 }

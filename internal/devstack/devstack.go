@@ -72,6 +72,9 @@ type Options struct {
 	// its exporter pointed at TraceExportEndpoint (host:port of an OTLP gRPC
 	// receiver). Without it the services run with tracing off.
 	OtelcolBin, TraceExportEndpoint string
+	// LogsExportEndpoint is where the collector sends the logs it reads
+	// from ContainerLogs, as to Loki (a base URL: /v1/logs is appended).
+	LogsExportEndpoint string
 	// CollectorGRPCAddr and CollectorHTTPAddr are where the collector's OTLP
 	// receivers listen (empty or port 0: a free port).
 	CollectorGRPCAddr, CollectorHTTPAddr string

@@ -129,9 +129,26 @@ func (s *Stack) startCollector(ctx context.Context) error {
 	if export == "" {
 		export = discardAddr // the collector drops what it cannot send
 	}
+	// The logs: the containers' json-file logs, when the stack keeps them
+	// (an empty folder otherwise, never the host's Docker logs), to
+	// LogsExportEndpoint (nowhere when empty); offsets and queue in the work
+	// directory.
+	containers := s.opts.ContainerLogs
+	if containers == "" {
+		containers = filepath.Join(s.opts.WorkDir, "otel-collector", "no-containers")
+	}
+	if err := os.MkdirAll(containers, 0o755); err != nil {
+		return err
+	}
+	logsTo := s.opts.LogsExportEndpoint
+	if logsTo == "" {
+		logsTo = "http://" + discardAddr
+	}
 	p, err := s.startOtelStyle(ctx, "otel-collector", s.opts.OtelcolBin, CollectorConfigFile,
 		func(src string) (string, error) { return LoopbackCollectorConfig(src, ports) },
-		[]string{"JAEGER_OTLP_ENDPOINT=" + export}, ports.Health, "/")
+		[]string{"JAEGER_OTLP_ENDPOINT=" + export, "CONTAINER_LOGS_DIR=" + containers, "LOKI_OTLP_ENDPOINT=" + logsTo,
+			"COLLECTOR_STORAGE_DIR=" + filepath.Join(s.opts.WorkDir, "otel-collector", "storage")},
+		ports.Health, "/")
 	if err != nil {
 		return err
 	}

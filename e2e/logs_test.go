@@ -3,10 +3,14 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,4 +144,62 @@ func TestLogsThroughTheCollector(t *testing.T) {
 	if len(bodies) != 1 || bodies[0] != strings.Join(crash, "\n")+"\n" {
 		t.Errorf("the crash in %d records: %q", len(bodies), bodies)
 	}
+}
+
+// TestLogsSurviveACollectorKill: the collector killed with SIGKILL while
+// the services log, then restarted (as compose's restart policy does, here
+// by the stack's supervisor): from its offsets in file_storage it goes on
+// where it was, and no line is lost or sent twice.
+func TestLogsSurviveACollectorKill(t *testing.T) {
+	rcv := otlptest.ListenLogs(t)
+	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), ContainerLogs: t.TempDir(),
+		LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp",
+		Env:                map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	supervised := make(chan struct{})
+	go func() {
+		st.Supervise(ctx, func(e devstack.Event) { t.Logf("%s %s", e.Name, e.Msg) })
+		close(supervised)
+	}()
+	defer func() { cancel(); <-supervised }()
+
+	const n = 400
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < n; i += 4 {
+				call(t, "GET", st.Service1.URL()+"/users/1", "", map[string]string{requestid.Header: fmt.Sprintf("e2e-kill-%03d", i)})
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := st.Collector.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	// Every request's access lines, one in each service.
+	count := func() map[string]int {
+		c := map[string]int{}
+		for _, r := range rcv.Records() {
+			if strings.HasPrefix(r.Attrs["request_id"], "e2e-kill-") && r.Body == "http request" {
+				c[r.Resource["service.name"]+" "+r.Attrs["request_id"]]++
+			}
+		}
+		return c
+	}
+	if _, ok := poll(60*time.Second, 500*time.Millisecond, func() bool { return len(count()) >= 2*n }); !ok {
+		t.Fatalf("%d of %d access lines within 60 s of the kill", len(count()), 2*n)
+	}
+	time.Sleep(3 * time.Second)
+	dup := 0
+	for k, v := range count() {
+		if v > 1 {
+			dup++
+			if dup <= 5 {
+				t.Errorf("%s: %d records", k, v)
+			}
+		}
+	}
+	t.Logf("%d access lines arrived, %d more than once", len(count()), dup)
 }

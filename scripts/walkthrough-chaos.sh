@@ -17,11 +17,9 @@ S2=http://localhost:8001
 # call URL: one request; prints "STATUS SECONDS" and keeps the body and
 # headers in $tmp/body and $tmp/headers.
 call() { curl -s -D "$tmp/headers" -o "$tmp/body" -w '%{http_code} %{time_total}\n' "$1" || true; }
-# healthy: service1 answers GET / with 200 (its breaker closed again).
-healthy() { [[ $(status $S1/) == 200 ]]; }
 reset() {
 	make --no-print-directory chaos-reset
-	eventually 30 "$1: GET / answers 200 again" healthy
+	wait_200 30 $S1/ "$1: GET / answers 200 again"
 	echo "recovered by itself after make chaos-reset"
 }
 
@@ -90,7 +88,7 @@ echo "service2 restarted: its log starts again with \"starting\""
 if [[ $(scripts/stack.sh which) == local ]]; then
 	scripts/logs local | grep -E 'service2 (exited|restarted)' | tail -2
 fi
-eventually 30 "GET / answers 200 again" healthy
+wait_200 30 $S1/ "GET / answers 200 again"
 
 step "6. Disk full: make chaos-disk-full"
 make --no-print-directory chaos-disk-full
@@ -100,7 +98,7 @@ echo "GET service2 /users/export -> $code: $(cat "$tmp/body")"
 	fail "want 507 \"export failed: no space left on the spool volume\" with the request ID"
 sleep 0.5
 scripts/logs service2 | grep -F '"export spool full"' >/dev/null || fail "no \"export spool full\" line"
-healthy || fail "GET / stopped working with the spool full"
+[[ $(status $S1/) == 200 ]] || fail "GET / stopped working with the spool full"
 echo "\"export spool full\" logged; everything else keeps working"
 make --no-print-directory chaos-reset
 [[ $(status $S2/users/export) == 200 ]] || fail "the export does not work again after make chaos-reset"

@@ -49,14 +49,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	toxi := fs.String("toxiproxy", "127.0.0.1:8474", "toxiproxy's API, for make chaos-*")
 	jaeger := fs.String("jaeger", "127.0.0.1:16686", "Jaeger's query API (with JAEGER_BIN and OTELCOL_BIN)")
 	otlpGRPC := fs.String("otlp-grpc", "127.0.0.1:4317", "the collector's OTLP gRPC receiver (with JAEGER_BIN and OTELCOL_BIN)")
-	fs.String("statsd-udp", "127.0.0.1:9125", "statsd_exporter's DogStatsD port, where the services send metrics (UDP)")
+	sudp := fs.String("statsd-udp", "127.0.0.1:9125", "statsd_exporter's DogStatsD port, where the services send metrics (UDP)")
 	otlpHTTP := fs.String("otlp-http", "127.0.0.1:4318", "the collector's OTLP HTTP receiver (with JAEGER_BIN and OTELCOL_BIN)")
 	stateDir := fs.String("state", ".cache/local", "the runner's state: lock, pids, logs (make logs, make chaos-kill read it)")
 	quiet := fs.Bool("quiet", false, "do not stream the processes' log lines to the terminal (logs/ keeps them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sudp := fs.Lookup("statsd-udp").Value.String()
 	tools := devstack.Telemetry{
 		StatsdExporterBin: os.Getenv("STATSD_EXPORTER_BIN"), PrometheusBin: os.Getenv("PROMETHEUS_BIN"),
 		OtelcolBin: os.Getenv("OTELCOL_BIN"), JaegerBin: os.Getenv("JAEGER_BIN"),
@@ -72,12 +71,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("not built: %s (make local builds them)", strings.Join(missing, ", "))
 	}
 	later := len(missing) > 0
-	wanted := []namedAddr{{"service1", *s1}, {"service2", *s2}, {"toxiproxy", *toxi}}
+	wanted := []namedAddr{{"service1", *s1, ""}, {"service2", *s2, ""}, {"toxiproxy", *toxi, ""}}
 	if metrics {
-		wanted = append(wanted, namedAddr{"statsd-exporter", *sx}, namedAddr{"prometheus", *prom}, namedAddr{"statsd-udp", sudp})
+		wanted = append(wanted, namedAddr{"statsd-exporter", *sx, ""}, namedAddr{"prometheus", *prom, ""}, namedAddr{"statsd-udp", *sudp, "udp"})
 	}
 	if tracing {
-		wanted = append(wanted, namedAddr{"jaeger", *jaeger}, namedAddr{"otlp-grpc", *otlpGRPC}, namedAddr{"otlp-http", *otlpHTTP})
+		wanted = append(wanted, namedAddr{"jaeger", *jaeger, ""}, namedAddr{"otlp-grpc", *otlpGRPC, ""}, namedAddr{"otlp-http", *otlpHTTP, ""})
 	}
 	// The lock first: another runner is named as such, not as ports taken;
 	// and what a killed runner left may hold ports until it is cleaned up.
@@ -136,7 +135,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Chaos:     true,
 		ChaosAddr: *toxi,
 
-		StatsdExporterWebAddr: *sx, PrometheusAddr: *prom, StatsdUDPAddr: sudp,
+		StatsdExporterWebAddr: *sx, PrometheusAddr: *prom, StatsdUDPAddr: *sudp,
 		CollectorGRPCAddr: *otlpGRPC, CollectorHTTPAddr: *otlpHTTP, JaegerQueryAddr: *jaeger,
 		TelemetryLater: later && (metrics || tracing),
 	}
@@ -298,8 +297,9 @@ func printTelemetryURLs(w io.Writer, st *devstack.Stack) {
 	}
 }
 
-// namedAddr is a listen address and the program that wants it.
-type namedAddr struct{ name, addr string }
+// namedAddr is a listen address, the program (and flag) that wants it, and
+// its network: "udp", or TCP when empty.
+type namedAddr struct{ name, addr, network string }
 
 // checkFree fails, naming every taken one and the flag that moves it, when
 // another program already listens on an address the stack wants: better
@@ -309,7 +309,7 @@ func checkFree(addrs []namedAddr) error {
 	for _, a := range addrs {
 		var ln io.Closer
 		var err error
-		if a.name == "statsd-udp" {
+		if a.network == "udp" {
 			ln, err = net.ListenPacket("udp", a.addr)
 		} else {
 			ln, err = net.Listen("tcp", a.addr)

@@ -31,14 +31,14 @@ func TestCheckFreeNamesEveryTakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busyUDP.Close()
-	if err := checkFree([]namedAddr{{"statsd-udp", busyUDP.LocalAddr().String()}}); err == nil || !strings.Contains(err.Error(), "-statsd-udp") {
+	if err := checkFree([]namedAddr{{"statsd-udp", busyUDP.LocalAddr().String(), "udp"}}); err == nil || !strings.Contains(err.Error(), "-statsd-udp") {
 		t.Fatalf("a taken UDP port: %v", err)
 	}
 
-	if err := checkFree([]namedAddr{{"service1", freeAddr}, {"service2", "127.0.0.1:0"}}); err != nil {
+	if err := checkFree([]namedAddr{{"service1", freeAddr, ""}, {"service2", "127.0.0.1:0", ""}}); err != nil {
 		t.Fatalf("free ports refused: %v", err)
 	}
-	err = checkFree([]namedAddr{{"service1", freeAddr}, {"prometheus", busy.Addr().String()}})
+	err = checkFree([]namedAddr{{"service1", freeAddr, ""}, {"prometheus", busy.Addr().String(), ""}})
 	if err == nil || !strings.Contains(err.Error(), busy.Addr().String()+" (prometheus)") ||
 		!strings.Contains(err.Error(), "-prometheus 127.0.0.1:0") || strings.Contains(err.Error(), "service1") {
 		t.Fatalf("a taken port: %v", err)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -136,5 +137,51 @@ func TestLogFiles(t *testing.T) {
 func TestUnescapeMount(t *testing.T) {
 	if got := unescapeMount(`/a\040b/c`); got != "/a b/c" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestSpoolMounts: the runner unmounts the tmpfs it mounted for the spool,
+// and leaves one the user mounted there alone.
+func TestSpoolMounts(t *testing.T) {
+	dir := t.TempDir()
+	st, err := openState(dir, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	note, err := st.mountSpool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mounted(st.spool()) {
+		t.Skipf("this process may not mount a tmpfs: %s", note)
+	}
+	st.close()
+	if mounted(st.spool()) {
+		t.Fatal("the runner's own tmpfs is still mounted after close")
+	}
+
+	// The user's: mounted before the runner starts.
+	if err := syscall.Mount("tmpfs", st.spool(), "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Unmount(st.spool(), syscall.MNT_DETACH)
+	st, err = openState(dir, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if note, _ := st.mountSpool(); !strings.Contains(note, "you mounted") {
+		t.Errorf("note %q", note)
+	}
+	st.close()
+	if !mounted(st.spool()) {
+		t.Error("the runner unmounted a filesystem the user mounted")
+	}
+	st, err = openState(dir, io.Discard) // as after a SIGKILL: nothing of ours to clean
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.close()
+	if !mounted(st.spool()) {
+		t.Error("the cleanup after a killed runner unmounted the user's filesystem")
 	}
 }

@@ -93,9 +93,9 @@ func (s *state) cleanStale(report io.Writer) error {
 		_ = os.Remove(f)
 	}
 	var errs []error
-	if mounted(s.spool()) {
+	if s.ownMount() && mounted(s.spool()) {
 		fmt.Fprintf(report, "local| a previous runner left the spool mounted: unmounting %s\n", s.spool())
-		errs = append(errs, syscall.Unmount(s.spool(), syscall.MNT_DETACH))
+		errs = append(errs, s.unmountSpool())
 	}
 	if b, err := os.ReadFile(filepath.Join(s.dir, "workdir")); err == nil {
 		if wd := strings.TrimSpace(string(b)); wd != "" {
@@ -127,7 +127,27 @@ func (s *state) mountSpool() (string, error) {
 		return fmt.Sprintf("a plain folder (mounting a %s tmpfs: %v); make chaos-disk-full needs a small filesystem there: "+
 			"run make local as root, or mount one yourself first: sudo mount -t tmpfs -o size=%s tmpfs %s", spoolSize, err, spoolSize, dir), nil
 	}
+	// Ours to unmount, now or after a SIGKILL; a mount of the user's is not.
+	if err := os.WriteFile(s.mountMarker(), nil, 0o644); err != nil {
+		return "", err
+	}
 	return "a " + spoolSize + " tmpfs: make chaos-disk-full fills it", nil
+}
+
+// mountMarker exists while the spool is a tmpfs this runner mounted.
+func (s *state) mountMarker() string { return filepath.Join(s.dir, "spool.mounted") }
+
+func (s *state) ownMount() bool {
+	_, err := os.Stat(s.mountMarker())
+	return err == nil
+}
+
+func (s *state) unmountSpool() error {
+	err := syscall.Unmount(s.spool(), syscall.MNT_DETACH)
+	if err == nil {
+		_ = os.Remove(s.mountMarker())
+	}
+	return err
 }
 
 // setWorkdir records the temporary folder, for a cleanup after a SIGKILL.
@@ -148,8 +168,8 @@ func (s *state) close() {
 	for _, f := range pids {
 		_ = os.Remove(f)
 	}
-	if mounted(s.spool()) {
-		_ = syscall.Unmount(s.spool(), syscall.MNT_DETACH)
+	if s.ownMount() {
+		_ = s.unmountSpool()
 	}
 	_ = os.Remove(filepath.Join(s.dir, "workdir"))
 	_ = os.Remove(filepath.Join(s.dir, "runner.pid"))

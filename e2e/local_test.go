@@ -131,12 +131,19 @@ func buildLocal(t *testing.T) string {
 	return bin
 }
 
+// dieWithTheTest has cmd killed if the test process dies first (a timeout,
+// a kill): the runner then takes its programs with it.
+func dieWithTheTest(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
 // startLocal starts cmd, waits for the service1 URL it prints and checks
 // that it serves.
 func startLocal(t *testing.T, cmd *exec.Cmd) string {
 	t.Helper()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
+	dieWithTheTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +197,7 @@ func TestMakeLocalFirstRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dieWithTheTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,10 @@ import (
 )
 
 func main() {
+	// A reader of our output that goes away (a closed pipe, a terminal gone)
+	// must not kill the runner before it has stopped everything: writes to
+	// it fail instead.
+	signal.Ignore(syscall.SIGPIPE)
 	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		os.Exit(1)

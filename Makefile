@@ -43,7 +43,7 @@ export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN CO
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset
-.PHONY: bench bench-check bench-baseline bench-load valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos
+.PHONY: bench bench-check bench-baseline bench-load bench-logs valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -131,7 +131,10 @@ walkthrough-tracing: jq ## walkthrough 3 (traces, through Jaeger's API), checked
 walkthrough-chaos: jq ## walkthrough 4 (every chaos experiment), checked, against the running stack
 	scripts/walkthrough-chaos.sh
 
-walkthroughs: walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos ## walkthroughs 1 to 4, in order
+walkthrough-logs-pipeline: jq ## walkthrough 5 (a red panel → a request's log lines in Loki → its trace → its metrics), checked, against the running stack
+	scripts/walkthrough-logs-pipeline.sh
+
+walkthroughs: walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline ## walkthroughs 1 to 5, in order
 
 jq: ## make sure jq is installed (Debian's jq; the walkthrough scripts read JSON with it)
 	@command -v jq >/dev/null || \
@@ -177,6 +180,9 @@ bench-check: valgrind ## the perf gate: instructions per request (callgrind) as 
 
 bench-load: mariadb tools ## the end-to-end load benchmark: telemetry off, to a sink, through the pipeline, dead, black-holed (5 min; BENCHMARKS.md)
 	set -o pipefail; $(GO) test -count=1 -timeout 30m -tags 'e2e benchload' -run TestLoadTelemetryOverhead -v ./e2e/ | grep -v '^=== '
+
+bench-logs: mariadb tools ## the logs pipeline's throughput: bursts of access lines through the real collector on one core, none lost (BENCHMARKS.md)
+	set -o pipefail; $(GO) test -count=1 -timeout 15m -tags 'e2e benchload' -run TestLogsPipelineThroughput -v ./e2e/ | grep -v '^=== '
 
 bench-baseline: valgrind ## record a new bench/instructions.json (commit it with the change that moved it)
 	$(GO) test -c -o $(BENCH_TEST) ./service1/

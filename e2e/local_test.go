@@ -112,7 +112,7 @@ func TestMakeLocalChaos(t *testing.T) {
 // port (a later -toxiproxy wins over the one here).
 func freePorts() []string {
 	var flags []string
-	for _, name := range []string{"service1", "service2", "statsd-exporter", "prometheus", "toxiproxy", "jaeger", "otlp-grpc", "otlp-http", "statsd-udp"} {
+	for _, name := range []string{"service1", "service2", "statsd-exporter", "prometheus", "toxiproxy", "jaeger", "otlp-grpc", "otlp-http", "statsd-udp", "loki"} {
 		flags = append(flags, "-"+name, "127.0.0.1:0")
 	}
 	return flags

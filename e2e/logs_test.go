@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/internal/devstack/lokidoor"
 	"github.com/failready/failready/internal/logtest"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/tracing/otlptest"
@@ -33,11 +36,24 @@ func TestLogsThroughTheCollector(t *testing.T) {
 	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), ContainerLogs: containers,
 		LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp"})
 
-	ids := map[string]int{"e2e-logs-ok": 200, "e2e-logs-404": 404, "e2e-logs-panic": 500}
-	paths := map[string]string{"e2e-logs-ok": "/users/1", "e2e-logs-404": "/users/424242", "e2e-logs-panic": "/honeypot"}
-	for id, want := range ids {
-		if r := call(t, "GET", st.Service1.URL()+paths[id], "", map[string]string{requestid.Header: id}); r.status != want {
-			t.Fatalf("%s: %d, want %d", id, r.status, want)
+	// Requests whose lines must arrive, a successful probe whose line must
+	// not (the pipeline drops it), and a failed probe (a WARN) that must.
+	reqs := []struct {
+		id, method, path string
+		status           int
+	}{
+		{"e2e-logs-ok", "GET", "/users/1", 200},
+		{"e2e-logs-404", "GET", "/users/424242", 404},
+		{"e2e-logs-panic", "GET", "/honeypot", 500},
+		{"e2e-logs-probe", "GET", "/readyz", 200},
+		{"e2e-logs-probe-405", "POST", "/healthz", 405},
+	}
+	const dropped = "e2e-logs-probe"
+	ids := map[string]bool{}
+	for _, q := range reqs {
+		ids[q.id] = q.id != dropped
+		if r := call(t, q.method, st.Service1.URL()+q.path, "", map[string]string{requestid.Header: q.id}); r.status != q.status {
+			t.Fatalf("%s: %d, want %d", q.id, r.status, q.status)
 		}
 	}
 	// The lines each service wrote with those IDs (read again after the
@@ -46,7 +62,7 @@ func TestLogsThroughTheCollector(t *testing.T) {
 		want := map[string][]logtest.Line{}
 		for _, p := range []*devstack.Process{st.Service1, st.Service2} {
 			for _, l := range logtest.Parse(t, p.Output()) {
-				if id, _ := l["request_id"].(string); ids[id] != 0 {
+				if id, _ := l["request_id"].(string); ids[id] {
 					want[p.Name] = append(want[p.Name], l)
 				}
 			}
@@ -56,14 +72,15 @@ func TestLogsThroughTheCollector(t *testing.T) {
 	got := func() []otlptest.Record {
 		var out []otlptest.Record
 		for _, r := range rcv.Records() {
-			if ids[r.Attrs["request_id"]] != 0 {
+			if _, ok := ids[r.Attrs["request_id"]]; ok {
 				out = append(out, r)
 			}
 		}
 		return out
 	}
-	// Each request is in service1's access log, and the panic too.
-	if _, ok := poll(30*time.Second, 200*time.Millisecond, func() bool { return len(got()) >= len(ids)+1 }); !ok {
+	// The four kept requests are in service1's access log, and the panic
+	// too: len(ids) records at least.
+	if _, ok := poll(30*time.Second, 200*time.Millisecond, func() bool { return len(got()) >= len(ids) }); !ok {
 		t.Fatalf("%d records within 30 s: %+v", len(got()), got())
 	}
 	time.Sleep(3 * time.Second) // the rest, and duplicates, would come now
@@ -87,7 +104,7 @@ func TestLogsThroughTheCollector(t *testing.T) {
 				continue
 			}
 			r := match[0]
-			if r.SeverityText != l["level"] || r.TraceID != l["trace_id"] || r.SpanID != l["span_id"] ||
+			if r.SeverityText != l["level"] || r.TraceID != l.Str("trace_id") || r.SpanID != l.Str("span_id") ||
 				r.Resource["service.version"] != version || r.Resource["deployment.environment.name"] != "native" {
 				t.Errorf("%s %q: record %+v, line %v", svc, l["msg"], r, l)
 			}
@@ -102,6 +119,38 @@ func TestLogsThroughTheCollector(t *testing.T) {
 		}
 	}
 	t.Logf("%d lines of service1 and %d of service2 arrived once each", len(want["service1"]), len(want["service2"]))
+	levels := map[string]int{}
+	for _, l := range append(want["service1"], want["service2"]...) {
+		levels[l.Str("level")]++
+	}
+	if levels["WARN"] < 2 || levels["ERROR"] < 2 {
+		t.Errorf("levels of the lines that arrived: %v; want the 404's and the failed probe's WARN, the panic's ERRORs", levels)
+	}
+	// As Loki stores them (deploy/loki/config.yaml's mapping): two index
+	// labels, the rest structured metadata; every name the Logs dashboard,
+	// the derived field and Jaeger's trace-to-logs query read is there, and
+	// one request's lines come from both services.
+	lokiNamesUsed(t, records)
+	across := map[string]bool{}
+	for _, r := range records {
+		if r.Attrs["request_id"] == "e2e-logs-ok" {
+			across[r.Resource["service.name"]] = true
+		}
+	}
+	if !across["service1"] || !across["service2"] {
+		t.Errorf("request_id e2e-logs-ok has lines of %v, want both services", across)
+	}
+	// The successful probe was logged by the service, and stopped in the
+	// pipeline.
+	probe := 0
+	for _, l := range logtest.Parse(t, st.Service1.Output()) {
+		if l.Str("request_id") == dropped && l.Str("route") == "/readyz" {
+			probe++
+		}
+	}
+	if probe != 1 {
+		t.Errorf("service1 wrote %d lines for its successful probe, want 1", probe)
+	}
 
 	// A Go runtime crash, as Docker keeps it: a plain-text stack on stderr,
 	// a line an entry, between two JSON lines. It arrives as one record.
@@ -116,6 +165,20 @@ func TestLogsThroughTheCollector(t *testing.T) {
 		entry("stderr", l)
 	}
 	entry("stdout", `{"time":"2026-11-29T10:00:01Z","level":"INFO","msg":"after the restart","service":"crasher","request_id":"e2e-crash"}`)
+	// Other programs' lines (the collector's own JSON, Prometheus's
+	// logfmt) go through as they are, one record each.
+	others := []string{`{"level":"info","ts":"2026-11-29T10:00:01Z","msg":"e2e other json"}`, `time=2026-11-29T10:00:01Z level=INFO msg="e2e other logfmt"`}
+	for _, l := range others {
+		entry("stderr", l)
+	}
+	// And a line over 16 KiB, as Docker keeps it: split into entries of
+	// which only the last ends with a newline. It arrives as one record.
+	long := strings.Repeat("x", 20000)
+	line := `{"time":"2026-11-29T10:00:02Z","level":"INFO","msg":"` + long + `","service":"crasher","request_id":"e2e-long"}`
+	for _, part := range []string{line[:16<<10], line[16<<10:] + "\n"} {
+		e, _ := json.Marshal(map[string]string{"log": part, "stream": "stdout", "time": time.Now().UTC().Format(time.RFC3339Nano)})
+		b.Write(append(e, '\n'))
+	}
 	if err := os.MkdirAll(filepath.Join(containers, "crasher"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +206,29 @@ func TestLogsThroughTheCollector(t *testing.T) {
 	}
 	if len(bodies) != 1 || bodies[0] != strings.Join(crash, "\n")+"\n" {
 		t.Errorf("the crash in %d records: %q", len(bodies), bodies)
+	}
+	for _, o := range others {
+		n := 0
+		for _, r := range rcv.Records() {
+			if r.Body == o+"\n" { // as Docker kept it
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%q in %d records, want 1", o, n)
+		}
+	}
+	if out := st.Collector.Output(); strings.Contains(out, "Failed to process") {
+		t.Errorf("the collector failed on a line:\n%s", out)
+	}
+	var longs []string
+	for _, r := range rcv.Records() {
+		if r.Attrs["request_id"] == "e2e-long" {
+			longs = append(longs, r.Body)
+		}
+	}
+	if len(longs) != 1 || longs[0] != long {
+		t.Errorf("the 20 000-byte line in %d records (bodies of %d bytes)", len(longs), len(strings.Join(longs, "")))
 	}
 }
 
@@ -202,4 +288,151 @@ func TestLogsSurviveACollectorKill(t *testing.T) {
 		}
 	}
 	t.Logf("%d access lines arrived, %d more than once", len(count()), dup)
+}
+
+// TestLogsWaitForLoki: Loki's door closed for 10 s while the services
+// serve and log. Their answers do not notice; the lines wait in the
+// collector's queue and every one arrives, once, after the door reopens.
+func TestLogsWaitForLoki(t *testing.T) {
+	rcv := otlptest.ListenLogs(t)
+	addr := rcv.Addr()
+	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), ContainerLogs: t.TempDir(),
+		LogsExportEndpoint: "http://" + addr + "/otlp"})
+
+	// One request a 20 ms with its own ID, as long as more returns true;
+	// the slowest answer.
+	n := 0
+	serve := func(more func() bool) (slowest time.Duration) {
+		for ; more(); n++ {
+			r := call(t, "GET", st.Service1.URL()+"/users/1", "", map[string]string{requestid.Header: fmt.Sprintf("e2e-loki-%04d", n)})
+			if r.status != 200 {
+				t.Fatalf("request %d: %d", n, r.status)
+			}
+			slowest = max(slowest, r.took)
+			time.Sleep(20 * time.Millisecond)
+		}
+		return slowest
+	}
+	// Steady first: lines arrive.
+	before := serve(func() bool { return n < 20 })
+	if _, ok := poll(30*time.Second, 200*time.Millisecond, func() bool { return len(rcv.Records()) > 0 }); !ok {
+		t.Fatal("no record within 30 s")
+	}
+	// The door closes; 10 s of requests.
+	if err := rcv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed := time.Now()
+	during := serve(func() bool { return time.Since(closed) < 10*time.Second })
+	reopened := otlptest.ListenLogsAt(t, addr)
+	t.Logf("%d requests; slowest answer before: %v, while Loki was away: %v", n, before, during)
+	if during > before+time.Second {
+		t.Errorf("the slowest answer while Loki was away took %v (%v before)", during, before)
+	}
+
+	count := func() map[string]int {
+		c := map[string]int{}
+		for _, r := range append(rcv.Records(), reopened.Records()...) {
+			if strings.HasPrefix(r.Attrs["request_id"], "e2e-loki-") && r.Body == "http request" {
+				c[r.Resource["service.name"]+" "+r.Attrs["request_id"]]++
+			}
+		}
+		return c
+	}
+	want := 2 * n // each request's access line in each service
+	took, ok := poll(90*time.Second, 500*time.Millisecond, func() bool { return len(count()) >= want })
+	if !ok {
+		t.Fatalf("%d of %d access lines within 90 s of Loki's return", len(count()), want)
+	}
+	time.Sleep(3 * time.Second)
+	for k, v := range count() {
+		if v > 1 {
+			t.Errorf("%s: %d records", k, v)
+		}
+	}
+	t.Logf("all %d access lines arrived %v after Loki returned; %d records in %d requests before the outage, %d in %d after it",
+		len(count()), took.Round(time.Second), len(rcv.Records()), rcv.Pushes(), len(reopened.Records()), reopened.Pushes())
+}
+
+// lokiNamesUsed: the records as Loki would store them carry exactly the
+// index labels its config names, and every label or structured-metadata
+// name that Grafana's queries read.
+func lokiNamesUsed(t *testing.T, records []otlptest.Record) {
+	t.Helper()
+	cfg, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "loki", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexed, err := lokidoor.IndexLabels(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, r := range records {
+		e := r.Loki(indexed)
+		if len(e.Labels) != 2 || e.Labels["service_name"] == "" || e.Labels["deployment_environment_name"] != "native" {
+			t.Errorf("stream labels %v, want service_name and deployment_environment_name only", e.Labels)
+		}
+		for k := range e.Labels {
+			have[k] = true
+		}
+		for k := range e.Metadata {
+			have[k] = true
+		}
+	}
+	var queries []string
+	b, err := os.ReadFile(filepath.Join(repoRoot, "grafana", "dashboards", "logs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			queries = append(queries, tg.Expr)
+		}
+	}
+	ds, err := os.ReadFile(filepath.Join(repoRoot, "grafana", "provisioning", "datasources", "datasources.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prov struct {
+		Datasources []struct {
+			JSONData struct {
+				DerivedFields []struct {
+					MatcherRegex string `yaml:"matcherRegex"`
+				} `yaml:"derivedFields"`
+				TracesToLogs struct{ Query string } `yaml:"tracesToLogsV2"`
+			} `yaml:"jsonData"`
+		} `yaml:"datasources"`
+	}
+	if err := yaml.Unmarshal(ds, &prov); err != nil {
+		t.Fatal(err)
+	}
+	var used []string
+	for _, p := range prov.Datasources {
+		if q := p.JSONData.TracesToLogs.Query; q != "" {
+			queries = append(queries, q)
+		}
+		for _, f := range p.JSONData.DerivedFields {
+			used = append(used, f.MatcherRegex)
+		}
+	}
+	for _, q := range queries {
+		used = append(used, lokidoor.LogQLNames(q)...)
+	}
+	for _, n := range used {
+		if !have[n] {
+			t.Errorf("Grafana reads %s, which Loki would not have (it has %v)", n, have)
+		}
+	}
+	t.Logf("Loki would have %d names for these lines; Grafana reads %d of them", len(have), len(used))
 }

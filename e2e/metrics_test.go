@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/failready/failready/internal/devstack"
 	"github.com/failready/failready/internal/devstack/devstacktest"
 	"github.com/failready/failready/internal/metrics"
@@ -76,7 +78,8 @@ func promSeries(t *testing.T, base, name string) []map[string]string {
 	return r.Data
 }
 
-// panelQueries returns every PromQL expression of every dashboard.
+// panelQueries returns every PromQL expression of every dashboard, and
+// those Jaeger's trace-to-metrics links run.
 func panelQueries(t *testing.T) map[string]string {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(repoRoot, "grafana", "dashboards", "*.json"))
@@ -87,7 +90,10 @@ func panelQueries(t *testing.T) map[string]string {
 	for _, f := range files {
 		var d struct {
 			Panels []struct {
-				Title   string `json:"title"`
+				Title      string `json:"title"`
+				Datasource struct {
+					UID string `json:"uid"`
+				} `json:"datasource"`
 				Targets []struct {
 					Expr string `json:"expr"`
 				} `json:"targets"`
@@ -98,9 +104,37 @@ func panelQueries(t *testing.T) map[string]string {
 			t.Fatalf("%s: %v", f, err)
 		}
 		for _, p := range d.Panels {
+			if p.Datasource.UID != "prometheus" {
+				continue // LogQL: TestLogsThroughTheCollector checks it
+			}
 			for i, tg := range p.Targets {
 				out[fmt.Sprintf("%s / %s #%d", filepath.Base(f), p.Title, i)] = tg.Expr
 			}
+		}
+	}
+	// Jaeger's "metrics for this span", for a span of service1's
+	// GET /users/{id} (Grafana fills $__tags from the span).
+	var ds struct {
+		Datasources []struct {
+			UID      string `yaml:"uid"`
+			JSONData struct {
+				TracesToMetrics struct {
+					Queries []struct{ Name, Query string }
+				} `yaml:"tracesToMetrics"`
+			} `yaml:"jsonData"`
+		} `yaml:"datasources"`
+	}
+	b, err := os.ReadFile(filepath.Join(repoRoot, "grafana", "provisioning", "datasources", "datasources.yaml"))
+	if err == nil {
+		err = yaml.Unmarshal(b, &ds)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := strings.NewReplacer("$__tags", `service="service1", route="/users/{id}"`, "$__rate_interval", "1m")
+	for _, d := range ds.Datasources {
+		for _, q := range d.JSONData.TracesToMetrics.Queries {
+			out["Jaeger's tracesToMetrics / "+q.Name] = span.Replace(strings.ReplaceAll(q.Query, "$$", "$")) // $$: a literal $ in provisioning
 		}
 	}
 	return out

@@ -12,12 +12,13 @@ import (
 	"time"
 )
 
-// TestWalkthroughs runs walkthroughs 1 to 4 of docs/walkthroughs.md as a
+// TestWalkthroughs runs walkthroughs 1 to 5 of docs/walkthroughs.md as a
 // reader does: `make local` on compose's ports with its default state
-// folder, then `make walkthrough-logging`, -metrics, -tracing and -chaos,
-// whose scripts run the walkthroughs' own commands (curl localhost:8000,
-// scripts/logs, make chaos-*, make load, Jaeger's and Prometheus's APIs) and
-// check what the walkthroughs say the reader sees.
+// folder, then `make walkthrough-logging`, -metrics, -tracing, -chaos and
+// -logs-pipeline, whose scripts run the walkthroughs' own commands (curl
+// localhost:8000, scripts/logs, make chaos-*, make load, Jaeger's,
+// Prometheus's and Loki's APIs) and check what the walkthroughs say the
+// reader sees.
 func TestWalkthroughs(t *testing.T) {
 	buildLocal(t) // skips without MySQL
 	for _, bin := range []string{"STATSD_EXPORTER_BIN", "PROMETHEUS_BIN", "OTELCOL_BIN", "JAEGER_BIN"} {
@@ -36,7 +37,7 @@ func TestWalkthroughs(t *testing.T) {
 			t.Error("make local did not stop within 60 s of SIGTERM")
 		}
 	}()
-	for _, w := range []string{"logging", "metrics", "tracing", "chaos"} {
+	for _, w := range []string{"logging", "metrics", "tracing", "chaos", "logs-pipeline"} {
 		t.Run(w, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()

@@ -174,7 +174,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		"requestid": func(*metrics.Client) func(http.Handler) http.Handler { return requestid.Middleware(logger) },
 		"tracingmw": func(*metrics.Client) func(http.Handler) http.Handler { return tracing.Middleware() },
 		"accesslog": func(*metrics.Client) func(http.Handler) http.Handler {
-			return logging.AccessLog(logger, health.LivePath)
+			return logging.AccessLog(logger)
 		},
 		"metrics": func(m *metrics.Client) func(http.Handler) http.Handler { return m.Middleware(health.LivePath) },
 		"recoverer": func(m *metrics.Client) func(http.Handler) http.Handler {

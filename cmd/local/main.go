@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	otlpGRPC := fs.String("otlp-grpc", "127.0.0.1:4317", "the collector's OTLP gRPC receiver (with JAEGER_BIN and OTELCOL_BIN)")
 	sudp := fs.String("statsd-udp", "127.0.0.1:9125", "statsd_exporter's DogStatsD port, where the services send metrics (UDP)")
 	otlpHTTP := fs.String("otlp-http", "127.0.0.1:4318", "the collector's OTLP HTTP receiver (with JAEGER_BIN and OTELCOL_BIN)")
+	loki := fs.String("loki", "127.0.0.1:3100", "the stand-in for Loki: its push and log-query API, fed by the collector (with OTELCOL_BIN)")
 	stateDir := fs.String("state", ".cache/local", "the runner's state: lock, pids, logs (make logs, make chaos-kill read it)")
 	quiet := fs.Bool("quiet", false, "do not stream the processes' log lines to the terminal (logs/ keeps them)")
 	if err := fs.Parse(args); err != nil {
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("not built: %s (make local builds them)", strings.Join(missing, ", "))
 	}
 	later := len(missing) > 0
-	wanted := []namedAddr{{"service1", *s1, ""}, {"service2", *s2, ""}, {"toxiproxy", *toxi, ""}}
+	wanted := []namedAddr{{"service1", *s1, ""}, {"service2", *s2, ""}, {"toxiproxy", *toxi, ""}, {"loki", *loki, ""}}
 	if metrics {
 		wanted = append(wanted, namedAddr{"statsd-exporter", *sx, ""}, namedAddr{"prometheus", *prom, ""}, namedAddr{"statsd-udp", *sudp, "udp"})
 	}
@@ -138,6 +139,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// make chaos-latency and the others work on this stack too.
 		Chaos:     true,
 		ChaosAddr: *toxi,
+		// The logs pipeline as in compose: every program's output kept as
+		// Docker keeps it, read by the collector, sent to a stand-in for
+		// Loki (Loki is AGPL and never built here) on Loki's port.
+		LokiAddr: *loki,
 
 		StatsdExporterWebAddr: *sx, PrometheusAddr: *prom, StatsdUDPAddr: *sudp,
 		CollectorGRPCAddr: *otlpGRPC, CollectorHTTPAddr: *otlpHTTP, JaegerQueryAddr: *jaeger,
@@ -298,6 +303,8 @@ func printTelemetryURLs(w io.Writer, st *devstack.Stack) {
 	}
 	if st.Collector != nil {
 		fmt.Fprintf(w, "  collector OTLP gRPC %s, HTTP %s\n", st.OTLPEndpoint, st.OTLPHTTPEndpoint)
+		fmt.Fprintf(w, "  loki      %s/loki/api/v1/query_range?query={service_name=\"service1\"}   (a stand-in for Loki: its log queries on the lines the collector sends; no metric queries)\n",
+			st.Loki.URL())
 	}
 }
 

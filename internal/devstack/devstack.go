@@ -9,8 +9,9 @@
 // services and their environment), pipeline.go (statsd_exporter,
 // Prometheus, the collector, Jaeger), configs.go (the compose files moved
 // to loopback), mariadb.go and schema.go (MySQL), chaos.go (toxiproxy),
-// process.go (running and watching a program), supervise.go (restarts),
-// jsonfile.go (Docker's json-file log format), build.go (go build). Test
+// loki.go (the stand-in for Loki), process.go (running and watching a
+// program), supervise.go (restarts), jsonfile.go (Docker's json-file log
+// format), build.go (go build). Test
 // helpers that need the testing package are in devstacktest, so that
 // cmd/local does not link it.
 //
@@ -18,7 +19,8 @@
 // github.com/rs/zerolog (to quiet toxiproxy's logger),
 // github.com/go-sql-driver/mysql, internal/health (the probe paths); the
 // programs themselves as binaries (mariadbd, statsd_exporter, Prometheus,
-// the collector), installed by the Makefile.
+// the collector), installed by the Makefile; internal/devstack/lokidoor
+// (the stand-in for Loki, in process).
 //
 // MySQL is a private mariadbd (temporary data directory, free port) when the
 // binary exists, so that tests can stop and restart it; otherwise a fresh
@@ -97,6 +99,13 @@ type Options struct {
 	// API on ChaosAddr (empty or port 0: a free port).
 	Chaos     bool
 	ChaosAddr string
+
+	// LokiAddr, when set (port 0: a free one), serves a stand-in for Loki
+	// there, in process (lokidoor: Loki's OTLP push and its log-query API,
+	// with the index labels of deploy/loki/config.yaml). The collector
+	// sends it the logs (unless LogsExportEndpoint says otherwise), read
+	// from ContainerLogs (a folder in WorkDir when empty).
+	LokiAddr string
 }
 
 // Stack is a running stack.
@@ -127,6 +136,7 @@ type Stack struct {
 	jaegerOTLP       string
 
 	Chaos *Chaos // toxiproxy on both hops; nil unless Options.Chaos
+	Loki  *Loki  // the stand-in for Loki; nil unless Options.LokiAddr
 }
 
 // Start builds the services, starts MySQL and both services, and waits
@@ -165,6 +175,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, err
 		}
 		if s.Chaos.MySQL, err = s.Chaos.proxy("mysql", s.DB.Addr); err != nil {
+			return nil, err
+		}
+	}
+	if o.LokiAddr != "" {
+		if err = s.startLoki(); err != nil {
 			return nil, err
 		}
 	}
@@ -267,6 +282,9 @@ func (s *Stack) Stop() error {
 	}
 	if s.Chaos != nil {
 		errs = append(errs, s.Chaos.stop())
+	}
+	if s.Loki != nil {
+		errs = append(errs, s.Loki.stop())
 	}
 	if s.DB != nil && s.MariaDB == nil {
 		errs = append(errs, s.DB.Drop(context.Background()))

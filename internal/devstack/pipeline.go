@@ -131,7 +131,8 @@ func (s *Stack) startCollector(ctx context.Context) error {
 	}
 	// The logs: the containers' json-file logs, when the stack keeps them
 	// (an empty folder otherwise, never the host's Docker logs), to
-	// LogsExportEndpoint (nowhere when empty); offsets and queue in the work
+	// LogsExportEndpoint (the stand-in for Loki when it runs, nowhere
+	// otherwise); offsets and queue in the work
 	// directory.
 	containers := s.opts.ContainerLogs
 	if containers == "" {
@@ -141,7 +142,11 @@ func (s *Stack) startCollector(ctx context.Context) error {
 		return err
 	}
 	logsTo := s.opts.LogsExportEndpoint
-	if logsTo == "" {
+	switch {
+	case logsTo != "":
+	case s.Loki != nil:
+		logsTo = s.Loki.URL() + "/otlp"
+	default:
 		logsTo = "http://" + discardAddr
 	}
 	p, err := s.startOtelStyle(ctx, "otel-collector", s.opts.OtelcolBin, CollectorConfigFile,

@@ -1,8 +1,10 @@
 // The access log: one line per request, written once the response is done,
 // with the route pattern (bounded) beside the raw path (for grep), the
 // status, the duration and the size. Its level follows the outcome (5xx
-// error, 4xx warn), so that "level>=warn" finds the failing requests; probes
-// drop to debug. The fields go in as typed slog.Attr values through
+// error, 4xx warn), so that "level>=warn" finds the failing requests. Health
+// probes are logged like any request: whether a successful probe's line is
+// worth keeping is decided in the log pipeline (the collector drops it), not
+// here. The fields go in as typed slog.Attr values through
 // a slog.Record handed to the handler, rather than as logger.Info("http
 // request", "method", r.Method, ...) key-value pairs, which box every value
 // into an interface on every request, or through logger.LogAttrs, which
@@ -24,14 +26,8 @@ import (
 
 // AccessLog writes one line per request once the response is done: method,
 // route pattern, path, status, duration, content type and response bytes.
-// 5xx lines are errors and 4xx warnings. Successful probes of the paths in
-// quiet (health checks) go at debug level, so that an orchestrator polling
-// every few seconds does not bury the traffic; failed probes still show.
-func AccessLog(logger *slog.Logger, quiet ...string) func(http.Handler) http.Handler {
-	quietSet := make(map[string]bool, len(quiet))
-	for _, p := range quiet {
-		quietSet[p] = true
-	}
+// 5xx lines are errors and 4xx warnings.
+func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -47,8 +43,6 @@ func AccessLog(logger *slog.Logger, quiet ...string) func(http.Handler) http.Han
 					level = slog.LevelError
 				case status >= 400:
 					level = slog.LevelWarn
-				case quietSet[r.URL.Path]:
-					level = slog.LevelDebug
 				}
 				ctx, h := r.Context(), logger.Handler()
 				if !h.Enabled(ctx, level) {

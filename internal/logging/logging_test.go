@@ -82,7 +82,7 @@ func TestAccessLog(t *testing.T) {
 	var buf logtest.Buffer
 	logger := logging.New(&buf, logging.Options{Service: "svc"})
 	r := chi.NewRouter()
-	r.Use(requestid.Middleware(logger), logging.AccessLog(logger, "/healthz"))
+	r.Use(requestid.Middleware(logger), logging.AccessLog(logger))
 	r.Get("/users/{id}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusTeapot)
@@ -102,9 +102,13 @@ func TestAccessLog(t *testing.T) {
 	do("/no/such/path")
 
 	lines := buf.Lines(t)
-	if len(lines) != 3 {
-		t.Fatalf("want 3 access lines (the healthy probe is at debug), got %v", lines)
+	if len(lines) != 4 {
+		t.Fatalf("want 4 access lines (the healthy probe's too: the pipeline decides), got %v", lines)
 	}
+	if lines[1].Str("level") != "INFO" || lines[1].Str("route") != "/healthz" || lines[1]["status"] != float64(200) {
+		t.Errorf("probe line: %v", lines[1])
+	}
+	lines = append(lines[:1], lines[2:]...)
 	l := lines[0]
 	want := map[string]any{
 		"msg": "http request", "level": "WARN", "method": "GET", "route": "/users/{id}",

@@ -38,9 +38,9 @@ func New(logger *slog.Logger, m *metrics.Client) *chi.Mux {
 	probes := health.Paths()
 	r.Use(
 		requestid.Middleware(logger),
-		tracing.Middleware(),                 // span name by route, request ID on the span, traceresponse
-		logging.AccessLog(logger, probes...), // probes at debug level
-		m.Middleware(probes...),              // probes not measured
+		tracing.Middleware(),      // span name by route, request ID on the span, traceresponse
+		logging.AccessLog(logger), // probes too: the log pipeline drops the successful ones
+		m.Middleware(probes...),   // probes not measured
 		recoverer.Middleware(logger, respond.Error, m.PanicCounter(), tracing.RecordPanic),
 		middleware.GetHead, // HEAD is routed as GET where no HEAD route exists
 	)

@@ -3,10 +3,10 @@
 // (a stand-in where a program of the stack cannot be: the collector coming
 // back after an outage), Sink takes them and decodes nothing (the load
 // benchmark's cost-free end), and LogsReceiver takes logs over HTTP where
-// Loki does (Loki is AGPL and never runs here).
+// Loki does (a lokidoor.Door: Loki is AGPL and never runs here).
 //
 // Depends on: go.opentelemetry.io/proto/otlp, google.golang.org/grpc,
-// google.golang.org/protobuf; for tests (it imports testing).
+// internal/devstack/lokidoor; for tests (it imports testing).
 package otlptest
 
 import (

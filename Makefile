@@ -24,6 +24,8 @@ JAEGER_MODULE_VERSION     := v1.76.0
 JAEGER_VERSION            := 2.13.0
 # The compose CLI the tests run `config -q` with (docker compose v2).
 COMPOSE_VERSION           := v2.40.3
+# nats-server vX.Y.Z is the nats:X.Y.Z image.
+NATS_SERVER_VERSION       := v2.15.3
 STATICCHECK_VERSION       := v0.8.2
 STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/prometheus
@@ -37,7 +39,8 @@ OTELCOL_BIN         := $(OTELCOL_DIR)/otelcol-failready/otelcol-failready
 STATICCHECK_BIN     := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 JAEGER_BIN          := $(TOOLS)/jaeger-$(JAEGER_MODULE_VERSION)/jaeger
 COMPOSE_BIN         := $(TOOLS)/compose-$(COMPOSE_VERSION)/docker-compose
-export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN COMPOSE_BIN
+NATS_SERVER_BIN     := $(TOOLS)/nats-server-$(NATS_SERVER_VERSION)/nats-server
+export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN COMPOSE_BIN NATS_SERVER_BIN
 
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
@@ -188,7 +191,7 @@ bench-baseline: valgrind ## record a new bench/instructions.json (commit it with
 	$(GO) test -c -o $(BENCH_TEST) ./service1/
 	$(GO) run ./cmd/benchinstr -test $(BENCH_TEST) -write bench/instructions.json
 
-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(COMPOSE_BIN) ## install the pinned statsd_exporter, Prometheus, collector, Jaeger and compose CLI (cached in ~/.cache/failready/tools)
+tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(COMPOSE_BIN) $(NATS_SERVER_BIN) ## install the pinned statsd_exporter, Prometheus, collector, Jaeger, compose CLI and nats-server (cached in ~/.cache/failready/tools)
 
 otelcol: $(OTELCOL_BIN) ## build the OpenTelemetry collector from otel-collector/builder-config.yaml
 
@@ -207,6 +210,10 @@ $(STATICCHECK_BIN):
 
 $(STATSD_EXPORTER_BIN):
 	GOBIN=$(dir $@) $(GO) install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION)
+
+# The stack's own NATS (JetStream), never the machine's.
+$(NATS_SERVER_BIN):
+	GOBIN=$(dir $@) $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 # promtool comes with it (same module, same version). -tags remove_all_sd
 # leaves out every service-discovery plugin (plugins/*.go are built with

@@ -21,8 +21,10 @@ import (
 type Database struct {
 	Addr     string // host:port
 	Name     string
-	User     string // the application user
+	User     string // the application user (service2's)
 	Password string
+	// WorkerUser may only read and insert welcome_messages.
+	WorkerUser, WorkerPassword string
 
 	rootDSN string // root, no database selected
 }
@@ -53,7 +55,8 @@ func PrepareDatabase(ctx context.Context, repoRoot, rootDSN, name, appUser strin
 	if !safeName.MatchString(name) || !safeName.MatchString(appUser) {
 		return nil, fmt.Errorf("unsafe database or user name %q, %q", name, appUser)
 	}
-	d := &Database{Addr: cfg.Addr, Name: name, User: appUser, Password: "pw_" + randomHex(8)}
+	d := &Database{Addr: cfg.Addr, Name: name, User: appUser, Password: "pw_" + randomHex(8),
+		WorkerUser: "fr_wrk_" + suffix, WorkerPassword: "pw_" + randomHex(8)}
 	cfg.DBName = ""
 	cfg.MultiStatements = true
 	d.rootDSN = cfg.FormatDSN()
@@ -99,6 +102,8 @@ func runAppUserScript(ctx context.Context, repoRoot string, root *mysql.Config, 
 		"MYSQL_DATABASE="+d.Name,
 		"MYSQL_APP_USER="+d.User,
 		"MYSQL_APP_PASSWORD="+d.Password,
+		"MYSQL_WORKER_USER="+d.WorkerUser,
+		"MYSQL_WORKER_PASSWORD="+d.WorkerPassword,
 	)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s: %w\n%s", AppUserScript, err, out)
@@ -113,7 +118,7 @@ func (d *Database) Drop(ctx context.Context) error {
 		return err
 	}
 	defer root.Close()
-	_, err = root.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+d.Name+"`; DROP USER IF EXISTS '"+d.User+"'@'%'")
+	_, err = root.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+d.Name+"`; DROP USER IF EXISTS '"+d.User+"'@'%', '"+d.WorkerUser+"'@'%'")
 	return err
 }
 
@@ -121,6 +126,13 @@ func (d *Database) Drop(ctx context.Context) error {
 func (d *Database) AppDSN() string {
 	c := mysql.NewConfig()
 	c.Net, c.Addr, c.User, c.Passwd, c.DBName = "tcp", d.Addr, d.User, d.Password, d.Name
+	return c.FormatDSN()
+}
+
+// WorkerDSN is a DSN for the worker's user on the database.
+func (d *Database) WorkerDSN() string {
+	c := mysql.NewConfig()
+	c.Net, c.Addr, c.User, c.Passwd, c.DBName = "tcp", d.Addr, d.WorkerUser, d.WorkerPassword, d.Name
 	return c.FormatDSN()
 }
 

@@ -15,3 +15,25 @@ CREATE TABLE IF NOT EXISTS users (
 INSERT INTO users (first_name, last_name)
 SELECT 'joe', 'cool' FROM DUAL
 WHERE NOT EXISTS (SELECT 1 FROM users);
+
+-- The transactional outbox (internal/outbox): service2 writes a task here
+-- in the transaction that creates its user; its relay publishes the rows
+-- not yet sent to NATS JetStream (Nats-Msg-Id outbox-<id>), marks them
+-- sent, and deletes them a day later.
+CREATE TABLE IF NOT EXISTS outbox (
+  id         BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  topic      VARCHAR(64)    NOT NULL,
+  payload    VARBINARY(4096) NOT NULL,
+  headers    VARBINARY(4096) NOT NULL, -- JSON: request ID, creation time, trace context
+  created_at DATETIME(6)    NOT NULL,
+  sent_at    DATETIME(6)    NULL,
+  KEY outbox_pending (sent_at, id)
+) ENGINE = InnoDB;
+
+-- The worker's effect: one welcome message per task, keyed by the task's
+-- outbox ID, so a task delivered twice is done once.
+CREATE TABLE IF NOT EXISTS welcome_messages (
+  task_id    BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+  user_id    INT UNSIGNED    NOT NULL,
+  sent_at    DATETIME(6)     NOT NULL
+) ENGINE = InnoDB;

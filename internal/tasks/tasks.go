@@ -1,0 +1,120 @@
+// Package tasks is the contract between the producer of tasks (service2,
+// which records a task in its outbox in the transaction that creates a
+// user, then publishes it) and their consumer (the worker): the JetStream
+// streams and subjects, the message (a small JSON body; the request ID, the
+// creation time and the W3C trace context in its headers), the
+// deduplication ID, and the dead-letter format. Both sides declare the
+// streams they use with these configs, so either may start first.
+//
+// Depends on: github.com/nats-io/nats.go (its jetstream package).
+package tasks
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The streams and subjects.
+const (
+	// Stream holds the tasks to do: a work queue, so a task acknowledged by
+	// the worker is gone from it.
+	Stream = "TASKS"
+	// WelcomeSubject is the one task of the demo: send a new user a welcome
+	// message.
+	WelcomeSubject = "tasks.welcome"
+	// DeadStream keeps the tasks the worker gave up on, with the reason,
+	// for a person to look at: never silently dropped.
+	DeadStream = "TASKS_DEAD"
+	// DeadPrefix goes before a dead task's subject.
+	DeadPrefix = "dead."
+	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id: a task
+	// published again within it (a relay that died between publishing and
+	// marking its row) is stored once.
+	DuplicateWindow = 10 * time.Minute
+)
+
+// The message headers (besides traceparent, tracestate and baggage, which
+// the W3C propagator writes).
+const (
+	HeaderRequestID = "X-Request-Id"
+	// HeaderCreated is when the outbox row was written (RFC 3339, UTC): the
+	// start of the task's end-to-end latency.
+	HeaderCreated = "Task-Created"
+	// HeaderDeadReason says why a task is in DeadStream; HeaderDeadDeliveries
+	// how many times it was delivered.
+	HeaderDeadReason     = "Dead-Reason"
+	HeaderDeadDeliveries = "Dead-Deliveries"
+)
+
+// StreamConfig is the tasks stream: on disk, a work queue, a task kept at
+// most a week (a worker down for longer is an incident of its own).
+func StreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:       Stream,
+		Subjects:   []string{"tasks.>"},
+		Retention:  jetstream.WorkQueuePolicy,
+		Storage:    jetstream.FileStorage,
+		Duplicates: DuplicateWindow,
+		MaxAge:     7 * 24 * time.Hour,
+		MaxBytes:   256 << 20,
+		Discard:    jetstream.DiscardNew, // full: the publish fails and the outbox row waits
+	}
+}
+
+// DeadStreamConfig is the dead-letter stream: kept 30 days, 100 000 tasks
+// at most.
+func DeadStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:      DeadStream,
+		Subjects:  []string{DeadPrefix + "tasks.>"},
+		Retention: jetstream.LimitsPolicy,
+		Storage:   jetstream.FileStorage,
+		MaxAge:    30 * 24 * time.Hour,
+		MaxMsgs:   100_000,
+	}
+}
+
+// MsgID is the Nats-Msg-Id of the task recorded in outbox row id.
+func MsgID(outboxID int64) string { return "outbox-" + strconv.FormatInt(outboxID, 10) }
+
+// TaskID reads the outbox row ID back from a task's Nats-Msg-Id.
+func TaskID(h nats.Header) (int64, error) {
+	id := h.Get(jetstream.MsgIDHeader)
+	s, ok := strings.CutPrefix(id, "outbox-")
+	n, err := strconv.ParseInt(s, 10, 64)
+	if !ok || err != nil || n <= 0 {
+		return 0, fmt.Errorf("%w: Nats-Msg-Id %q is not outbox-<id>", ErrPoison, id)
+	}
+	return n, nil
+}
+
+// Welcome is the welcome task's body.
+type Welcome struct {
+	UserID    int64  `json:"user_id"`
+	FirstName string `json:"first_name"`
+}
+
+// ErrPoison marks a task that can never succeed (it does not parse, or
+// lacks what it needs): retrying it is pointless, so it goes to the
+// dead-letter stream at once.
+var ErrPoison = errors.New("poison task")
+
+// DecodeWelcome parses a welcome task's body; a body that does not parse,
+// or names no user, is poison.
+func DecodeWelcome(data []byte) (Welcome, error) {
+	var w Welcome
+	if err := json.Unmarshal(data, &w); err != nil {
+		return w, fmt.Errorf("%w: %v", ErrPoison, err)
+	}
+	if w.UserID <= 0 {
+		return w, fmt.Errorf("%w: no user_id", ErrPoison)
+	}
+	return w, nil
+}

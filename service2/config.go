@@ -19,6 +19,13 @@ type config struct {
 	SpoolDir       string // temporary files (exports); a small volume in compose
 
 	MySQL mysqlConfig
+
+	// NATSURL is where the outbox relay publishes tasks; "off" runs no
+	// relay (the tasks wait in the outbox).
+	NATSURL string
+	// OutboxInterval is the relay's pass when nothing wakes it (the rows
+	// another replica wrote, or after NATS failed).
+	OutboxInterval time.Duration
 }
 
 type mysqlConfig struct {
@@ -57,6 +64,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		QueryTimeout:    env.Duration("DB_QUERY_TIMEOUT", time.Second, time.Millisecond, time.Minute),
 		PingTimeout:     env.Duration("DB_PING_TIMEOUT", 500*time.Millisecond, time.Millisecond, 10*time.Second),
 	}
+	c.NATSURL = env.String("NATS_URL", "nats://nats:4222")
+	c.OutboxInterval = env.Duration("OUTBOX_INTERVAL", time.Second, 10*time.Millisecond, time.Minute)
 	if err := env.Err(); err != nil {
 		return config{}, err
 	}

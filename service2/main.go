@@ -16,6 +16,7 @@ import (
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/outbox"
 	"github.com/failready/failready/internal/tracing"
 )
 
@@ -79,6 +80,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	logger.Info("starting", "mysql_addr", cfg.MySQL.Addr, "mysql_database", cfg.MySQL.Database,
 		"db_max_open_conns", cfg.MySQL.MaxOpenConns, "go_version", runtime.Version())
+	// The outbox relay: publishes the tasks the creates record, until the
+	// server has drained (a create during the drain still gets its task
+	// published, or it waits in the outbox for the next start).
+	if cfg.NATSURL != "off" {
+		pub, err := newNATSPublisher(cfg.NATSURL, tr, logger)
+		if err != nil {
+			return fmt.Errorf("NATS_URL: %w", err)
+		}
+		defer pub.close()
+		relay := outbox.NewRelay(db, pub.publish, outbox.Options{Interval: cfg.OutboxInterval, Logger: logger})
+		s.taskRecorded = relay.Wake
+		rctx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+		relayed := make(chan struct{})
+		go func() { relay.Run(rctx); close(relayed) }()
+		defer func() { stopRelay(); <-relayed }() // before the pool closes
+	}
 	gate := &health.Gate{}
 	srv := httpserver.New(newServer(logger, m, tr, s, cfg, gate), cfg.HTTP, logger)
 	return httpserver.Run(ctx, srv, ln, cfg.HTTP, gate.Close, logger)

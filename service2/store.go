@@ -4,7 +4,8 @@
 // errors are classified here, once, into what handlers.go maps to HTTP
 // (MySQL away: 503; a deadline: 504; no row: 404; only a real fault: 500).
 // An idempotent create: the Idempotency-Key is a unique column, so a retried
-// POST finds the row its first attempt made.
+// POST finds the row its first attempt made. A create records the user's
+// welcome task in the outbox in the same transaction (tasks.go).
 
 package main
 
@@ -20,10 +21,13 @@ import (
 
 	"github.com/XSAM/otelsql"
 	"github.com/go-sql-driver/mysql"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/outbox"
+	"github.com/failready/failready/internal/tasks"
 	"github.com/failready/failready/internal/tracing"
 	"github.com/failready/failready/internal/user"
 )
@@ -83,6 +87,10 @@ type store struct {
 	tags         *metrics.Tags[queryKey]
 	errTags      *metrics.Tags[string]
 	tracer       trace.Tracer
+	propagator   propagation.TextMapPropagator
+	// taskRecorded is called after a task is committed (the outbox relay's
+	// Wake); a no-op until the relay runs.
+	taskRecorded func()
 }
 
 type queryKey struct{ op, outcome string }
@@ -90,6 +98,7 @@ type queryKey struct{ op, outcome string }
 func newStore(db *sql.DB, queryTimeout time.Duration, logger *slog.Logger, m *metrics.Client, tr tracing.Tracing) *store {
 	return &store{
 		db: db, queryTimeout: queryTimeout, logger: logger, metrics: m, tracer: tr.Tracer("failready/service2"),
+		propagator: tr.Propagator, taskRecorded: func() {},
 		tags: metrics.NewTags(100, func(k queryKey) []string {
 			return []string{"operation:" + k.op, "outcome:" + k.outcome}
 		}),
@@ -161,20 +170,30 @@ func (s *store) eachUser(ctx context.Context, op string, limit int, each func(us
 	return eachErr
 }
 
-// CreateUser inserts a user. With an idempotency key, a second create with
-// the same key returns the first one's row (and errKeyReused when the names
-// differ) instead of inserting again: that is what makes a retried POST safe.
+// CreateUser inserts a user and records its welcome task in the outbox,
+// in one transaction: a created user always gets its task, and a task
+// never exists without its user. With an idempotency key, a second create
+// with the same key returns the first one's row (and errKeyReused when the
+// names differ) instead of inserting again, and records no second task:
+// that is what makes a retried POST safe.
 func (s *store) CreateUser(ctx context.Context, n user.New, key string) (user.User, error) {
 	u := user.User{FirstName: n.FirstName, LastName: n.LastName}
 	var keyArg any // NULL without a key
 	if key != "" {
 		keyArg = key
 	}
+	created := false
 	err := s.run(ctx, "create_user", func(ctx context.Context) error {
-		res, err := s.db.ExecContext(ctx,
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback() }() // after a commit: a no-op
+		res, err := tx.ExecContext(ctx,
 			"INSERT INTO users (first_name, last_name, idempotency_key) VALUES (?, ?, ?)", n.FirstName, n.LastName, keyArg)
 		var me *mysql.MySQLError
 		if key != "" && errors.As(err, &me) && me.Number == 1062 { // duplicate key: a retry
+			_ = tx.Rollback()
 			var first user.User
 			if err := s.db.QueryRowContext(ctx,
 				"SELECT id, first_name, last_name FROM users WHERE idempotency_key = ?", key).
@@ -190,9 +209,25 @@ func (s *store) CreateUser(ctx context.Context, n user.New, key string) (user.Us
 		if err != nil {
 			return err
 		}
-		u.ID, err = res.LastInsertId()
-		return err
+		if u.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		body, headers, err := welcomeTask(ctx, s.propagator, u)
+		if err != nil {
+			return err
+		}
+		if _, err := outbox.Add(ctx, tx, tasks.WelcomeSubject, body, headers); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		created = true
+		return nil
 	})
+	if created {
+		s.taskRecorded() // the relay publishes it now, not at its next pass
+	}
 	return u, err
 }
 

@@ -320,3 +320,51 @@ func TestIdempotentCreate(t *testing.T) {
 		t.Fatalf("keyless creates: %d, %d", a.ID, b.ID)
 	}
 }
+
+// TestCreateRecordsTheWelcomeTask: a create writes its user and its task in
+// one transaction: one outbox row per created user, with the request ID;
+// a create that fails writes neither; a retried create (same idempotency
+// key) writes no second task.
+func TestCreateRecordsTheWelcomeTask(t *testing.T) {
+	d := testDatabase(t)
+	s := testStore(t, appConfig(d), io.Discard)
+	woken := 0
+	s.taskRecorded = func() { woken++ }
+	ctx := requestid.NewContext(context.Background(), "rid-task")
+	u, err := s.CreateUser(ctx, user.New{FirstName: "ada", LastName: "lovelace"}, "key-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, user.New{FirstName: "ada", LastName: "lovelace"}, "key-1"); err != nil { // the retry
+		t.Fatal(err)
+	}
+	// Too long for the column: MySQL refuses the user, and the task goes with it.
+	if _, err := s.CreateUser(ctx, user.New{FirstName: strings.Repeat("x", 31), LastName: "y"}, ""); err == nil {
+		t.Fatal("a 31-character first name was stored")
+	}
+	root, err := sql.Open("mysql", devstacktest.RequireMySQLDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	rows, err := root.Query("SELECT topic, payload, headers FROM `" + d.Name + "`.outbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var topic, payload, headers string
+		if err := rows.Scan(&topic, &payload, &headers); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, topic+" "+payload+" "+headers)
+	}
+	want := fmt.Sprintf(`tasks.welcome {"user_id":%d,"first_name":"ada"}`, u.ID)
+	if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.Contains(got[0], `"X-Request-Id":"rid-task"`) || !strings.Contains(got[0], `"Task-Created":"`) {
+		t.Errorf("outbox rows %q; want one: %s with the request ID and creation time", got, want)
+	}
+	if woken != 1 {
+		t.Errorf("the relay was woken %d times, want once (for the one task)", woken)
+	}
+}

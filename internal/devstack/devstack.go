@@ -9,7 +9,7 @@
 // services and their environment), pipeline.go (statsd_exporter,
 // Prometheus, the collector, Jaeger), configs.go (the compose files moved
 // to loopback), mariadb.go and schema.go (MySQL), chaos.go (toxiproxy),
-// loki.go (the stand-in for Loki), process.go (running and watching a
+// nats.go (NATS and the workers), loki.go (the stand-in for Loki), process.go (running and watching a
 // program), supervise.go (restarts), jsonfile.go (Docker's json-file log
 // format), build.go (go build). Test
 // helpers that need the testing package are in devstacktest, so that
@@ -100,6 +100,14 @@ type Options struct {
 	Chaos     bool
 	ChaosAddr string
 
+	// NATSBin, when set, runs a private nats-server with JetStream (its
+	// store in WorkDir) on NATSAddr, its monitoring on NATSMonitorAddr
+	// (empty or port 0: free ports); service2's outbox relay publishes to
+	// it and Workers workers (1 when 0) consume from it. Without it
+	// service2 runs with NATS_URL=off and there is no worker.
+	NATSBin, NATSAddr, NATSMonitorAddr string
+	Workers                            int
+
 	// LokiAddr, when set (port 0: a free one), serves a stand-in for Loki
 	// there, in process (lokidoor: Loki's OTLP push and its log-query API,
 	// with the index labels of deploy/loki/config.yaml). The collector
@@ -135,6 +143,12 @@ type Stack struct {
 	collectorMetrics string
 	jaegerOTLP       string
 
+	// NATS is the nats-server (nil without NATSBin), at NATSURL; its
+	// monitoring endpoint is at NATS.URL().
+	NATS    *Process
+	NATSURL string
+	Workers []*Process // worker, worker-2, ...
+
 	Chaos *Chaos // toxiproxy on both hops; nil unless Options.Chaos
 	Loki  *Loki  // the stand-in for Loki; nil unless Options.LokiAddr
 }
@@ -163,7 +177,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	s.bins = o.Bins
 	if s.bins == nil {
-		if s.bins, err = Build(ctx, o.RepoRoot, filepath.Join(s.opts.WorkDir, "bin"), o.Version, "service1", "service2"); err != nil {
+		if s.bins, err = Build(ctx, o.RepoRoot, filepath.Join(s.opts.WorkDir, "bin"), o.Version, "service1", "service2", "worker"); err != nil {
 			return nil, err
 		}
 	}
@@ -183,6 +197,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
+	if o.NATSBin != "" {
+		if err = s.startNATS(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if o.TelemetryLater {
 		// The addresses must be known now: the services are told them.
 		if s.opts.StatsdUDPAddr, err = udpAddrOrFree(o.StatsdUDPAddr); err != nil {
@@ -198,6 +217,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	for _, name := range startOrder() {
 		if err = s.StartService(ctx, name); err != nil {
 			return nil, err
+		}
+	}
+	if o.NATSBin != "" {
+		for i := range max(o.Workers, 1) {
+			if err = s.StartWorker(ctx, i); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return s, nil
@@ -270,12 +296,12 @@ func (s *Stack) startMySQL(ctx context.Context) error {
 // temporary work directory. It returns the services' shutdown errors.
 func (s *Stack) Stop() error {
 	var errs []error
-	for _, p := range []*Process{s.Service1, s.Service2} {
+	for _, p := range append([]*Process{s.Service1, s.Service2}, s.Workers...) {
 		if p != nil {
 			errs = append(errs, p.Stop(20*time.Second))
 		}
 	}
-	for _, p := range []*Process{s.Prometheus, s.StatsdExporter, s.Collector, s.Jaeger} {
+	for _, p := range []*Process{s.NATS, s.Prometheus, s.StatsdExporter, s.Collector, s.Jaeger} {
 		if p != nil {
 			_ = p.Stop(20 * time.Second) // their exit codes are not ours to judge
 		}

@@ -26,7 +26,7 @@ func TestServiceEnv(t *testing.T) {
 	s2 := serviceEnv("service2", wiring{MySQLAddr: "127.0.0.1:3307", DB: db, StatsdAddr: "127.0.0.1:9125", OTLPEndpoint: "127.0.0.1:4317"},
 		[]string{"LOG_LEVEL=debug"})
 	want := []string{"LISTEN_ADDR=127.0.0.1:0", "DEPLOYMENT_ID=native", "MYSQL_ADDR=127.0.0.1:3307", "MYSQL_USER=u",
-		"MYSQL_PASSWORD=p", "MYSQL_DATABASE=n", "STATSD_ADDR=127.0.0.1:9125",
+		"MYSQL_PASSWORD=p", "MYSQL_DATABASE=n", "NATS_URL=off", "STATSD_ADDR=127.0.0.1:9125",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317", "LOG_LEVEL=debug"}
 	if !slices.Equal(s2, want) {
 		t.Errorf("service2:\n got %q\nwant %q", s2, want)

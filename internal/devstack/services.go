@@ -24,6 +24,7 @@ type wiring struct {
 	DB           *Database // service2's credentials
 	StatsdAddr   string    // "" sends metrics nowhere
 	OTLPEndpoint string    // "" turns tracing off
+	NATSURL      string    // service2's and the worker's; "" runs service2 without its relay
 }
 
 // serviceEnv is the environment of the named service: the variables compose
@@ -35,7 +36,10 @@ func serviceEnv(name string, w wiring, extra []string) []string {
 		env = append(env, "SERVICE2_URL="+w.Service2URL)
 	case "service2":
 		env = append(env, "MYSQL_ADDR="+w.MySQLAddr, "MYSQL_USER="+w.DB.User,
-			"MYSQL_PASSWORD="+w.DB.Password, "MYSQL_DATABASE="+w.DB.Name)
+			"MYSQL_PASSWORD="+w.DB.Password, "MYSQL_DATABASE="+w.DB.Name, "NATS_URL="+orDefault(w.NATSURL, "off"))
+	case "worker":
+		env = append(env, "MYSQL_ADDR="+w.MySQLAddr, "MYSQL_USER="+w.DB.WorkerUser,
+			"MYSQL_PASSWORD="+w.DB.WorkerPassword, "MYSQL_DATABASE="+w.DB.Name, "NATS_URL="+w.NATSURL)
 	}
 	env = append(env, "STATSD_ADDR="+orDefault(w.StatsdAddr, discardAddr))
 	if w.OTLPEndpoint == "" {
@@ -68,7 +72,7 @@ func (s *Stack) StartService(ctx context.Context, name string) error {
 			w.Service2URL = "http://" + s.Chaos.Service2.Listen
 		}
 	case "service2":
-		w.ListenAddr, w.MySQLAddr, w.DB = s.opts.Service2Addr, s.DB.Addr, s.DB
+		w.ListenAddr, w.MySQLAddr, w.DB, w.NATSURL = s.opts.Service2Addr, s.DB.Addr, s.DB, s.NATSURL
 		if s.Chaos != nil {
 			w.MySQLAddr = s.Chaos.MySQL.Listen
 		}

@@ -7,6 +7,8 @@ package devstack
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -54,7 +56,7 @@ func (s *Stack) Programs() map[string]int {
 // processes lists the running Processes (s.mu held).
 func (s *Stack) processes() []*Process {
 	var ps []*Process
-	for _, p := range []*Process{s.Service1, s.Service2, s.StatsdExporter, s.Prometheus, s.Collector, s.Jaeger} {
+	for _, p := range append([]*Process{s.Service1, s.Service2, s.NATS, s.StatsdExporter, s.Prometheus, s.Collector, s.Jaeger}, s.Workers...) {
 		if p != nil {
 			ps = append(ps, p)
 		}
@@ -152,7 +154,11 @@ func (s *Stack) slots() []slot {
 
 // processSlot is where the stack keeps p (s.mu held).
 func (s *Stack) processSlot(p *Process) **Process {
-	for _, ptr := range []**Process{&s.Service1, &s.Service2, &s.StatsdExporter, &s.Prometheus, &s.Collector, &s.Jaeger} {
+	ptrs := []**Process{&s.Service1, &s.Service2, &s.NATS, &s.StatsdExporter, &s.Prometheus, &s.Collector, &s.Jaeger}
+	for i := range s.Workers {
+		ptrs = append(ptrs, &s.Workers[i])
+	}
+	for _, ptr := range ptrs {
 		if *ptr == p {
 			return ptr
 		}
@@ -164,8 +170,17 @@ func (s *Stack) processSlot(p *Process) **Process {
 // StartService does (readiness and toxiproxy routes included), another
 // program with the command it was started with.
 func (s *Stack) restartProcess(ctx context.Context, name string, ptr **Process) (*Process, error) {
-	if name == "service1" || name == "service2" {
-		if err := s.StartService(ctx, name); err != nil {
+	if name == "service1" || name == "service2" || strings.HasPrefix(name, "worker") {
+		var err error
+		if strings.HasPrefix(name, "worker") {
+			s.mu.Lock()
+			i := slices.Index(s.Workers, *ptr)
+			s.mu.Unlock()
+			err = s.StartWorker(ctx, i)
+		} else {
+			err = s.StartService(ctx, name)
+		}
+		if err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
@@ -191,4 +206,23 @@ func exitStatus(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
+}
+
+// RestartProgram starts the named program again (after a chaos experiment stopped
+// it for a while), as the supervisor would: a service or worker as it was
+// started, another program with its command.
+func (s *Stack) RestartProgram(ctx context.Context, name string) error {
+	s.mu.Lock()
+	var ptr **Process
+	for _, p := range s.processes() {
+		if p.Name == name {
+			ptr = s.processSlot(p)
+		}
+	}
+	s.mu.Unlock()
+	if ptr == nil {
+		return fmt.Errorf("no program %q", name)
+	}
+	_, err := s.restartProcess(ctx, name, ptr)
+	return err
 }

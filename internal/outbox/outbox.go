@@ -146,7 +146,10 @@ func (r *Relay) Pass(ctx context.Context) (published int, err error) {
 			r.opts.Logger.WarnContext(ctx, "outbox relay: rows wait", "published", published, "error", err.Error())
 		}
 	}()
-	tx, err := r.db.BeginTx(ctx, nil)
+	// READ COMMITTED: the locking read takes the rows it returns and no
+	// gap after them (REPEATABLE READ's next-key locks would hold up every
+	// create's insert into the outbox while a publish waits on the broker).
+	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return 0, err
 	}

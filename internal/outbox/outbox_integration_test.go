@@ -220,3 +220,39 @@ func TestRunWakesAndStops(t *testing.T) {
 		t.Fatal("Run did not return within 5 s of its context's end")
 	}
 }
+
+// TestSlowBrokerHoldsUpNoWrite: while a pass waits on a slow broker, a new
+// task is written at once: the relay locks the rows it took, not the gap
+// after them where new rows go.
+func TestSlowBrokerHoldsUpNoWrite(t *testing.T) {
+	db := appDB(t)
+	ctx := context.Background()
+	add := func() time.Duration {
+		start := time.Now()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := outbox.Add(ctx, tx, "tasks.welcome", []byte(`{}`), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	add()
+	publishing := make(chan struct{})
+	r := outbox.NewRelay(db, func(context.Context, outbox.Row) error {
+		close(publishing)
+		time.Sleep(2 * time.Second) // a broker that takes its time
+		return nil
+	}, outbox.Options{}) // a batch larger than the backlog: the read goes past the last row
+	passed := make(chan struct{})
+	go func() { _, _ = r.Pass(ctx); close(passed) }()
+	<-publishing
+	if took := add(); took > time.Second {
+		t.Errorf("a task written during a slow publish took %v: held up by the relay's locks", took)
+	}
+	<-passed
+}

@@ -90,7 +90,7 @@ func TaskID(h nats.Header) (int64, error) {
 	s, ok := strings.CutPrefix(id, "outbox-")
 	n, err := strconv.ParseInt(s, 10, 64)
 	if !ok || err != nil || n <= 0 {
-		return 0, fmt.Errorf("%w: Nats-Msg-Id %q is not outbox-<id>", ErrPoison, id)
+		return 0, fmt.Errorf("Nats-Msg-Id %q is not outbox-<id>", id)
 	}
 	return n, nil
 }
@@ -101,20 +101,51 @@ type Welcome struct {
 	FirstName string `json:"first_name"`
 }
 
-// ErrPoison marks a task that can never succeed (it does not parse, or
-// lacks what it needs): retrying it is pointless, so it goes to the
-// dead-letter stream at once.
-var ErrPoison = errors.New("poison task")
-
-// DecodeWelcome parses a welcome task's body; a body that does not parse,
-// or names no user, is poison.
+// DecodeWelcome parses a welcome task's body: an error means the task can
+// never succeed (it does not parse, or names no user).
 func DecodeWelcome(data []byte) (Welcome, error) {
 	var w Welcome
 	if err := json.Unmarshal(data, &w); err != nil {
-		return w, fmt.Errorf("%w: %v", ErrPoison, err)
+		return w, fmt.Errorf("welcome task: %v", err)
 	}
 	if w.UserID <= 0 {
-		return w, fmt.Errorf("%w: no user_id", ErrPoison)
+		return w, errors.New("welcome task: no user_id")
 	}
 	return w, nil
+}
+
+// Carrier lets OpenTelemetry's propagator read and write the trace context
+// in a message's headers (there is no official OTel instrumentation for
+// NATS): inject on publish, extract on consume.
+type Carrier nats.Header
+
+// Get returns a header's first value.
+func (c Carrier) Get(key string) string { return nats.Header(c).Get(key) }
+
+// Set sets a header.
+func (c Carrier) Set(key, value string) { nats.Header(c).Set(key, value) }
+
+// Keys lists the headers.
+func (c Carrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// WelcomeConsumer is the worker's durable pull consumer of welcome tasks:
+// explicit acks, a task handed out again when not acknowledged within
+// ackWait, and no MaxDeliver of JetStream's own (the worker counts
+// deliveries and dead-letters a task itself: internal/consumer).
+func WelcomeConsumer(ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       "welcome",
+		Description:   "the worker: welcome messages",
+		FilterSubject: WelcomeSubject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1,
+		MaxAckPending: maxAckPending,
+	}
 }

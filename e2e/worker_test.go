@@ -1,0 +1,240 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/internal/requestid"
+	"github.com/failready/failready/internal/tasks"
+)
+
+// startQueueStack is the stack with its own nats-server and the workers,
+// their environment on top of the defaults (a little simulated latency, so
+// that tasks are in flight when things break).
+func startQueueStack(t *testing.T, workers int, workerEnv ...string) *devstack.Stack {
+	t.Helper()
+	st, _ := startStackWith(t, devstack.Options{NATSBin: toolBin(t, "NATS_SERVER_BIN"), Workers: workers,
+		Env: map[string][]string{
+			"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"},
+			"worker":   append([]string{"TASK_LATENCY=20ms"}, workerEnv...),
+		}})
+	return st
+}
+
+// welcomeCount is how many welcome messages the workers wrote (as the
+// worker's own user, which may read them).
+func welcomeCount(t *testing.T, st *devstack.Stack) int {
+	t.Helper()
+	db, err := sql.Open("mysql", st.DB.WorkerDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM welcome_messages").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// createUsers creates n users through service1, from 4 clients, and
+// returns the statuses seen.
+func createUsers(t *testing.T, st *devstack.Stack, prefix string, n int, pace time.Duration) map[int]int {
+	t.Helper()
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for c := range 4 {
+		wg.Go(func() {
+			for i := c; i < n; i += 4 {
+				r := call(t, "POST", st.Service1.URL()+"/users", fmt.Sprintf(`{"first_name":"u%d","last_name":"%s"}`, i, prefix),
+					map[string]string{"Content-Type": "application/json", requestid.Header: fmt.Sprintf("%s-%03d", prefix, i)})
+				mu.Lock()
+				statuses[r.status]++
+				mu.Unlock()
+				time.Sleep(pace)
+			}
+		})
+	}
+	wg.Wait()
+	return statuses
+}
+
+// exactly waits until the workers have written want welcome messages, then
+// checks that no more come.
+func exactly(t *testing.T, st *devstack.Stack, want int, within time.Duration) time.Duration {
+	t.Helper()
+	took, ok := poll(within, 100*time.Millisecond, func() bool { return welcomeCount(t, st) >= want })
+	if !ok {
+		t.Fatalf("%d welcome messages within %v, want %d", welcomeCount(t, st), within, want)
+	}
+	time.Sleep(2 * time.Second) // a duplicate would come now
+	if got := welcomeCount(t, st); got != want {
+		t.Errorf("%d welcome messages, want exactly %d", got, want)
+	}
+	return took
+}
+
+// TestEveryCreatedUserIsWelcomedOnce: N creates, N welcome messages, even
+// with a worker killed (SIGKILL) mid-run and restarted, and a worker
+// stopped with SIGTERM under load.
+func TestEveryCreatedUserIsWelcomedOnce(t *testing.T) {
+	// A killed worker's tasks come back after AckWait: 5 s here.
+	st := startQueueStack(t, 1, "TASK_LATENCY=50ms", "WORKER_CONCURRENCY=4", "WORKER_ACK_WAIT=5s")
+	ctx, cancel := context.WithCancel(context.Background())
+	supervised := make(chan struct{})
+	go func() {
+		st.Supervise(ctx, func(e devstack.Event) { t.Logf("%s %s", e.Name, e.Msg) })
+		close(supervised)
+	}()
+	defer func() { cancel(); <-supervised }()
+
+	const n = 120
+	done := make(chan map[int]int)
+	go func() { done <- createUsers(t, st, "e2e-welcome", n, 20*time.Millisecond) }()
+	time.Sleep(500 * time.Millisecond)
+	if err := st.Workers[0].Signal(syscall.SIGKILL); err != nil { // mid-task
+		t.Fatal(err)
+	}
+	statuses := <-done
+	if statuses[201] != n {
+		t.Fatalf("creates: %v, want %d × 201", statuses, n)
+	}
+	took := exactly(t, st, n, 90*time.Second)
+	t.Logf("%d users, %d welcome messages, the last %v after the last create, a worker SIGKILLed on the way", n, n, took.Round(100*time.Millisecond))
+
+	// SIGTERM under load: the worker finishes or gives back what it holds.
+	go func() { done <- createUsers(t, st, "e2e-sigterm", 60, 20*time.Millisecond) }()
+	time.Sleep(300 * time.Millisecond)
+	if err := st.Workers[0].Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := st.Workers[0].Wait(15 * time.Second); err != nil || code != 0 {
+		t.Errorf("the worker after SIGTERM: exit %d, %v; want 0", code, err)
+	}
+	if s := <-done; s[201] != 60 {
+		t.Fatalf("creates: %v", s)
+	}
+	exactly(t, st, n+60, 90*time.Second)
+}
+
+// TestNATSAwayCreatesGoOn: NATS killed for 5 s while users are created:
+// every create answers 201 (the tasks wait in the outbox), and every task
+// is done once after NATS is back.
+func TestNATSAwayCreatesGoOn(t *testing.T) {
+	st := startQueueStack(t, 1)
+	const n = 80
+	done := make(chan map[int]int)
+	go func() { done <- createUsers(t, st, "e2e-natsaway", n, 100*time.Millisecond) }()
+	time.Sleep(300 * time.Millisecond)
+	if err := st.NATS.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	if err := st.RestartProgram(context.Background(), "nats"); err != nil {
+		t.Fatal(err)
+	}
+	statuses := <-done
+	if statuses[201] != n {
+		t.Errorf("creates with NATS away: %v, want %d × 201", statuses, n)
+	}
+	took := exactly(t, st, n, 90*time.Second)
+	t.Logf("every task done %v after the last create; NATS was away 5 s", took.Round(100*time.Millisecond))
+}
+
+// publishTasks puts tasks straight on the stream, as the relay would
+// (outbox IDs from base).
+func publishTasks(t *testing.T, st *devstack.Stack, base, n int, body func(i int) string) {
+	t.Helper()
+	nc, err := nats.Connect(st.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		m := nats.NewMsg(tasks.WelcomeSubject)
+		m.Data = []byte(body(i))
+		m.Header.Set(tasks.HeaderCreated, time.Now().UTC().Format(time.RFC3339Nano))
+		if _, err := js.PublishMsg(context.Background(), m, jetstream.WithMsgID(tasks.MsgID(int64(base+i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPoisonTaskIsDeadLetteredOnce: a task that can never succeed goes to
+// the dead-letter stream once, with its reason, and is not retried.
+func TestPoisonTaskIsDeadLetteredOnce(t *testing.T) {
+	st := startQueueStack(t, 1)
+	publishTasks(t, st, 900_000, 1, func(int) string { return `{"first_name":"nobody"}` })
+	nc, err := nats.Connect(st.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	var dead jetstream.Stream
+	if _, ok := poll(30*time.Second, 200*time.Millisecond, func() bool {
+		dead, err = js.Stream(context.Background(), tasks.DeadStream)
+		return err == nil && dead.CachedInfo().State.Msgs == 1
+	}); !ok {
+		t.Fatalf("no dead letter within 30 s (%v)", err)
+	}
+	time.Sleep(2 * time.Second)
+	m, err := dead.GetLastMsgForSubject(context.Background(), tasks.DeadPrefix+tasks.WelcomeSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := dead.Info(context.Background())
+	if info.State.Msgs != 1 || !strings.Contains(m.Header.Get(tasks.HeaderDeadReason), "no user_id") || m.Header.Get(tasks.HeaderDeadDeliveries) != "1" ||
+		string(m.Data) != `{"first_name":"nobody"}` {
+		t.Errorf("dead letters: %d; the last: %q, reason %q, deliveries %q", info.State.Msgs, m.Data, m.Header.Get(tasks.HeaderDeadReason), m.Header.Get(tasks.HeaderDeadDeliveries))
+	}
+	if welcomeCount(t, st) != 0 {
+		t.Error("the poison task wrote a welcome message")
+	}
+	stream, _ := js.Stream(context.Background(), tasks.Stream)
+	if si, _ := stream.Info(context.Background()); si.State.Msgs != 0 {
+		t.Errorf("%d tasks left in %s: the poison task was not terminated", si.State.Msgs, tasks.Stream)
+	}
+}
+
+// TestTwoWorkersDrainFaster: a backlog of tasks that each take 100 ms
+// (waiting, not computing: the 2 cores are not the limit) is drained by
+// two workers in at most 0.6× the time one takes: scaling out works, the
+// premise of autoscaling on queue length.
+func TestTwoWorkersDrainFaster(t *testing.T) {
+	st := startQueueStack(t, 1, "TASK_LATENCY=100ms", "WORKER_CONCURRENCY=2")
+	const m = 60
+	body := func(i int) string { return fmt.Sprintf(`{"user_id":%d}`, i+1) }
+	drain := func(base, want int) time.Duration {
+		start := time.Now()
+		publishTasks(t, st, base, m, body)
+		published := time.Since(start)
+		return published + exactly(t, st, want, 2*time.Minute)
+	}
+	one := drain(100_000, m)
+	if err := st.StartWorker(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	two := drain(200_000, 2*m)
+	t.Logf("%d tasks of 100 ms, 2 at a time per worker: one worker %v, two %v (%.2f×)", m, one.Round(10*time.Millisecond), two.Round(10*time.Millisecond), two.Seconds()/one.Seconds())
+	if two.Seconds() > 0.6*one.Seconds() {
+		t.Errorf("two workers took %v, one %v: more than 0.6×", two, one)
+	}
+}

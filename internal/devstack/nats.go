@@ -1,0 +1,84 @@
+// NATS with JetStream, the stack's own (never the machine's): a private
+// nats-server on loopback with its store in the work directory, so that a
+// restart keeps the streams, as compose's volume does. And the workers that
+// consume its tasks.
+
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/failready/failready/internal/health"
+)
+
+// startNATS runs nats-server with JetStream on NATSAddr (or a free port),
+// its monitoring endpoint (which KEDA's nats-jetstream scaler reads) on a
+// free one, and waits until JetStream answers /healthz.
+func (s *Stack) startNATS(ctx context.Context) error {
+	addr, err := addrOrFree(s.opts.NATSAddr)
+	if err != nil {
+		return err
+	}
+	mon, err := addrOrFree(s.opts.NATSMonitorAddr)
+	if err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	_, mport, _ := net.SplitHostPort(mon) // the monitoring listens on -a's host
+	p, err := StartTool(ctx, "nats", s.opts.NATSBin, []string{
+		"-a", host, "-p", port, "-m", mport,
+		"-js", "-sd", filepath.Join(s.opts.WorkDir, "nats"), "-n", "failready",
+	}, mon, "/healthz?js-enabled-only=true", s.output())
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.NATS, s.NATSURL = p, "nats://"+addr
+	s.mu.Unlock()
+	return nil
+}
+
+// workerName is the i-th worker's program name: worker, worker-2, ...
+func workerName(i int) string {
+	if i == 0 {
+		return "worker"
+	}
+	return fmt.Sprintf("worker-%d", i+1)
+}
+
+// StartWorker starts (or restarts) worker i (0 is the first; one more than
+// there are adds one) and waits until it is ready.
+func (s *Stack) StartWorker(ctx context.Context, i int) error {
+	s.mu.Lock()
+	natsURL, n := s.NATSURL, len(s.Workers)
+	s.mu.Unlock()
+	if natsURL == "" {
+		return fmt.Errorf("no NATS: start the stack with NATSBin")
+	}
+	if i > n {
+		return fmt.Errorf("worker %d: there are %d", i, n)
+	}
+	name := workerName(i)
+	w := wiring{StatsdAddr: s.StatsdUDP, OTLPEndpoint: s.OTLPEndpoint, MySQLAddr: s.DB.Addr, DB: s.DB, NATSURL: natsURL}
+	p, err := StartProcess(ctx, name, s.bins["worker"], serviceEnv("worker", w, s.opts.Env["worker"]), s.output())
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if i == n {
+		if s.Workers == nil {
+			// Room enough that appending never moves the slots the
+			// supervisor holds pointers to.
+			s.Workers = make([]*Process, 0, 16)
+		}
+		s.Workers = append(s.Workers, p)
+	} else {
+		s.Workers[i] = p
+	}
+	s.mu.Unlock()
+	return WaitReady(ctx, p.URL()+health.ReadyPath, 30*time.Second)
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"time"
+
+	"github.com/failready/failready/internal/envconfig"
+	"github.com/failready/failready/internal/serviceconfig"
+)
+
+// config is every setting of the worker, read once from the environment.
+// The defaults are the compose stack's.
+type config struct {
+	serviceconfig.Common // health listener, log level, shutdown bound, telemetry
+
+	NATSURL     string
+	Concurrency int           // tasks at once
+	MaxDeliver  int           // deliveries before a failing task is dead-lettered
+	AckWait     time.Duration // a task not acknowledged within it is delivered again
+	StuckAfter  time.Duration // liveness: no progress for this long
+
+	// The demo's "send the welcome message": how long it takes, and how
+	// often it fails (0 to 1), to watch retries and dead letters.
+	TaskLatency     time.Duration
+	TaskFailureRate float64
+
+	MySQL mysqlConfig
+}
+
+type mysqlConfig struct {
+	Addr, User, Password, Database string
+	MaxOpenConns                   int
+	QueryTimeout                   time.Duration
+	PingTimeout                    time.Duration
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	env := envconfig.New(getenv)
+	c := config{Common: serviceconfig.Read(env, ":8002")}
+	c.NATSURL = env.String("NATS_URL", "nats://nats:4222")
+	c.Concurrency = env.Int("WORKER_CONCURRENCY", 8, 1, 1000)
+	c.MaxDeliver = env.Int("WORKER_MAX_DELIVER", 5, 1, 100)
+	c.AckWait = env.Duration("WORKER_ACK_WAIT", 30*time.Second, time.Second, time.Hour)
+	c.StuckAfter = env.Duration("WORKER_STUCK_AFTER", time.Minute, time.Second, time.Hour)
+	c.TaskLatency = env.Duration("TASK_LATENCY", 50*time.Millisecond, 0, time.Minute)
+	c.TaskFailureRate = env.Float("TASK_FAILURE_RATE", 0, 0, 1)
+	c.MySQL = mysqlConfig{
+		Addr:         env.HostPort("MYSQL_ADDR", "mysql:3306"),
+		User:         env.String("MYSQL_USER", "failready_worker"),
+		Password:     env.String("MYSQL_PASSWORD", "failready-worker"),
+		Database:     env.String("MYSQL_DATABASE", "failready"),
+		MaxOpenConns: env.Int("DB_MAX_OPEN_CONNS", 10, 1, 1000),
+		QueryTimeout: env.Duration("DB_QUERY_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
+		PingTimeout:  env.Duration("DB_PING_TIMEOUT", 500*time.Millisecond, time.Millisecond, 10*time.Second),
+	}
+	if err := env.Err(); err != nil {
+		return config{}, err
+	}
+	return c, nil
+}

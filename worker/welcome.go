@@ -1,0 +1,161 @@
+// The welcome task: "send the welcome message" (the demo's stand-in: a
+// configurable latency and failure rate), then one row in welcome_messages
+// keyed by the task's ID. A task delivered again (its ack lost, its worker
+// killed mid-task) finds its row and is done: at-least-once delivery,
+// exactly-once effect. The worker's MySQL user may only read and insert
+// that table.
+
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/XSAM/otelsql"
+	"github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/failready/failready/internal/consumer"
+	"github.com/failready/failready/internal/requestid"
+	"github.com/failready/failready/internal/tasks"
+	"github.com/failready/failready/internal/tracing"
+)
+
+// openDB returns the worker's pooled *sql.DB (traced by otelsql). It does
+// not connect: the worker starts, and reports not ready, while MySQL is
+// down.
+func openDB(c mysqlConfig, logger *slog.Logger, tr tracing.Tracing) (*sql.DB, error) {
+	mc := mysql.NewConfig()
+	mc.Net, mc.Addr, mc.User, mc.Passwd, mc.DBName = "tcp", c.Addr, c.User, c.Password, c.Database
+	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
+	mc.InterpolateParams = true
+	mc.Logger = slog.NewLogLogger(logger.With("component", "mysql-driver").Handler(), slog.LevelWarn)
+	conn, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, fmt.Errorf("mysql config: %w", err)
+	}
+	db := otelsql.OpenDB(conn, otelsql.WithTracerProvider(tr.Provider),
+		otelsql.WithAttributes(semconv.DBSystemNameMySQL, semconv.DBNamespace(c.Database), semconv.ServerAddress(c.Addr)),
+		otelsql.WithSpanOptions(otelsql.SpanOptions{OmitConnResetSession: true, OmitRows: true}))
+	db.SetMaxOpenConns(c.MaxOpenConns)
+	db.SetMaxIdleConns(c.MaxOpenConns)
+	db.SetConnMaxLifetime(3 * time.Minute)
+	return db, nil
+}
+
+// welcome does welcome tasks.
+type welcome struct {
+	db           *sql.DB
+	queryTimeout time.Duration
+	latency      time.Duration
+	failureRate  float64
+	tr           tracing.Tracing
+	tracer       trace.Tracer
+	logger       *slog.Logger
+}
+
+// errSimulated is the demo's failure of the welcome message's sending: a
+// transient error, retried.
+var errSimulated = errors.New("welcome message not sent: the mail service failed (simulated)")
+
+// handle is the consumer's handler: the task's span (a child of the publish
+// in service2, from the message's headers), its request ID in the context
+// (so the log lines carry it), then the work.
+func (w *welcome) handle(ctx context.Context, msg jetstream.Msg) (err error) {
+	h := msg.Headers()
+	ctx = w.tr.Propagator.Extract(ctx, tasks.Carrier(h))
+	rid := h.Get(tasks.HeaderRequestID)
+	if rid != "" {
+		ctx = requestid.NewContext(ctx, rid)
+	}
+	ctx, span := w.tracer.Start(ctx, msg.Subject()+" process", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", msg.Subject()),
+			attribute.String("messaging.message.id", h.Get(jetstream.MsgIDHeader)), attribute.String(tracing.RequestIDKey, rid)))
+	defer func() {
+		if err != nil {
+			tracing.Fail(span, err)
+			w.logger.WarnContext(ctx, "task failed", "task", msg.Subject(), "error", err.Error())
+		}
+		span.End()
+	}()
+	if md, mdErr := msg.Metadata(); mdErr == nil {
+		span.SetAttributes(attribute.Int64("messaging.nats.delivered", int64(md.NumDelivered)))
+		// The queue wait: from the outbox row's creation to this delivery.
+		if created, perr := time.Parse(time.RFC3339Nano, h.Get(tasks.HeaderCreated)); perr == nil {
+			span.SetAttributes(attribute.Float64("task.wait_ms", float64(md.Timestamp.Sub(created).Microseconds())/1000))
+		}
+	}
+	taskID, err := tasks.TaskID(h)
+	if err != nil {
+		return fmt.Errorf("%w: %v", consumer.ErrPoison, err)
+	}
+	t, err := tasks.DecodeWelcome(msg.Data())
+	if err != nil {
+		return fmt.Errorf("%w: %v", consumer.ErrPoison, err)
+	}
+	if err := w.send(ctx); err != nil {
+		return err
+	}
+	return w.record(ctx, taskID, t.UserID)
+}
+
+// send is the demo's welcome message: it takes TASK_LATENCY and fails at
+// TASK_FAILURE_RATE.
+func (w *welcome) send(ctx context.Context) error {
+	select {
+	case <-time.After(w.latency):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if w.failureRate > 0 && rand.Float64() < w.failureRate {
+		return errSimulated
+	}
+	return nil
+}
+
+// record writes the task's one row; a row already there means the task was
+// done before (its ack was lost): done, not an error.
+func (w *welcome) record(ctx context.Context, taskID, userID int64) error {
+	ctx, cancel := context.WithTimeout(ctx, w.queryTimeout)
+	defer cancel()
+	_, err := w.db.ExecContext(ctx,
+		"INSERT INTO welcome_messages (task_id, user_id, sent_at) VALUES (?, ?, UTC_TIMESTAMP(6))", taskID, userID)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1062 {
+		w.logger.InfoContext(ctx, "task already done: its welcome message exists", "task_id", taskID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("recording the welcome message: %w", err)
+	}
+	w.logger.InfoContext(ctx, "welcome message sent", "task_id", taskID, "user_id", userID)
+	return nil
+}
+
+// deadLetter keeps a dead task in the dead-letter stream, its headers and
+// body as they were, with the reason and the delivery count; deduplicated
+// by the task's ID.
+func deadLetter(js jetstream.JetStream) func(context.Context, jetstream.Msg, string, uint64) error {
+	return func(ctx context.Context, msg jetstream.Msg, reason string, delivered uint64) error {
+		dead := &nats.Msg{Subject: tasks.DeadPrefix + msg.Subject(), Data: msg.Data(), Header: nats.Header{}}
+		for k, v := range msg.Headers() {
+			if k != jetstream.MsgIDHeader {
+				dead.Header[k] = v
+			}
+		}
+		dead.Header.Set(tasks.HeaderDeadReason, reason)
+		dead.Header.Set(tasks.HeaderDeadDeliveries, fmt.Sprint(delivered))
+		_, err := js.PublishMsg(ctx, dead, jetstream.WithMsgID("dead-"+msg.Headers().Get(jetstream.MsgIDHeader)))
+		return err
+	}
+}

@@ -16,8 +16,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/internal/logtest"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/tasks"
+	"github.com/failready/failready/internal/tracing/otlptest"
 )
 
 // startQueueStack is the stack with its own nats-server and the workers,
@@ -237,4 +239,61 @@ func TestTwoWorkersDrainFaster(t *testing.T) {
 	if two.Seconds() > 0.6*one.Seconds() {
 		t.Errorf("two workers took %v, one %v: more than 0.6×", two, one)
 	}
+}
+
+// TestTraceThroughTheQueue: one trace, read back from Jaeger, goes from
+// service1's POST /users through service2's insert and publish, across the
+// queue, to the worker's task and its write; the worker's log lines carry
+// the request ID and the trace.
+func TestTraceThroughTheQueue(t *testing.T) {
+	st, _ := startStackWith(t, devstack.Options{NATSBin: toolBin(t, "NATS_SERVER_BIN"),
+		OtelcolBin: toolBin(t, "OTELCOL_BIN"), JaegerBin: toolBin(t, "JAEGER_BIN")})
+	r := call(t, "POST", st.Service1.URL()+"/users", `{"first_name":"grace","last_name":"hopper"}`,
+		map[string]string{"Content-Type": "application/json", requestid.Header: "e2e-queue-trace"})
+	if r.status != 201 {
+		t.Fatalf("POST /users: %d %s", r.status, r.body)
+	}
+	tid := traceOf(t, r)
+	var spans map[string]otlptest.Span
+	if _, ok := poll(30*time.Second, 300*time.Millisecond, func() bool {
+		spans = map[string]otlptest.Span{}
+		for _, s := range jaegerTrace(t, st.Jaeger.URL(), tid) {
+			spans[s.Service+" "+s.Name] = s
+		}
+		_, ok := spans["worker tasks.welcome process"]
+		return ok
+	}); !ok {
+		t.Fatalf("no worker span in trace %s: %v", tid, spans)
+	}
+	time.Sleep(2 * time.Second) // the worker's DB span may come in a later batch
+	spans = map[string]otlptest.Span{}
+	byID := map[string]otlptest.Span{}
+	for _, s := range jaegerTrace(t, st.Jaeger.URL(), tid) {
+		spans[s.Service+" "+s.Name] = s
+		byID[s.SpanID] = s
+	}
+	pub, proc := spans["service2 tasks.welcome publish"], spans["worker tasks.welcome process"]
+	if pub.Kind != "SPAN_KIND_PRODUCER" || proc.Kind != "SPAN_KIND_CONSUMER" || proc.ParentSpanID != pub.SpanID ||
+		proc.Attrs["request_id"] != "e2e-queue-trace" || pub.Attrs["messaging.message.id"] == "" {
+		t.Errorf("publish %+v\nprocess %+v\nwant a producer span, and the consumer span its child with the request ID", pub, proc)
+	}
+	// The publish hangs under the request that recorded the task.
+	if parent, ok := byID[pub.ParentSpanID]; !ok || parent.Service != "service2" {
+		t.Errorf("the publish's parent %q is not a span of service2's request (%v)", pub.ParentSpanID, parent)
+	}
+	var write bool
+	for _, s := range byID {
+		write = write || (s.Service == "worker" && s.ParentSpanID == proc.SpanID && strings.Contains(s.Attrs["db.query.text"], "welcome_messages"))
+	}
+	if !write {
+		t.Errorf("no DB write of welcome_messages under the worker's span: %v", spans)
+	}
+	if _, ok := proc.Attrs["task.wait_ms"]; !ok {
+		t.Errorf("the consumer span does not say how long the task waited: %v", proc.Attrs)
+	}
+	lines := logtest.Parse(t, st.Workers[0].Output())
+	if got := logtest.Find(lines, map[string]any{"msg": "welcome message sent", "request_id": "e2e-queue-trace", "trace_id": tid}); len(got) != 1 {
+		t.Errorf("the worker's line for the task: %v", got)
+	}
+	t.Logf("trace %s: %d spans across service1, service2 and the worker", tid, len(byID))
 }

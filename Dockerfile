@@ -21,7 +21,7 @@ ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./service1 ./service2 ./cmd/loadgen
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./service1 ./service2 ./worker ./cmd/loadgen
 
 FROM scratch AS runtime
 # 65532 is the conventional "nonroot" user of distroless images.
@@ -33,6 +33,9 @@ COPY --from=build /out/service1 /app
 
 FROM runtime AS service2
 COPY --from=build /out/service2 /app
+
+FROM runtime AS worker
+COPY --from=build /out/worker /app
 
 FROM runtime AS loadgen
 COPY --from=build /out/loadgen /app

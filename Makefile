@@ -77,7 +77,7 @@ logs: ## follow every program's logs, of whichever stack runs (scripts/logs serv
 # runner itself when they are missing, once the services serve: on a first
 # run, metrics and traces join a few minutes after the stack is up.
 LOCAL_FLAGS ?=
-local-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN)
+local-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(NATS_SERVER_BIN)
 	@:
 local: mariadb ## run the stack without Docker: host processes on loopback, on compose's ports (Ctrl-C stops)
 	$(GO) build -o .cache/bin/local ./cmd/local

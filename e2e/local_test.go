@@ -18,6 +18,7 @@ import (
 
 	"github.com/failready/failready/internal/devstack"
 	"github.com/failready/failready/internal/devstack/devstacktest"
+	"github.com/failready/failready/internal/requestid"
 )
 
 var service1URL = regexp.MustCompile(`^\s+service1\s+(http://\S+)/`)
@@ -112,7 +113,7 @@ func TestMakeLocalChaos(t *testing.T) {
 // port (a later -toxiproxy wins over the one here).
 func freePorts() []string {
 	var flags []string
-	for _, name := range []string{"service1", "service2", "statsd-exporter", "prometheus", "toxiproxy", "jaeger", "otlp-grpc", "otlp-http", "statsd-udp", "loki"} {
+	for _, name := range []string{"service1", "service2", "statsd-exporter", "prometheus", "toxiproxy", "jaeger", "otlp-grpc", "otlp-http", "statsd-udp", "loki", "nats", "nats-monitor"} {
 		flags = append(flags, "-"+name, "127.0.0.1:0")
 	}
 	return flags
@@ -184,15 +185,16 @@ func startLocal(t *testing.T, cmd *exec.Cmd) string {
 // local runs.)
 func TestMakeLocalFirstRun(t *testing.T) {
 	bin := buildLocal(t)
-	jaeger := toolBin(t, "JAEGER_BIN")
+	jaeger, nats := toolBin(t, "JAEGER_BIN"), toolBin(t, "NATS_SERVER_BIN")
 	for _, b := range []string{"STATSD_EXPORTER_BIN", "PROMETHEUS_BIN", "OTELCOL_BIN"} {
 		toolBin(t, b)
 	}
-	notYet := filepath.Join(t.TempDir(), "jaeger")
-	cmd := exec.Command(bin, append(freePorts(), "-state", t.TempDir(), "-quiet")...)
+	dir, state := t.TempDir(), t.TempDir()
+	notYet, natsNotYet := filepath.Join(dir, "jaeger"), filepath.Join(dir, "nats-server")
+	cmd := exec.Command(bin, append(freePorts(), "-state", state, "-quiet")...)
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "JAEGER_BIN="+notYet,
-		"LOCAL_BUILD_TOOLS=sleep 2 && cp "+jaeger+" "+notYet)
+	cmd.Env = append(os.Environ(), "JAEGER_BIN="+notYet, "NATS_SERVER_BIN="+natsNotYet,
+		"LOCAL_BUILD_TOOLS=sleep 4 && cp "+jaeger+" "+notYet+" && cp "+nats+" "+natsNotYet)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -222,14 +224,19 @@ func TestMakeLocalFirstRun(t *testing.T) {
 			if !ok {
 				t.Fatal("the runner ended")
 			}
-			if strings.HasPrefix(l, "first run: building Jaeger once") && s1 != "" {
+			if strings.HasPrefix(l, "first run: building Jaeger") && s1 != "" {
 				t.Error("the first-run notice came after the stack was up")
 			}
 			if m := service1URL.FindStringSubmatch(l); m != nil {
 				s1 = m[1]
-				// Serving before the telemetry is built.
+				// Serving before the telemetry and NATS are built; a
+				// user created now has its task wait in the outbox.
 				if r := call(t, "GET", s1+"/", "", nil); r.status != 200 {
 					t.Fatalf("GET / before the telemetry: %d", r.status)
+				}
+				if r := call(t, "POST", s1+"/users", `{"first_name":"early","last_name":"bird"}`,
+					map[string]string{"Content-Type": "application/json", requestid.Header: "e2e-before-nats"}); r.status != 201 {
+					t.Fatalf("POST /users before NATS: %d %s", r.status, r.body)
 				}
 			}
 			if m := regexp.MustCompile(`^\s+jaeger\s+(http://\S+)/api/services`).FindStringSubmatch(l); m != nil {
@@ -244,4 +251,13 @@ func TestMakeLocalFirstRun(t *testing.T) {
 	}
 	r := call(t, "GET", s1+"/users/1", "", nil)
 	waitJaegerTrace(t, jaegerURL, traceOf(t, r), 6, 30*time.Second)
+	// NATS and the worker joined with the telemetry, and the task that
+	// waited is done.
+	welcomed := func() bool {
+		b, _ := os.ReadFile(filepath.Join(state, "logs", "worker.log"))
+		return strings.Contains(string(b), `"msg":"welcome message sent"`) && strings.Contains(string(b), `"request_id":"e2e-before-nats"`)
+	}
+	if _, ok := poll(30*time.Second, 200*time.Millisecond, welcomed); !ok {
+		t.Error("the user created before NATS was built got no welcome message within 30 s of its joining")
+	}
 }

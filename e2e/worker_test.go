@@ -130,6 +130,12 @@ func TestEveryCreatedUserIsWelcomedOnce(t *testing.T) {
 		t.Fatalf("creates: %v", s)
 	}
 	exactly(t, st, n+60, 90*time.Second)
+	// Their footprint, for compose's limits (BENCHMARKS.md).
+	for _, p := range []*devstack.Process{st.NATS, st.Workers[0]} {
+		if peak, err := devstack.ProcMemory(p.Pid(), "VmHWM"); err == nil {
+			t.Logf("%s: peak RSS %.1f MiB", p.Name, float64(peak)/(1<<20))
+		}
+	}
 }
 
 // TestNATSAwayCreatesGoOn: NATS killed for 5 s while users are created:

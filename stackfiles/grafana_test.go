@@ -262,6 +262,9 @@ func TestToolVersionsMatchImages(t *testing.T) {
 	if want := "2." + strconv.Itoa(jminor-63) + "." + jmod[1]; v("JAEGER_VERSION") != want {
 		t.Errorf("Makefile JAEGER_VERSION %s, module %s is Jaeger %s", v("JAEGER_VERSION"), v("JAEGER_MODULE_VERSION"), want)
 	}
+	if img, want := p.Services["nats"].Image, "nats:"+strings.TrimPrefix(v("NATS_SERVER_VERSION"), "v")+"-alpine"; img != want {
+		t.Errorf("nats image %s, make builds nats-server %s", img, want)
+	}
 	if img, want := p.Services["jaeger"].Image, "jaegertracing/jaeger:"+v("JAEGER_VERSION"); img != want {
 		t.Errorf("jaeger image %s, make builds %s", img, want)
 	}

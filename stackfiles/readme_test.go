@@ -75,7 +75,7 @@ func readmeVars(t *testing.T, service string) []string {
 // ignores.
 func TestReadmeConfigTableMatchesCode(t *testing.T) {
 	p := loadCompose(t)
-	for _, svc := range []string{"service1", "service2"} {
+	for _, svc := range []string{"service1", "service2", "worker"} {
 		code, doc := configVars(t, svc), readmeVars(t, svc)
 		if len(code) < 5 {
 			t.Fatalf("%s: found only %v in config.go", svc, code)

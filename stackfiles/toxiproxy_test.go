@@ -8,10 +8,11 @@ import (
 	"testing"
 )
 
-// TestToxiproxyOnBothHops: the proxies compose loads forward to real
+// TestToxiproxyOnEveryHop: the proxies compose loads forward to real
 // services and ports, toxiproxy exposes their listen ports, and the services
-// are pointed at the proxies, not around them.
-func TestToxiproxyOnBothHops(t *testing.T) {
+// and the worker are pointed at the proxies (service2, MySQL, NATS), not
+// around them.
+func TestToxiproxyOnEveryHop(t *testing.T) {
 	var proxies []struct {
 		Name, Listen, Upstream string
 		Enabled                bool
@@ -37,10 +38,16 @@ func TestToxiproxyOnBothHops(t *testing.T) {
 	if u.Host != listen["service2"] {
 		t.Errorf("service1 calls %s, not the service2 proxy %s", u.Host, listen["service2"])
 	}
-	if got := *p.Services["service2"].Environment["MYSQL_ADDR"]; got != listen["mysql"] {
-		t.Errorf("service2 reaches MySQL at %s, not the proxy %s", got, listen["mysql"])
+	for _, svc := range []string{"service2", "worker"} {
+		env := p.Services[svc].Environment
+		if got := *env["MYSQL_ADDR"]; got != listen["mysql"] {
+			t.Errorf("%s reaches MySQL at %s, not the proxy %s", svc, got, listen["mysql"])
+		}
+		if u, _ := url.Parse(*env["NATS_URL"]); u.Host != listen["nats"] {
+			t.Errorf("%s reaches NATS at %s, not the proxy %s", svc, u.Host, listen["nats"])
+		}
 	}
-	for _, svc := range []string{"service1", "service2"} {
+	for _, svc := range []string{"service1", "service2", "worker"} {
 		if r := p.Services[svc].Restart; r != "always" {
 			t.Errorf("%s: restart %q; make chaos-kill needs always (unless-stopped ignores a kill)", svc, r)
 		}

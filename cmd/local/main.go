@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	sudp := fs.String("statsd-udp", "127.0.0.1:9125", "statsd_exporter's DogStatsD port, where the services send metrics (UDP)")
 	otlpHTTP := fs.String("otlp-http", "127.0.0.1:4318", "the collector's OTLP HTTP receiver (with JAEGER_BIN and OTELCOL_BIN)")
 	loki := fs.String("loki", "127.0.0.1:3100", "the stand-in for Loki: its push and log-query API, fed by the collector (with OTELCOL_BIN)")
+	natsAddr := fs.String("nats", "127.0.0.1:4222", "NATS's client port (with NATS_SERVER_BIN); often taken by a NATS of your own: -nats 127.0.0.1:0")
+	natsMon := fs.String("nats-monitor", "127.0.0.1:8222", "NATS's monitoring endpoint (with NATS_SERVER_BIN)")
 	stateDir := fs.String("state", ".cache/local", "the runner's state: lock, pids, logs (make logs, make chaos-kill read it)")
 	quiet := fs.Bool("quiet", false, "do not stream the processes' log lines to the terminal (logs/ keeps them)")
 	if err := fs.Parse(args); err != nil {
@@ -63,7 +65,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	tools := devstack.Telemetry{
 		StatsdExporterBin: os.Getenv("STATSD_EXPORTER_BIN"), PrometheusBin: os.Getenv("PROMETHEUS_BIN"),
-		OtelcolBin: os.Getenv("OTELCOL_BIN"), JaegerBin: os.Getenv("JAEGER_BIN"),
+		OtelcolBin: os.Getenv("OTELCOL_BIN"), JaegerBin: os.Getenv("JAEGER_BIN"), NATSBin: os.Getenv("NATS_SERVER_BIN"),
 	}
 	metrics := tools.StatsdExporterBin != "" && tools.PrometheusBin != ""
 	tracing := tools.OtelcolBin != "" && tools.JaegerBin != ""
@@ -82,6 +84,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if tracing {
 		wanted = append(wanted, namedAddr{"jaeger", *jaeger, ""}, namedAddr{"otlp-grpc", *otlpGRPC, ""}, namedAddr{"otlp-http", *otlpHTTP, ""})
+	}
+	if tools.NATSBin != "" {
+		wanted = append(wanted, namedAddr{"nats", *natsAddr, ""}, namedAddr{"nats-monitor", *natsMon, ""})
 	}
 	// The lock first: another runner is named as such, not as ports taken;
 	// and what a killed runner left may hold ports until it is cleaned up.
@@ -123,7 +128,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	if later {
 		fmt.Fprintf(stdout, "first run: building %s once, side by side, after the stack is up (%s);\n"+
-			"the services serve meanwhile, and metrics and traces join when the build is done\n", strings.Join(missing, ", "), firstBuildTime)
+			"the services serve meanwhile (a new user's task waits in the outbox), and metrics, traces, NATS and the worker join when the build is done\n", strings.Join(missing, ", "), firstBuildTime)
 	}
 	fmt.Fprintln(stdout, "building and starting the stack...")
 	opts := devstack.Options{
@@ -146,7 +151,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 		StatsdExporterWebAddr: *sx, PrometheusAddr: *prom, StatsdUDPAddr: *sudp,
 		CollectorGRPCAddr: *otlpGRPC, CollectorHTTPAddr: *otlpHTTP, JaegerQueryAddr: *jaeger,
-		TelemetryLater: later && (metrics || tracing),
+		TelemetryLater: later && (metrics || tracing || tools.NATSBin != ""),
+	}
+	if tools.NATSBin != "" {
+		// NATS and the worker, as in compose (one worker here).
+		opts.NATSAddr, opts.NATSMonitorAddr = *natsAddr, *natsMon
+		if !later {
+			opts.NATSBin = tools.NATSBin
+		}
 	}
 	if !later {
 		if metrics {
@@ -233,7 +245,7 @@ func missingTools(t devstack.Telemetry) []string {
 	var missing []string
 	for _, b := range []struct{ name, path string }{
 		{"statsd_exporter", t.StatsdExporterBin}, {"Prometheus", t.PrometheusBin},
-		{"the OpenTelemetry collector", t.OtelcolBin}, {"Jaeger", t.JaegerBin},
+		{"the OpenTelemetry collector", t.OtelcolBin}, {"Jaeger", t.JaegerBin}, {"nats-server", t.NATSBin},
 	} {
 		if _, err := os.Stat(b.path); b.path != "" && err != nil {
 			missing = append(missing, b.name)
@@ -300,6 +312,9 @@ func printTelemetryURLs(w io.Writer, st *devstack.Stack) {
 	if st.Jaeger != nil {
 		fmt.Fprintf(w, "  jaeger    %s/api/services, %s/api/traces/<trace id>   (the query API Grafana uses; this build has no UI, / is a placeholder page)\n",
 			st.Jaeger.URL(), st.Jaeger.URL())
+	}
+	if st.NATS != nil {
+		fmt.Fprintf(w, "  nats      %s (JetStream; monitoring %s/jsz?consumers=true); %d worker\n", st.NATSURL, st.NATS.URL(), len(st.Workers))
 	}
 	if st.Collector != nil {
 		fmt.Fprintf(w, "  collector OTLP gRPC %s, HTTP %s\n", st.OTLPEndpoint, st.OTLPHTTPEndpoint)

@@ -1,4 +1,4 @@
-// Chaos in the dev stack: toxiproxy in process on both hops.
+// Chaos in the dev stack: toxiproxy in process on every hop.
 
 package devstack
 
@@ -12,15 +12,17 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Chaos is toxiproxy, in process, between service1 and service2 and between
-// service2 and MySQL, as docker-compose.yml places it, with compose's proxy
-// names (service2, mysql): the chaos tests and make chaos-* add latency, cut
-// connections and take either dependency away through it.
+// Chaos is toxiproxy, in process, between service1 and service2, between
+// service2 (and the workers) and MySQL, and between them and NATS, as
+// docker-compose.yml places it, with compose's proxy names (service2,
+// mysql, nats): the chaos tests and make chaos-* add latency, cut
+// connections and take a dependency away through it.
 type Chaos struct {
 	Addr     string // the API's host:port
 	Client   *toxiclient.Client
 	Service2 *toxiclient.Proxy // service1 → service2
-	MySQL    *toxiclient.Proxy // service2 → MySQL
+	MySQL    *toxiclient.Proxy // service2 and the workers → MySQL
+	NATS     *toxiclient.Proxy // service2 and the workers → NATS
 	server   *toxiproxy.ApiServer
 	done     chan error
 }
@@ -84,7 +86,7 @@ func (c *Chaos) route(name string, p **toxiclient.Proxy, upstream string) error 
 func (c *Chaos) Reset() error { return c.Client.ResetState() }
 
 func (c *Chaos) stop() error {
-	for _, p := range []*toxiclient.Proxy{c.Service2, c.MySQL} {
+	for _, p := range []*toxiclient.Proxy{c.Service2, c.MySQL, c.NATS} {
 		if p != nil {
 			_ = p.Delete()
 		}

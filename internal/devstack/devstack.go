@@ -104,7 +104,9 @@ type Options struct {
 	// store in WorkDir) on NATSAddr, its monitoring on NATSMonitorAddr
 	// (empty or port 0: free ports); service2's outbox relay publishes to
 	// it and Workers workers (1 when 0) consume from it. Without it
-	// service2 runs with NATS_URL=off and there is no worker.
+	// service2 runs with NATS_URL=off and there is no worker, unless
+	// TelemetryLater and NATSAddr are set: then service2 is told that
+	// address, and StartTelemetry starts NATS and the workers.
 	NATSBin, NATSAddr, NATSMonitorAddr string
 	Workers                            int
 
@@ -197,9 +199,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	if o.NATSBin != "" {
-		if err = s.startNATS(ctx); err != nil {
+	if o.NATSBin != "" || (o.TelemetryLater && o.NATSAddr != "") {
+		if err = s.prepareNATS(); err != nil {
 			return nil, err
+		}
+		if o.NATSBin != "" && !o.TelemetryLater {
+			if err = s.startNATS(ctx); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if o.TelemetryLater {
@@ -219,20 +226,19 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	if o.NATSBin != "" {
-		for i := range max(o.Workers, 1) {
-			if err = s.StartWorker(ctx, i); err != nil {
-				return nil, err
-			}
+	if s.NATS != nil {
+		if err = s.startWorkers(ctx); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
 }
 
-// Telemetry names the programs of the telemetry pipeline (Options has the
-// same fields); an empty one is not started.
+// Telemetry names the programs of the telemetry pipeline, and NATS (built
+// with them on a first make local), as Options has them; an empty one is
+// not started.
 type Telemetry struct {
-	StatsdExporterBin, PrometheusBin, OtelcolBin, JaegerBin string
+	StatsdExporterBin, PrometheusBin, OtelcolBin, JaegerBin, NATSBin string
 }
 
 // StartTelemetry starts the pipeline of a stack started with
@@ -240,9 +246,18 @@ type Telemetry struct {
 // Call it before Supervise, or restart Supervise after it.
 func (s *Stack) StartTelemetry(ctx context.Context, t Telemetry) error {
 	s.mu.Lock()
-	s.opts.StatsdExporterBin, s.opts.PrometheusBin, s.opts.OtelcolBin, s.opts.JaegerBin =
-		t.StatsdExporterBin, t.PrometheusBin, t.OtelcolBin, t.JaegerBin
+	s.opts.StatsdExporterBin, s.opts.PrometheusBin, s.opts.OtelcolBin, s.opts.JaegerBin, s.opts.NATSBin =
+		t.StatsdExporterBin, t.PrometheusBin, t.OtelcolBin, t.JaegerBin, t.NATSBin
 	s.mu.Unlock()
+	if t.NATSBin != "" && s.NATSURL != "" && s.NATS == nil {
+		// The services were told where NATS would be: their tasks waited.
+		if err := s.startNATS(ctx); err != nil {
+			return err
+		}
+		if err := s.startWorkers(ctx); err != nil {
+			return err
+		}
+	}
 	return s.startTelemetry(ctx)
 }
 

@@ -15,10 +15,11 @@ import (
 	"github.com/failready/failready/internal/health"
 )
 
-// startNATS runs nats-server with JetStream on NATSAddr (or a free port),
-// its monitoring endpoint (which KEDA's nats-jetstream scaler reads) on a
-// free one, and waits until JetStream answers /healthz.
-func (s *Stack) startNATS(ctx context.Context) error {
+// prepareNATS picks NATS's addresses (NATSAddr and NATSMonitorAddr, or
+// free ports) and the URL the services and workers are given: through
+// toxiproxy's nats proxy when the stack has chaos. The services can be
+// told it before NATS runs (TelemetryLater): their tasks wait meanwhile.
+func (s *Stack) prepareNATS() error {
 	addr, err := addrOrFree(s.opts.NATSAddr)
 	if err != nil {
 		return err
@@ -27,18 +28,46 @@ func (s *Stack) startNATS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	host, port, _ := net.SplitHostPort(addr)
-	_, mport, _ := net.SplitHostPort(mon) // the monitoring listens on -a's host
+	s.opts.NATSAddr, s.opts.NATSMonitorAddr = addr, mon
+	url := "nats://" + addr
+	if s.Chaos != nil {
+		if s.Chaos.NATS, err = s.Chaos.proxy("nats", addr); err != nil {
+			return err
+		}
+		url = "nats://" + s.Chaos.NATS.Listen
+	}
+	s.mu.Lock()
+	s.NATSURL = url
+	s.mu.Unlock()
+	return nil
+}
+
+// startNATS runs nats-server with JetStream on the prepared addresses
+// (its monitoring endpoint, which KEDA's nats-jetstream scaler reads, on
+// the same host), and waits until JetStream answers /healthz.
+func (s *Stack) startNATS(ctx context.Context) error {
+	host, port, _ := net.SplitHostPort(s.opts.NATSAddr)
+	_, mport, _ := net.SplitHostPort(s.opts.NATSMonitorAddr) // the monitoring listens on -a's host
 	p, err := StartTool(ctx, "nats", s.opts.NATSBin, []string{
 		"-a", host, "-p", port, "-m", mport,
 		"-js", "-sd", filepath.Join(s.opts.WorkDir, "nats"), "-n", "failready",
-	}, mon, "/healthz?js-enabled-only=true", s.output())
+	}, s.opts.NATSMonitorAddr, "/healthz?js-enabled-only=true", s.output())
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.NATS, s.NATSURL = p, "nats://"+addr
+	s.NATS = p
 	s.mu.Unlock()
+	return nil
+}
+
+// startWorkers starts the workers (Options.Workers, at least one).
+func (s *Stack) startWorkers(ctx context.Context) error {
+	for i := range max(s.opts.Workers, 1) {
+		if err := s.StartWorker(ctx, i); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -149,7 +149,8 @@ func TestMetricsPipeline(t *testing.T) {
 	st, _ := startStackWith(t, devstack.Options{
 		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"),
 		PrometheusBin:     toolBin(t, "PROMETHEUS_BIN"),
-		OtelcolBin:        toolBin(t, "OTELCOL_BIN"), // its own metrics are scraped too
+		OtelcolBin:        toolBin(t, "OTELCOL_BIN"),     // its own metrics are scraped too
+		NATSBin:           toolBin(t, "NATS_SERVER_BIN"), // the worker's and the outbox's
 	})
 
 	if out, err := exec.Command(promtool, "check", "config", filepath.Join(repoRoot, devstack.PrometheusConfigFile)).CombinedOutput(); err != nil {

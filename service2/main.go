@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("NATS_URL: %w", err)
 		}
 		defer pub.close()
-		relay := outbox.NewRelay(db, pub.publish, outbox.Options{Interval: cfg.OutboxInterval, Logger: logger})
+		relay := outbox.NewRelay(db, pub.publish, outbox.Options{Interval: cfg.OutboxInterval, Logger: logger, Observe: outboxMetrics(m)})
 		s.taskRecorded = relay.Wake
 		rctx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 		relayed := make(chan struct{})

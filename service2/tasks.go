@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/outbox"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/tasks"
@@ -128,3 +129,17 @@ func (p *natsPublisher) publish(ctx context.Context, r outbox.Row) error {
 // close closes the connection (after the relay has stopped: every publish
 // is synchronous, so none is in flight).
 func (p *natsPublisher) close() { p.nc.Close() }
+
+// outboxMetrics reports the relay's passes: the backlog and the age of its
+// oldest row (what an alert on a stuck outbox watches), what was published,
+// and the passes a failed publish stopped.
+func outboxMetrics(m *metrics.Client) func(outbox.Stats) {
+	return func(st outbox.Stats) {
+		m.Gauge(metrics.OutboxBacklog, float64(st.Backlog), nil)
+		m.Gauge(metrics.OutboxOldestAge, st.Oldest.Seconds(), nil)
+		m.Count(metrics.OutboxPublished, int64(st.Published), nil)
+		if st.Failed {
+			m.Count(metrics.OutboxPublishFailures, 1, nil)
+		}
+	}
+}

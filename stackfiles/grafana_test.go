@@ -114,14 +114,14 @@ func TestGrafanaProvisioning(t *testing.T) {
 }
 
 // promName matches the metric names in a PromQL expression.
-var promName = regexp.MustCompile(`\b([a-z_][a-z0-9_]*_(?:seconds_bucket|seconds_count|seconds_sum|total|connections|requests|info|goroutines|bytes|state))\b`)
+var promName = regexp.MustCompile(`\b([a-z_][a-z0-9_]*_(?:seconds_bucket|seconds_count|seconds_sum|total|connections|requests|info|goroutines|bytes|state|tasks|in_progress|seconds))\b`)
 
 // TestDashboards: every dashboard parses, has a unique uid, and every panel
 // uses a provisioned datasource and queries only metrics the mapping
 // produces.
 func TestDashboards(t *testing.T) {
 	dashboards := loadDashboards(t)
-	want := []string{"database.json", "dependency.json", "logs.json", "overview.json", "resilience.json", "runtime.json"}
+	want := []string{"database.json", "dependency.json", "logs.json", "overview.json", "resilience.json", "runtime.json", "worker.json"}
 	for _, w := range want {
 		if _, ok := dashboards[w]; !ok {
 			t.Errorf("missing dashboard %s", w)

@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	w := &welcome{db: db, queryTimeout: cfg.MySQL.QueryTimeout, latency: cfg.TaskLatency, failureRate: cfg.TaskFailureRate,
-		tr: tr, tracer: tr.Tracer("failready/worker"), logger: logger}
+		tr: tr, tracer: tr.Tracer("failready/worker"), logger: logger, metrics: m}
 	var running atomic.Pointer[consumer.Consumer]
 	live := func(context.Context) error {
 		if c := running.Load(); c != nil {
@@ -137,8 +137,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		c := consumer.New(cons, w.handle, consumer.Options{
 			Concurrency: cfg.Concurrency, MaxDeliver: cfg.MaxDeliver, StuckAfter: cfg.StuckAfter,
-			ShutdownTimeout: cfg.HTTP.Shutdown, DeadLetter: deadLetter(js), Logger: logger,
+			ShutdownTimeout: cfg.HTTP.Shutdown, DeadLetter: deadLetter(js), Logger: logger, Observe: observe(m),
 		})
+		m.AddCollector(queueCollector(c, cons, tasks.WelcomeConsumer(0, 0).Durable))
 		running.Store(c)
 		c.Run(cctx)
 	}()

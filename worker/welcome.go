@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/failready/failready/internal/consumer"
+	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/tasks"
 	"github.com/failready/failready/internal/tracing"
@@ -61,6 +62,7 @@ type welcome struct {
 	tr           tracing.Tracing
 	tracer       trace.Tracer
 	logger       *slog.Logger
+	metrics      *metrics.Client
 }
 
 // errSimulated is the demo's failure of the welcome message's sending: a
@@ -106,7 +108,14 @@ func (w *welcome) handle(ctx context.Context, msg jetstream.Msg) (err error) {
 	if err := w.send(ctx); err != nil {
 		return err
 	}
-	return w.record(ctx, taskID, t.UserID)
+	if err := w.record(ctx, taskID, t.UserID); err != nil {
+		return err
+	}
+	// Done: from the user's creation to here.
+	if created, perr := time.Parse(time.RFC3339Nano, h.Get(tasks.HeaderCreated)); perr == nil {
+		w.metrics.Timing(metrics.TaskEndToEnd, time.Since(created), []string{"task:" + msg.Subject()})
+	}
+	return nil
 }
 
 // send is the demo's welcome message: it takes TASK_LATENCY and fails at

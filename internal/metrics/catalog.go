@@ -27,6 +27,21 @@ const (
 	ClientRetriesDenied   = "http.client.retries_denied"
 	BreakerState          = "circuit.breaker.state"
 	BreakerTransitions    = "circuit.breaker.transitions"
+
+	// The worker tier: the talk's worker metrics (task latency, errors,
+	// queue size) and the outbox that feeds the queue.
+	TaskDuration          = "task.duration"
+	TaskEndToEnd          = "task.end_to_end"
+	TaskErrors            = "task.errors"
+	TaskRedeliveries      = "task.redeliveries"
+	TaskDeadLettered      = "task.dead_lettered"
+	TaskInProgress        = "task.in_progress"
+	QueuePending          = "queue.pending"
+	QueueAckPending       = "queue.ack_pending"
+	OutboxBacklog         = "outbox.backlog"
+	OutboxOldestAge       = "outbox.oldest_age"
+	OutboxPublished       = "outbox.published"
+	OutboxPublishFailures = "outbox.publish_failures"
 )
 
 // Metric describes one metric as Prometheus sees it after mapping.
@@ -111,5 +126,41 @@ func Catalog() []Metric {
 		{Statsd: BreakerTransitions, Prometheus: "circuit_breaker_transitions_total", Type: "counter", StatsdType: "c",
 			Labels: []string{"service", "peer", "to"},
 			Help:   "Circuit breaker state changes, by the state entered."},
+		{Statsd: TaskDuration, Prometheus: "worker_task_duration_seconds", Type: "histogram", StatsdType: "ms",
+			Labels: []string{"service", "task", "outcome"},
+			Help:   "Time to handle one delivery of a task; outcome is ack, retry, dead_letter or give_back."},
+		{Statsd: TaskEndToEnd, Prometheus: "worker_task_end_to_end_seconds", Type: "histogram", StatsdType: "ms",
+			Labels: []string{"service", "task"},
+			Help:   "From the task's recording (the user's creation) to its work done: outbox, queue, retries and the work."},
+		{Statsd: TaskErrors, Prometheus: "worker_task_errors_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service", "task", "kind"},
+			Help:   "Deliveries that failed; kind is poison (never retried) or transient (retried).", Event: true},
+		{Statsd: TaskRedeliveries, Prometheus: "worker_task_redeliveries_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service", "task"},
+			Help:   "Deliveries after the first (a retry, a lost ack, a worker that died).", Event: true},
+		{Statsd: TaskDeadLettered, Prometheus: "worker_tasks_dead_lettered_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service", "task", "reason"},
+			Help:   "Tasks put in the dead-letter stream; reason is poison or exhausted (out of deliveries).", Event: true},
+		{Statsd: TaskInProgress, Prometheus: "worker_tasks_in_progress", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "Tasks being handled now (sampled every report interval)."},
+		{Statsd: QueuePending, Prometheus: "worker_queue_pending_tasks", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service", "consumer"},
+			Help:   "Tasks in the stream not yet delivered to the consumer: the queue size (sampled)."},
+		{Statsd: QueueAckPending, Prometheus: "worker_queue_ack_pending_tasks", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service", "consumer"},
+			Help:   "Tasks delivered and not yet acknowledged (sampled)."},
+		{Statsd: OutboxBacklog, Prometheus: "outbox_backlog_tasks", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "Outbox rows not yet published (after every relay pass)."},
+		{Statsd: OutboxOldestAge, Prometheus: "outbox_oldest_age_seconds", Type: "gauge", StatsdType: "g",
+			Labels: []string{"service"},
+			Help:   "Age of the oldest outbox row not yet published; 0 when none."},
+		{Statsd: OutboxPublished, Prometheus: "outbox_published_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service"},
+			Help:   "Outbox rows published to the broker."},
+		{Statsd: OutboxPublishFailures, Prometheus: "outbox_publish_failures_total", Type: "counter", StatsdType: "c",
+			Labels: []string{"service"},
+			Help:   "Relay passes stopped by a failed publish (the rows wait).", Event: true},
 	}
 }

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/failready/failready/internal/consumer"
+	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/tasks"
+	"github.com/failready/failready/internal/tracing"
+)
+
+type msg struct {
+	jetstream.Msg
+	h    nats.Header
+	data string
+}
+
+func (m msg) Headers() nats.Header { return m.h }
+func (m msg) Data() []byte         { return []byte(m.data) }
+func (m msg) Subject() string      { return tasks.WelcomeSubject }
+func (m msg) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{NumDelivered: 1, Timestamp: time.Now()}, nil
+}
+
+// TestWelcomeDecidesBeforeTheDatabase: what the handler can tell without
+// MySQL: a task without its outbox ID, or whose body does not parse or names
+// no user, is poison (dead-lettered at once, never retried); the demo's
+// simulated failure is transient (retried). (The write and its exactly-once
+// effect are in make e2e, against MariaDB.)
+func TestWelcomeDecidesBeforeTheDatabase(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	defer m.Close()
+	w := &welcome{latency: time.Millisecond, failureRate: 1, tr: tracing.Disabled(), tracer: tracing.Disabled().Tracer("t"),
+		logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics: m}
+	withID := func(id string) nats.Header {
+		h := nats.Header{}
+		if id != "" {
+			h.Set(jetstream.MsgIDHeader, id)
+		}
+		return h
+	}
+	for _, c := range []struct {
+		name string
+		m    msg
+		want error
+	}{
+		{"no outbox ID", msg{h: withID(""), data: `{"user_id":1}`}, consumer.ErrPoison},
+		{"a foreign ID", msg{h: withID("order-7"), data: `{"user_id":1}`}, consumer.ErrPoison},
+		{"not JSON", msg{h: withID("outbox-7"), data: `{"user_id":`}, consumer.ErrPoison},
+		{"no user", msg{h: withID("outbox-7"), data: `{"first_name":"x"}`}, consumer.ErrPoison},
+		{"the mail service fails", msg{h: withID("outbox-7"), data: `{"user_id":1}`}, errSimulated},
+	} {
+		err := w.handle(context.Background(), c.m)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+		if d := consumer.Decide(err, 1, 5, false); (c.want == consumer.ErrPoison) != (d == consumer.DeadLetter) {
+			t.Errorf("%s: decided %v", c.name, d)
+		}
+	}
+}

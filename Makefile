@@ -46,7 +46,7 @@ export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN CO
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset
-.PHONY: bench bench-check bench-baseline bench-load bench-logs valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline
+.PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -186,6 +186,10 @@ bench-load: mariadb tools ## the end-to-end load benchmark: telemetry off, to a 
 
 bench-logs: mariadb tools ## the logs pipeline's throughput: bursts of access lines through the real collector on one core, none lost (BENCHMARKS.md)
 	set -o pipefail; $(GO) test -count=1 -timeout 15m -tags 'e2e benchload' -run TestLogsPipelineThroughput -v ./e2e/ | grep -v '^=== '
+
+bench-worker: mariadb tools ## the queue tier: no-op tasks a second per worker, commit → in JetStream, and what the outbox costs a create (as a ratio) (BENCHMARKS.md)
+	set -o pipefail; $(GO) test -count=1 -timeout 10m -tags 'e2e benchload' -run TestWorkerThroughput -v ./e2e/ | grep -v '^=== '
+	set -o pipefail; $(GO) test -tags integration -run '^$$' -bench CreateUser -count $(BENCH_ROUNDS) ./service2/ | tee /dev/stderr | $(GO) run ./cmd/benchratio
 
 bench-baseline: valgrind ## record a new bench/instructions.json (commit it with the change that moved it)
 	$(GO) test -c -o $(BENCH_TEST) ./service1/

@@ -48,7 +48,7 @@ func appConfig(d *devstack.Database) mysqlConfig {
 	}
 }
 
-func testStore(t *testing.T, c mysqlConfig, logw io.Writer) *store {
+func testStore(t testing.TB, c mysqlConfig, logw io.Writer) *store {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logw, nil))
 	db, err := openDB(c, logger, tracing.Disabled())
@@ -367,4 +367,37 @@ func TestCreateRecordsTheWelcomeTask(t *testing.T) {
 	if woken != 1 {
 		t.Errorf("the relay was woken %d times, want once (for the one task)", woken)
 	}
+}
+
+// BenchmarkCreateUser (make bench-worker): what recording the welcome task
+// in the outbox costs a create, against MariaDB: the store's CreateUser
+// (a transaction: the user, the outbox row, the commit) beside the plain
+// insert it replaced, in the same run (benchratio reports outbox / plain).
+// No relay runs: the cost to the request is the write.
+func BenchmarkCreateUser(b *testing.B) {
+	d, err := devstack.PrepareDatabase(context.Background(), "..", devstacktest.RequireMySQLDSN(b), "", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Drop(context.Background())
+	s := testStore(b, appConfig(d), io.Discard)
+	ctx := requestid.NewContext(context.Background(), "bench")
+	n := 0 // every create has a key of its own, across rounds
+	b.Run("plain", func(b *testing.B) {
+		for b.Loop() {
+			n++
+			if _, err := s.db.ExecContext(ctx, "INSERT INTO users (first_name, last_name, idempotency_key) VALUES (?, ?, ?)",
+				"b", "plain", fmt.Sprintf("plain-%d", n)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("outbox", func(b *testing.B) {
+		for b.Loop() {
+			n++
+			if _, err := s.CreateUser(ctx, user.New{FirstName: "b", LastName: "outbox"}, fmt.Sprintf("outbox-%d", n)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

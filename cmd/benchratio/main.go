@@ -25,6 +25,7 @@ var pairs = [][2]string{
 	{"BenchmarkServer/full", "BenchmarkServer/otelhttp"},
 	{"BenchmarkServer/otelhttp", "BenchmarkServer/bare"},
 	{"BenchmarkClient/full", "BenchmarkClient/bare"},
+	{"BenchmarkCreateUser/outbox", "BenchmarkCreateUser/plain"},
 }
 
 // partsBase is the baseline of the per-middleware benchmarks: each

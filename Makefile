@@ -45,7 +45,7 @@ export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN CO
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
-.PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset
+.PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset chaos-nats-down chaos-kill-worker
 .PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline
 
 help: ## list the targets
@@ -109,6 +109,12 @@ chaos-mysql-down: ## chaos: take MySQL away from service2
 
 chaos-reset-peer: ## chaos: reset every connection between service2 and MySQL
 	$(TOXI) -d '{"name":"reset","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}' $(TOXIPROXY)/proxies/mysql/toxics && echo
+
+chaos-nats-down: ## chaos: take NATS away from service2 and the workers (creates go on; the tasks wait in the outbox)
+	$(TOXI) -d '{"enabled":false}' $(TOXIPROXY)/proxies/nats && echo
+
+chaos-kill-worker: ## chaos: SIGKILL the worker (compose: every replica) mid-task; it comes back and its tasks are delivered again
+	@scripts/stack.sh kill worker
 
 chaos-kill: ## chaos: SIGKILL service2; the restart policy (compose's, or make local's runner) brings it back
 	@scripts/stack.sh kill service2

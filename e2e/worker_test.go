@@ -303,3 +303,27 @@ func TestTraceThroughTheQueue(t *testing.T) {
 	}
 	t.Logf("trace %s: %d spans across service1, service2 and the worker", tid, len(byID))
 }
+
+// TestNATSProxyDown: make chaos-nats-down's experiment, through toxiproxy
+// on the NATS hop (service2's relay and the worker both lose NATS): every
+// create answers 201, and after chaos-reset every task is done once.
+func TestNATSProxyDown(t *testing.T) {
+	st, _ := startStackWith(t, devstack.Options{NATSBin: toolBin(t, "NATS_SERVER_BIN"), Chaos: true,
+		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}, "worker": {"TASK_LATENCY=20ms"}}})
+	st.Chaos.NATS.Enabled = false
+	if err := st.Chaos.NATS.Save(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	if s := createUsers(t, st, "e2e-natsproxy", n, 50*time.Millisecond); s[201] != n {
+		t.Errorf("creates with NATS cut off: %v, want %d × 201", s, n)
+	}
+	if got := welcomeCount(t, st); got != 0 {
+		t.Errorf("%d welcome messages while NATS was cut off", got)
+	}
+	if err := st.Chaos.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	took := exactly(t, st, n, 60*time.Second)
+	t.Logf("every task done %v after chaos-reset", took.Round(100*time.Millisecond))
+}

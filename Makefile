@@ -45,8 +45,8 @@ export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN CO
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
-.PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset chaos-nats-down chaos-kill-worker
-.PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline
+.PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset chaos-nats-down chaos-kill-worker chaos-worker-slow chaos-poison-task
+.PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -112,6 +112,13 @@ chaos-reset-peer: ## chaos: reset every connection between service2 and MySQL
 
 chaos-nats-down: ## chaos: take NATS away from service2 and the workers (creates go on; the tasks wait in the outbox)
 	$(TOXI) -d '{"enabled":false}' $(TOXIPROXY)/proxies/nats && echo
+	$(TOXI) -d '{"enabled":false}' $(TOXIPROXY)/proxies/worker-nats && echo
+
+chaos-worker-slow: ## chaos: 2 s of latency between the workers and NATS: every task's ack waits, the queue grows
+	$(TOXI) -d '{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":2000}}' $(TOXIPROXY)/proxies/worker-nats/toxics && echo
+
+chaos-poison-task: ## chaos: publish a task that can never succeed (no user); the worker dead-letters it at once
+	@$(GO) run ./cmd/tasks -nats "$$(scripts/stack.sh nats-url)" poison
 
 chaos-kill-worker: ## chaos: SIGKILL the worker (compose: every replica) mid-task; it comes back and its tasks are delivered again
 	@scripts/stack.sh kill worker
@@ -143,7 +150,10 @@ walkthrough-chaos: jq ## walkthrough 4 (every chaos experiment), checked, agains
 walkthrough-logs-pipeline: jq ## walkthrough 5 (a red panel → a request's log lines in Loki → its trace → its metrics), checked, against the running stack
 	scripts/walkthrough-logs-pipeline.sh
 
-walkthroughs: walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline ## walkthroughs 1 to 5, in order
+walkthrough-worker: jq ## walkthrough 6 (the worker and its queue: a task across the queue, a killed worker, NATS away, a slow worker, a poison task), checked, against the running stack
+	scripts/walkthrough-worker.sh
+
+walkthroughs: walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker ## walkthroughs 1 to 6, in order
 
 jq: ## make sure jq is installed (Debian's jq; the walkthrough scripts read JSON with it)
 	@command -v jq >/dev/null || \

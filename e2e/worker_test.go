@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -310,9 +311,11 @@ func TestTraceThroughTheQueue(t *testing.T) {
 func TestNATSProxyDown(t *testing.T) {
 	st, _ := startStackWith(t, devstack.Options{NATSBin: toolBin(t, "NATS_SERVER_BIN"), Chaos: true,
 		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}, "worker": {"TASK_LATENCY=20ms"}}})
-	st.Chaos.NATS.Enabled = false
-	if err := st.Chaos.NATS.Save(); err != nil {
-		t.Fatal(err)
+	for _, p := range []*toxiclient.Proxy{st.Chaos.NATS, st.Chaos.WorkerNATS} {
+		p.Enabled = false
+		if err := p.Save(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	const n = 40
 	if s := createUsers(t, st, "e2e-natsproxy", n, 50*time.Millisecond); s[201] != n {

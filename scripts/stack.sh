@@ -6,6 +6,7 @@
 #   scripts/stack.sh which              prints compose, local or none
 #   scripts/stack.sh logs [-f] [NAME...] every program's log lines, or NAME's
 #   scripts/stack.sh kill NAME          SIGKILL NAME; its restart policy brings it back
+#   scripts/stack.sh nats-url           NATS's URL on this host (for go run ./cmd/tasks)
 #   scripts/stack.sh fill-spool         fill service2's spool filesystem
 #   scripts/stack.sh free-spool         free it again
 set -euo pipefail
@@ -63,6 +64,13 @@ logs)
 		if [[ -n $follow ]]; then exec tail -q -n +1 -F "${files[@]}"; fi
 		for f in "${files[@]}"; do [[ -f $f ]] && cat "$f"; done
 		;;
+	esac
+	;;
+nats-url)
+	case $(which_stack) in
+	compose) echo nats://127.0.0.1:4222 ;;
+	local) cat "$LOCAL_STATE/nats-url" ;;
+	none) none ;;
 	esac
 	;;
 kill)

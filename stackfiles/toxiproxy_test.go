@@ -38,13 +38,13 @@ func TestToxiproxyOnEveryHop(t *testing.T) {
 	if u.Host != listen["service2"] {
 		t.Errorf("service1 calls %s, not the service2 proxy %s", u.Host, listen["service2"])
 	}
-	for _, svc := range []string{"service2", "worker"} {
+	for svc, natsProxy := range map[string]string{"service2": "nats", "worker": "worker-nats"} {
 		env := p.Services[svc].Environment
 		if got := *env["MYSQL_ADDR"]; got != listen["mysql"] {
 			t.Errorf("%s reaches MySQL at %s, not the proxy %s", svc, got, listen["mysql"])
 		}
-		if u, _ := url.Parse(*env["NATS_URL"]); u.Host != listen["nats"] {
-			t.Errorf("%s reaches NATS at %s, not the proxy %s", svc, u.Host, listen["nats"])
+		if u, _ := url.Parse(*env["NATS_URL"]); u.Host != listen[natsProxy] {
+			t.Errorf("%s reaches NATS at %s, not the proxy %s", svc, u.Host, listen[natsProxy])
 		}
 	}
 	for _, svc := range []string{"service1", "service2", "worker"} {

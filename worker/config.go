@@ -39,7 +39,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.NATSURL = env.String("NATS_URL", "nats://nats:4222")
 	c.Concurrency = env.Int("WORKER_CONCURRENCY", 8, 1, 1000)
 	c.MaxDeliver = env.Int("WORKER_MAX_DELIVER", 5, 1, 100)
-	c.AckWait = env.Duration("WORKER_ACK_WAIT", 30*time.Second, time.Second, time.Hour)
+	// A task takes TASK_LATENCY and one bounded insert: 10 s is ample, and
+	// a killed worker's tasks come back quickly.
+	c.AckWait = env.Duration("WORKER_ACK_WAIT", 10*time.Second, time.Second, time.Hour)
 	c.StuckAfter = env.Duration("WORKER_STUCK_AFTER", time.Minute, time.Second, time.Hour)
 	c.TaskLatency = env.Duration("TASK_LATENCY", 50*time.Millisecond, 0, time.Minute)
 	c.TaskFailureRate = env.Float("TASK_FAILURE_RATE", 0, 0, 1)

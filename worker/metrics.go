@@ -53,7 +53,9 @@ func queueCollector(c *consumer.Consumer, cons jetstream.Consumer, name string) 
 	tags := []string{"consumer:" + name}
 	return func(m *metrics.Client) {
 		m.Gauge(metrics.TaskInProgress, float64(c.InFlight()), nil)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		// Under the report interval (5 s), and long enough for a slow
+		// link to NATS: the queue matters most when the worker is slow.
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 		defer cancel()
 		info, err := cons.Info(ctx)
 		if err != nil {

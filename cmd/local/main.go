@@ -179,6 +179,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	for name, pid := range st.Programs() {
 		st8.setPid(name, pid)
 	}
+	if st.NATS != nil {
+		st8.setNATS(st.NATSDirectURL())
+	}
 	printURLs(stdout, st, spoolNote)
 
 	// The telemetry, built and started in the background on a first run.
@@ -219,6 +222,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 			for name, pid := range st.Programs() {
 				st8.setPid(name, pid)
+			}
+			if st.NATS != nil {
+				st8.setNATS(st.NATSDirectURL())
 			}
 			fmt.Fprintln(stdout, "\nthe telemetry has joined:")
 			printTelemetryURLs(stdout, st)
@@ -314,7 +320,8 @@ func printTelemetryURLs(w io.Writer, st *devstack.Stack) {
 			st.Jaeger.URL(), st.Jaeger.URL())
 	}
 	if st.NATS != nil {
-		fmt.Fprintf(w, "  nats      %s (JetStream; monitoring %s/jsz?consumers=true); %d worker\n", st.NATSURL, st.NATS.URL(), len(st.Workers))
+		fmt.Fprintf(w, "  nats      %s (JetStream; monitoring %s/jsz?consumers=true); %d worker   (make chaos-nats-down, chaos-worker-slow, chaos-kill-worker, chaos-poison-task)\n",
+			st.NATSDirectURL(), st.NATS.URL(), len(st.Workers))
 	}
 	if st.Collector != nil {
 		fmt.Fprintf(w, "  collector OTLP gRPC %s, HTTP %s\n", st.OTLPEndpoint, st.OTLPHTTPEndpoint)

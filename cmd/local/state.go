@@ -10,6 +10,8 @@ package main
 //	logs/NAME.log   each program's output, as on the terminal (make logs)
 //	spool/          service2's spool: a 16 MiB tmpfs where mounting is
 //	                allowed (make chaos-disk-full)
+//	nats-url        NATS's address, which -nats may move (make
+//	                chaos-poison-task, go run ./cmd/tasks)
 //
 // A runner killed with SIGKILL cannot clean up: its programs die with it
 // (they are started with a parent-death signal), and the next runner finds
@@ -161,6 +163,11 @@ func (s *state) setPid(name string, pid int) {
 	_ = os.WriteFile(filepath.Join(s.dir, "pids", name), fmt.Appendf(nil, "%d %s\n", pid, exe), 0o644)
 }
 
+// setNATS records NATS's URL once it runs.
+func (s *state) setNATS(url string) {
+	_ = os.WriteFile(filepath.Join(s.dir, "nats-url"), []byte(url+"\n"), 0o644)
+}
+
 // close removes the run's records (the logs stay, for make logs) and
 // releases the lock.
 func (s *state) close() {
@@ -172,6 +179,7 @@ func (s *state) close() {
 		_ = s.unmountSpool()
 	}
 	_ = os.Remove(filepath.Join(s.dir, "workdir"))
+	_ = os.Remove(filepath.Join(s.dir, "nats-url"))
 	_ = os.Remove(filepath.Join(s.dir, "runner.pid"))
 	s.lock.Close()
 }

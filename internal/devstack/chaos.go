@@ -15,16 +15,19 @@ import (
 // Chaos is toxiproxy, in process, between service1 and service2, between
 // service2 (and the workers) and MySQL, and between them and NATS, as
 // docker-compose.yml places it, with compose's proxy names (service2,
-// mysql, nats): the chaos tests and make chaos-* add latency, cut
+// mysql, nats, worker-nats): the chaos tests and make chaos-* add latency, cut
 // connections and take a dependency away through it.
 type Chaos struct {
 	Addr     string // the API's host:port
 	Client   *toxiclient.Client
 	Service2 *toxiclient.Proxy // service1 → service2
 	MySQL    *toxiclient.Proxy // service2 and the workers → MySQL
-	NATS     *toxiclient.Proxy // service2 and the workers → NATS
-	server   *toxiproxy.ApiServer
-	done     chan error
+	NATS     *toxiclient.Proxy // service2 → NATS
+	// WorkerNATS is the workers' own way to NATS (make chaos-worker-slow
+	// slows them alone).
+	WorkerNATS *toxiclient.Proxy
+	server     *toxiproxy.ApiServer
+	done       chan error
 }
 
 // startChaos starts the toxiproxy API on addr, or a free loopback port.
@@ -86,7 +89,7 @@ func (c *Chaos) route(name string, p **toxiclient.Proxy, upstream string) error 
 func (c *Chaos) Reset() error { return c.Client.ResetState() }
 
 func (c *Chaos) stop() error {
-	for _, p := range []*toxiclient.Proxy{c.Service2, c.MySQL, c.NATS} {
+	for _, p := range []*toxiclient.Proxy{c.Service2, c.MySQL, c.NATS, c.WorkerNATS} {
 		if p != nil {
 			_ = p.Delete()
 		}

@@ -147,9 +147,10 @@ type Stack struct {
 
 	// NATS is the nats-server (nil without NATSBin), at NATSURL; its
 	// monitoring endpoint is at NATS.URL().
-	NATS    *Process
-	NATSURL string
-	Workers []*Process // worker, worker-2, ...
+	NATS          *Process
+	NATSURL       string     // service2's (through toxiproxy with chaos)
+	workerNATSURL string     // the workers' (their own proxy with chaos)
+	Workers       []*Process // worker, worker-2, ...
 
 	Chaos *Chaos // toxiproxy on both hops; nil unless Options.Chaos
 	Loki  *Loki  // the stand-in for Loki; nil unless Options.LokiAddr

@@ -17,7 +17,8 @@ import (
 
 // prepareNATS picks NATS's addresses (NATSAddr and NATSMonitorAddr, or
 // free ports) and the URL the services and workers are given: through
-// toxiproxy's nats proxy when the stack has chaos. The services can be
+// toxiproxy's nats proxy (the workers': worker-nats) when the stack has
+// chaos. The services can be
 // told it before NATS runs (TelemetryLater): their tasks wait meanwhile.
 func (s *Stack) prepareNATS() error {
 	addr, err := addrOrFree(s.opts.NATSAddr)
@@ -29,15 +30,18 @@ func (s *Stack) prepareNATS() error {
 		return err
 	}
 	s.opts.NATSAddr, s.opts.NATSMonitorAddr = addr, mon
-	url := "nats://" + addr
+	url, workerURL := "nats://"+addr, "nats://"+addr
 	if s.Chaos != nil {
 		if s.Chaos.NATS, err = s.Chaos.proxy("nats", addr); err != nil {
 			return err
 		}
-		url = "nats://" + s.Chaos.NATS.Listen
+		if s.Chaos.WorkerNATS, err = s.Chaos.proxy("worker-nats", addr); err != nil {
+			return err
+		}
+		url, workerURL = "nats://"+s.Chaos.NATS.Listen, "nats://"+s.Chaos.WorkerNATS.Listen
 	}
 	s.mu.Lock()
-	s.NATSURL = url
+	s.NATSURL, s.workerNATSURL = url, workerURL
 	s.mu.Unlock()
 	return nil
 }
@@ -83,7 +87,7 @@ func workerName(i int) string {
 // there are adds one) and waits until it is ready.
 func (s *Stack) StartWorker(ctx context.Context, i int) error {
 	s.mu.Lock()
-	natsURL, n := s.NATSURL, len(s.Workers)
+	natsURL, n := s.workerNATSURL, len(s.Workers)
 	s.mu.Unlock()
 	if natsURL == "" {
 		return fmt.Errorf("no NATS: start the stack with NATSBin")
@@ -111,3 +115,7 @@ func (s *Stack) StartWorker(ctx context.Context, i int) error {
 	s.mu.Unlock()
 	return WaitReady(ctx, p.URL()+health.ReadyPath, 30*time.Second)
 }
+
+// NATSDirectURL is NATS's own address, not through toxiproxy (for tools
+// that inject tasks while an experiment cuts the services' way to it).
+func (s *Stack) NATSDirectURL() string { return "nats://" + s.opts.NATSAddr }

@@ -64,18 +64,7 @@ type natsPublisher struct {
 }
 
 func newNATSPublisher(url string, tr tracing.Tracing, logger *slog.Logger) (*natsPublisher, error) {
-	nc, err := nats.Connect(url,
-		nats.Name("service2"),
-		nats.RetryOnFailedConnect(true), // start without NATS
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logger.Warn("nats disconnected", "error", err.Error())
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
-	)
+	nc, err := tasks.Connect(url, "service2", logger)
 	if err != nil {
 		return nil, err
 	}

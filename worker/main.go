@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/failready/failready/internal/consumer"
@@ -74,14 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	m := metrics.New(metrics.Options{Addr: cfg.StatsdAddr, Service: serviceName, Version: version, Logger: logger})
 	defer m.Close()
 
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("worker"), nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logger.Warn("nats disconnected", "error", err.Error())
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }))
+	nc, err := tasks.Connect(cfg.NATSURL, "worker", logger)
 	if err != nil {
 		return fmt.Errorf("NATS_URL: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -148,4 +149,24 @@ func WelcomeConsumer(ackWait time.Duration, maxAckPending int) jetstream.Consume
 		MaxDeliver:    -1,
 		MaxAckPending: maxAckPending,
 	}
+}
+
+// Connect connects to NATS the way a service that must never wait on it
+// does: it returns at once, connected or not (RetryOnFailedConnect), keeps
+// reconnecting every second for ever, and logs losing and finding NATS.
+// Publishes and fetches fail while it is away; what the caller does then
+// (an outbox row waits, a fetch is tried again) is the caller's decision.
+func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
+	return nats.Connect(url,
+		nats.Name(name),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("nats disconnected", "error", err.Error())
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+	)
 }

@@ -147,10 +147,12 @@ func New(cons jetstream.Consumer, h Handler, o Options) *Consumer {
 func (c *Consumer) progressed() { c.progress.Store(time.Now().UnixNano()) }
 
 // Live reports whether the consumer is making progress: a task finished,
-// or a fetch found nothing to do, within StuckAfter.
+// or a fetch came back (with nothing to do, or failing: NATS away is not
+// the process's fault), within StuckAfter. What fails it is every slot
+// held by a task that does not finish.
 func (c *Consumer) Live() error {
 	if since := time.Since(time.Unix(0, c.progress.Load())); since > c.o.StuckAfter {
-		return errors.New("no task finished and no fetch came back for " + since.Round(time.Second).String())
+		return errors.New("no task finished and no fetch came back for " + since.Round(time.Millisecond).String())
 	}
 	return nil
 }
@@ -204,9 +206,12 @@ func (c *Consumer) Run(ctx context.Context) {
 		case got == 0 && (err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages)):
 			c.progressed() // nothing to do is progress too
 		case err != nil && ctx.Err() == nil:
+			// NATS away: the loop turns, so it is live (a restart would not
+			// bring NATS back); try again shortly, without spinning.
+			c.progressed()
 			c.o.Logger.WarnContext(ctx, "fetching tasks failed", "error", err.Error())
-			select { // NATS away: try again shortly, without spinning
-			case <-time.After(time.Second):
+			select { // half the liveness window at most
+			case <-time.After(min(time.Second, c.o.StuckAfter/2)):
 			case <-ctx.Done():
 			}
 		}

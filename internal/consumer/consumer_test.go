@@ -98,9 +98,10 @@ func (b *fakeBatch) Error() error                   { return nil }
 // waiting at most 20 ms for the first.
 type fakeConsumer struct {
 	jetstream.Consumer
-	q   chan *fakeMsg
-	n   atomic.Int64
-	max atomic.Int64
+	q    chan *fakeMsg
+	n    atomic.Int64
+	max  atomic.Int64
+	down atomic.Bool // NATS away: every fetch fails
 }
 
 func newConsumer() *fakeConsumer { return &fakeConsumer{q: make(chan *fakeMsg, 100)} }
@@ -115,6 +116,10 @@ func (f *fakeConsumer) maxBatch() int64 { return f.max.Load() }
 
 func (f *fakeConsumer) Fetch(batch int, _ ...jetstream.FetchOpt) (jetstream.MessageBatch, error) {
 	f.n.Add(1)
+	if f.down.Load() {
+		time.Sleep(20 * time.Millisecond)
+		return nil, nats.ErrConnectionClosed
+	}
 	if int64(batch) > f.max.Load() {
 		f.max.Store(int64(batch))
 	}
@@ -255,6 +260,12 @@ func TestLiveMeansProgress(t *testing.T) {
 	if err := c.Live(); err != nil {
 		t.Fatalf("idle: %v", err)
 	}
+	fc.down.Store(true) // NATS away: fetches fail, and the loop still turns
+	time.Sleep(1500 * time.Millisecond)
+	if err := c.Live(); err != nil {
+		t.Fatalf("NATS away: %v; a restart would not bring it back", err)
+	}
+	fc.down.Store(false)
 	msgs := []*fakeMsg{newMsg("a", 1), newMsg("b", 1), newMsg("c", 1)}
 	fc.queue(msgs...)
 	waitFor(t, "not live with its tasks stuck", func() bool { return c.Live() != nil })

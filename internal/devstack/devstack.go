@@ -35,6 +35,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/failready/failready/internal/devstack/lokidoor"
 )
 
 // Options of a stack. Zero values pick free ports and a temporary directory.
@@ -152,8 +154,8 @@ type Stack struct {
 	workerNATSURL string     // the workers' (their own proxy with chaos)
 	Workers       []*Process // worker, worker-2, ...
 
-	Chaos *Chaos // toxiproxy on both hops; nil unless Options.Chaos
-	Loki  *Loki  // the stand-in for Loki; nil unless Options.LokiAddr
+	Chaos *Chaos           // toxiproxy on both hops; nil unless Options.Chaos
+	Loki  *lokidoor.Server // the stand-in for Loki; nil unless Options.LokiAddr
 }
 
 // Start builds the services, starts MySQL and both services, and waits
@@ -326,7 +328,7 @@ func (s *Stack) Stop() error {
 		errs = append(errs, s.Chaos.stop())
 	}
 	if s.Loki != nil {
-		errs = append(errs, s.Loki.stop())
+		errs = append(errs, s.Loki.Close())
 	}
 	if s.DB != nil && s.MariaDB == nil {
 		errs = append(errs, s.DB.Drop(context.Background()))

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -292,24 +293,6 @@ func parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-// Names is every label and structured-metadata name of the entries, as
-// Loki would have them.
-func (d *Door) Names() []string {
-	var names []string
-	for _, r := range d.Records() {
-		e := r.Loki(d.indexed)
-		for _, m := range []map[string]string{e.Labels, e.Metadata} {
-			for k := range m {
-				if !slices.Contains(names, k) {
-					names = append(names, k)
-				}
-			}
-		}
-	}
-	slices.Sort(names)
-	return names
-}
-
 // trimmed reports a query's text, cut for an error message.
 func trimmed(s string) string {
 	if len(s) > 60 {
@@ -317,3 +300,32 @@ func trimmed(s string) string {
 	}
 	return strings.TrimSpace(s)
 }
+
+// Server is a door served over HTTP on a listener of its own.
+type Server struct {
+	*Door
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen serves a new door (New's indexed and max) on addr ("host:0" picks
+// a free port).
+func Listen(addr string, indexed []string, max int) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Door: New(indexed, max), ln: ln}
+	s.srv = &http.Server{Handler: s.Door.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is its base URL (Loki's /ready, /otlp and /loki/api/v1 under it).
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Close stops serving (a Loki that goes down); the records stay readable.
+func (s *Server) Close() error { return s.srv.Close() }

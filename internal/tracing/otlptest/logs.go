@@ -1,10 +1,7 @@
 package otlptest
 
 import (
-	"net"
-	"net/http"
 	"testing"
-	"time"
 
 	"github.com/failready/failready/internal/devstack/lokidoor"
 )
@@ -16,14 +13,10 @@ const LokiPath = lokidoor.PushPath
 // Record is one received log record, flattened.
 type Record = lokidoor.Record
 
-// LogsReceiver stands at Loki's door: a lokidoor.Door (Loki's push and
+// LogsReceiver stands at Loki's door: a lokidoor.Server (Loki's push and
 // query API, Loki's OTLP mapping) on a loopback port for a test. Loki
 // itself is AGPL and never runs here.
-type LogsReceiver struct {
-	*lokidoor.Door
-	srv *http.Server
-	ln  net.Listener
-}
+type LogsReceiver struct{ *lokidoor.Server }
 
 // ListenLogs starts a receiver on a free loopback port, stopped when the
 // test ends.
@@ -34,19 +27,10 @@ func ListenLogs(t testing.TB) *LogsReceiver { t.Helper(); return ListenLogsAt(t,
 // Record.Loki and the index labels of Loki's config (lokidoor.IndexLabels).
 func ListenLogsAt(t testing.TB, addr string) *LogsReceiver {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
+	s, err := lokidoor.Listen(addr, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &LogsReceiver{Door: lokidoor.New(nil, 0), ln: ln}
-	r.srv = &http.Server{Handler: r.Door.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = r.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = r.srv.Close() })
-	return r
+	t.Cleanup(func() { _ = s.Close() })
+	return &LogsReceiver{s}
 }
-
-// Addr is the receiver's host:port.
-func (r *LogsReceiver) Addr() string { return r.ln.Addr().String() }
-
-// Close stops the receiver (a Loki that goes down).
-func (r *LogsReceiver) Close() error { return r.srv.Close() }

@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		})
 	r := router.New(logger, m)
 	// Liveness checks the consume loop, and nothing outside the process.
-	r.Method("GET", health.LivePath, health.Ready(live, "the consume loop makes no progress", logger, respond.Error))
+	r.Method("GET", health.LivePath, health.LiveIf(live, "the consume loop makes no progress", logger, respond.Error))
 	r.Method("GET", health.ReadyPath, health.Ready(ready, "nats or mysql unavailable", logger, respond.Error))
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {

@@ -57,20 +57,33 @@ func Live() http.Handler {
 	})
 }
 
+// LiveIf is liveness for a process that can be up and stuck (a worker whose
+// every task hangs): 200 while check passes, 503 with notLive (logged with
+// the check's error, written by refuse) when it does not. check looks at
+// the process itself, never at a dependency: a restart must be what fixes
+// what it finds.
+func LiveIf(check func(context.Context) error, notLive string, logger *slog.Logger, refuse Refuse) http.Handler {
+	return probe(check, "not live", notLive, `{"status":"ok"}`, logger, refuse)
+}
+
 // Ready answers 200 when check passes, and 503 with notReady (logged with the
 // check's error, written by refuse; nil: jsonRefusal) when it does not.
 // check should be bounded by a short deadline of its own.
 func Ready(check func(context.Context) error, notReady string, logger *slog.Logger, refuse Refuse) http.Handler {
+	return probe(check, "not ready", notReady, `{"status":"ready"}`, logger, refuse)
+}
+
+func probe(check func(context.Context) error, state, why, ok string, logger *slog.Logger, refuse Refuse) http.Handler {
 	if refuse == nil {
 		refuse = jsonRefusal
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := check(r.Context()); err != nil {
-			logger.WarnContext(r.Context(), "not ready", "error", err.Error())
-			refuse(w, r, http.StatusServiceUnavailable, "not ready: "+notReady)
+			logger.WarnContext(r.Context(), state, "error", err.Error())
+			refuse(w, r, http.StatusServiceUnavailable, state+": "+why)
 			return
 		}
-		writeJSON(w, http.StatusOK, `{"status":"ready"}`)
+		writeJSON(w, http.StatusOK, ok)
 	})
 }
 

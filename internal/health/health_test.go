@@ -48,6 +48,19 @@ func TestProbes(t *testing.T) {
 		rec.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("live: %d %q", rec.Code, rec.Body)
 	}
+	// Liveness with a check of the process itself (a worker's stuck loop).
+	var stuck error
+	live := health.LiveIf(func(context.Context) error { return stuck }, "the loop makes no progress", logger, nil)
+	if rec := get(live); rec.Code != 200 || rec.Body.String() != `{"status":"ok"}`+"\n" {
+		t.Fatalf("live with a check: %d %q", rec.Code, rec.Body)
+	}
+	stuck = errors.New("no task finished for 1m0s")
+	if rec := get(live); rec.Code != 503 || rec.Body.String() != `{"error":"not live: the loop makes no progress"}`+"\n" {
+		t.Fatalf("not live: %d %q", rec.Code, rec.Body)
+	}
+	if l := logtest.Find(buf.Lines(t), map[string]any{"msg": "not live", "error": "no task finished for 1m0s"}); len(l) != 1 {
+		t.Fatalf("not-live line: %s", buf.String())
+	}
 }
 
 func TestBypassSparesOnlyTheProbes(t *testing.T) {

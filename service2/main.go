@@ -90,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer pub.close()
 		relay := outbox.NewRelay(db, pub.publish, outbox.Options{Interval: cfg.OutboxInterval, Logger: logger, Observe: outboxMetrics(m)})
+		m.AddCollector(backlogCollector(relay))
 		s.taskRecorded = relay.Wake
 		rctx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 		relayed := make(chan struct{})

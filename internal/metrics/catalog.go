@@ -152,7 +152,7 @@ func Catalog() []Metric {
 			Help:   "Tasks delivered and not yet acknowledged (sampled)."},
 		{Statsd: OutboxBacklog, Prometheus: "outbox_backlog_tasks", Type: "gauge", StatsdType: "g",
 			Labels: []string{"service"},
-			Help:   "Outbox rows not yet published (after every relay pass)."},
+			Help:   "Outbox rows not yet published (sampled every report interval)."},
 		{Statsd: OutboxOldestAge, Prometheus: "outbox_oldest_age_seconds", Type: "gauge", StatsdType: "g",
 			Labels: []string{"service"},
 			Help:   "Age of the oldest outbox row not yet published; 0 when none."},

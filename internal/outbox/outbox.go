@@ -55,12 +55,12 @@ func Add(ctx context.Context, tx *sql.Tx, topic string, payload []byte, headers 
 // Publish sends one row to the broker and returns once the broker has it.
 type Publish func(ctx context.Context, r Row) error
 
-// Stats is what the relay reports after each pass.
+// Stats is what the relay reports after each pass. (The backlog is a
+// query of its own, Backlog: sample it on a timer, not after every pass,
+// which runs once per committed task.)
 type Stats struct {
-	Published int           // rows published in the pass
-	Failed    bool          // the pass stopped on a failed publish
-	Backlog   int           // rows not yet sent
-	Oldest    time.Duration // the age of the oldest of them
+	Published int  // rows published in the pass
+	Failed    bool // the pass stopped on a failed publish
 }
 
 // Relay publishes pending rows, oldest first.
@@ -135,12 +135,8 @@ func (r *Relay) Run(ctx context.Context) {
 // many it published.
 func (r *Relay) Pass(ctx context.Context) (published int, err error) {
 	defer func() {
-		st := Stats{Published: published, Failed: err != nil}
 		if r.opts.Observe != nil {
-			if backlog, oldest, serr := r.Backlog(ctx); serr == nil {
-				st.Backlog, st.Oldest = backlog, oldest
-			}
-			r.opts.Observe(st)
+			r.opts.Observe(Stats{Published: published, Failed: err != nil})
 		}
 		if err != nil && ctx.Err() == nil {
 			r.opts.Logger.WarnContext(ctx, "outbox relay: rows wait", "published", published, "error", err.Error())

@@ -177,14 +177,15 @@ func TestRelayStopsAtAFailedPublish(t *testing.T) {
 	if got, err := r.Pass(ctx); got != 2 || !errors.Is(err, down) {
 		t.Fatalf("first pass: %d, %v; want 2 and the broker's error", got, err)
 	}
-	if s := stats[0]; s.Published != 2 || !s.Failed || s.Backlog != 3 || s.Oldest < 10*time.Millisecond || s.Oldest > time.Minute {
-		t.Errorf("stats after the failure: %+v", s)
+	backlog, oldest, err := r.Backlog(ctx)
+	if s := stats[0]; s.Published != 2 || !s.Failed || err != nil || backlog != 3 || oldest < 10*time.Millisecond || oldest > time.Minute {
+		t.Errorf("after the failure: stats %+v, backlog %d, oldest %v, %v", s, backlog, oldest, err)
 	}
 	if got, err := r.Pass(ctx); got != 3 || err != nil {
 		t.Fatalf("second pass: %d, %v; want the 3 left", got, err)
 	}
-	if s := stats[1]; s.Backlog != 0 || s.Oldest != 0 {
-		t.Errorf("stats when drained: %+v", s)
+	if backlog, oldest, err := r.Backlog(ctx); stats[1].Published != 3 || stats[1].Failed || backlog != 0 || oldest != 0 || err != nil {
+		t.Errorf("drained: stats %+v, backlog %d, oldest %v, %v", stats[1], backlog, oldest, err)
 	}
 }
 

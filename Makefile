@@ -61,6 +61,8 @@ up: ## build the services at this commit, start the compose stack, print the URL
 	@echo "  jaeger    http://localhost:16686/       (traces)"
 	@echo "  prometheus http://localhost:9090/"
 	@echo "  statsd-exporter http://localhost:9102/metrics"
+	@echo "  loki      http://localhost:3100/        (the logs; query them from Grafana's Logs dashboard)"
+	@echo "  nats      nats://localhost:4222         (monitoring http://localhost:8222/jsz?consumers=true; 2 workers)"
 	@echo "  mysql     127.0.0.1:3307 (user failready, password failready)"
 	@echo "  logs      make logs;  load: make load"
 

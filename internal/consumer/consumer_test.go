@@ -152,6 +152,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// runUntilDecided runs c over msgs until each has been acted on, then
+// stops it.
+func runUntilDecided(t *testing.T, c *Consumer, fc *fakeConsumer, msgs []*fakeMsg) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	fc.queue(msgs...)
+	waitFor(t, "every task acted on", func() bool {
+		for _, m := range msgs {
+			if len(m.Acts()) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // TestRunActsOnEachDecision: done, failed, failed for the last time,
 // poison, and a dead letter that cannot be kept.
 func TestRunActsOnEachDecision(t *testing.T) {
@@ -178,20 +197,7 @@ func TestRunActsOnEachDecision(t *testing.T) {
 	}})
 	msgs := []*fakeMsg{newMsg("ok", 1), newMsg("fails", 2), newMsg("fails for good", 5), newMsg("poison", 1), newMsg("poison, dead letters down", 1)}
 	want := []string{"ack", "nak 2s", "term db down", "term poison task: no user_id", "nak 1s"}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	fc.queue(msgs...)
-	waitFor(t, "every task decided", func() bool {
-		for _, m := range msgs {
-			if len(m.Acts()) == 0 {
-				return false
-			}
-		}
-		return true
-	})
-	cancel()
-	<-done
+	runUntilDecided(t, c, fc, msgs)
 	for i, m := range msgs {
 		if a := m.Acts(); len(a) != 1 || a[0] != want[i] {
 			t.Errorf("%s: %v, want [%s]", m.data, a, want[i])
@@ -219,20 +225,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 	for i := range 30 {
 		msgs = append(msgs, newMsg(fmt.Sprint(i), 1))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	fc.queue(msgs...)
-	waitFor(t, "30 tasks acknowledged", func() bool {
-		for _, m := range msgs {
-			if len(m.Acts()) == 0 {
-				return false
-			}
-		}
-		return true
-	})
-	cancel()
-	<-done
+	runUntilDecided(t, c, fc, msgs)
 	if peak.Load() > 3 || peak.Load() < 2 || fc.maxBatch() > 3 {
 		t.Errorf("peak %d tasks at once, largest fetch %d; want at most 3 (and more than 1)", peak.Load(), fc.maxBatch())
 	}

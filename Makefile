@@ -27,6 +27,18 @@ COMPOSE_VERSION           := v2.40.3
 # nats-server vX.Y.Z is the nats:X.Y.Z image.
 NATS_SERVER_VERSION       := v2.15.3
 STATICCHECK_VERSION       := v0.8.2
+# Kubernetes (deploy/kubernetes): kube-apiserver and kubectl build from
+# k8s.io/kubernetes, whose staging modules are published as k8s.io/X
+# v0.MINOR.PATCH; etcd is the version kube-apiserver's own tests pin; kind's
+# release names its node image (kindest/node:v1.37.0 for kind v0.33.0); KEDA
+# is the release whose CRDs (from its Go module) the manifests are checked
+# against, and whose release manifest make k8s-up applies.
+KUBERNETES_VERSION        := v1.37.2
+KUBERNETES_STAGING        := v0.37.2
+ETCD_VERSION              := v3.7.3
+KUSTOMIZE_VERSION         := v5.8.2
+KIND_VERSION              := v0.33.0
+KEDA_VERSION              := v2.21.0
 STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/prometheus
 PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/promtool
@@ -40,13 +52,20 @@ STATICCHECK_BIN     := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 JAEGER_BIN          := $(TOOLS)/jaeger-$(JAEGER_MODULE_VERSION)/jaeger
 COMPOSE_BIN         := $(TOOLS)/compose-$(COMPOSE_VERSION)/docker-compose
 NATS_SERVER_BIN     := $(TOOLS)/nats-server-$(NATS_SERVER_VERSION)/nats-server
+KUBE_DIR            := $(TOOLS)/kubernetes-$(KUBERNETES_VERSION)
+KUBE_APISERVER_BIN  := $(KUBE_DIR)/kube-apiserver
+KUBECTL_BIN         := $(KUBE_DIR)/kubectl
+ETCD_BIN            := $(TOOLS)/etcd-$(ETCD_VERSION)/etcd
+KUSTOMIZE_BIN       := $(TOOLS)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+KIND_BIN            := $(TOOLS)/kind-$(KIND_VERSION)/kind
 export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN COMPOSE_BIN NATS_SERVER_BIN
+export KUBE_APISERVER_BIN KUBECTL_BIN ETCD_BIN KUSTOMIZE_BIN KEDA_VERSION KUBERNETES_VERSION
 
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset chaos-nats-down chaos-kill-worker chaos-worker-slow chaos-poison-task
-.PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker valgrind help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker
+.PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker bench-capacity valgrind k8s-tools k8s-validate k8s-up k8s-down help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker walkthrough-kubernetes
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -155,7 +174,10 @@ walkthrough-logs-pipeline: jq ## walkthrough 5 (a red panel → a request's log 
 walkthrough-worker: jq ## walkthrough 6 (the worker and its queue: a task across the queue, a killed worker, NATS away, a slow worker, a poison task), checked, against the running stack
 	scripts/walkthrough-worker.sh
 
-walkthroughs: walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker ## walkthroughs 1 to 6, in order
+walkthrough-kubernetes: jq $(KUSTOMIZE_BIN) ## walkthrough 7 (Kubernetes and autoscaling: the manifests, the signals KEDA scales on read from the running stack; a kind cluster's steps when make k8s-up made one), checked
+	scripts/walkthrough-kubernetes.sh
+
+walkthroughs: walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker walkthrough-kubernetes ## walkthroughs 1 to 7, in order
 
 jq: ## make sure jq is installed (Debian's jq; the walkthrough scripts read JSON with it)
 	@command -v jq >/dev/null || \
@@ -178,10 +200,35 @@ test: vet ## unit tests: Go only, no services needed
 test-integration: ## tests against a real MySQL-protocol server (MYSQL_TEST_DSN)
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
 
-e2e: mariadb jq tools ## the real binaries and every program of the stack as host processes; the walkthrough scripts against make local
+e2e: mariadb jq tools k8s-tools ## the real binaries and every program of the stack as host processes; the walkthrough scripts against make local
 	$(GO) test -count=1 -timeout 20m -tags e2e ./e2e/
 
 ci: test test-integration e2e bench-check ## everything CI runs
+
+# deploy/kubernetes: rendered by kustomize and created, object by object,
+# on a real kube-apiserver with etcd (make e2e runs it too).
+K8S_OVERLAY = deploy/kubernetes/overlays/local
+KUSTOMIZE_BUILD = $(KUSTOMIZE_BIN) build --load-restrictor=LoadRestrictionsNone
+k8s-validate: k8s-tools ## render deploy/kubernetes and create every object on a real kube-apiserver (server-side dry run, strict validation), KEDA's CRDs installed; and show that a broken manifest is refused
+	set -o pipefail; $(GO) test -count=1 -timeout 10m -tags e2e -run 'TestKubernetesManifestsOnARealAPIServer' -v ./e2e/ | grep -v '^=== '
+
+# A local cluster (kind, needs Docker): the images built from this commit
+# and loaded into the nodes, KEDA from its release manifest, then the stack.
+KEDA_RELEASE = https://github.com/kedacore/keda/releases/download/$(KEDA_VERSION)/keda-$(patsubst v%,%,$(KEDA_VERSION)).yaml
+KUBECTL_K8S = $(KUBECTL_BIN) --context kind-failready
+k8s-up: $(KIND_BIN) $(KUSTOMIZE_BIN) $(KUBECTL_BIN) ## a local Kubernetes cluster (kind; needs Docker) with the whole stack and KEDA (walkthrough 7)
+	$(KIND_BIN) get clusters | grep -qx failready || $(KIND_BIN) create cluster --config $(K8S_OVERLAY)/kind.yaml
+	for s in service1 service2 worker; do \
+		docker build -q --target $$s --build-arg VERSION=$(GIT_COMMIT) -t failready-$$s:k8s . && \
+		$(KIND_BIN) load docker-image --name failready failready-$$s:k8s || exit 1; done
+	$(KUBECTL_K8S) apply --server-side -f $(KEDA_RELEASE)
+	$(KUBECTL_K8S) -n keda wait --for=condition=Available deployment --all --timeout=180s
+	$(KUSTOMIZE_BUILD) $(K8S_OVERLAY) | $(KUBECTL_K8S) apply --server-side --field-manager=failready -f -
+	$(KUBECTL_K8S) -n failready wait --for=condition=Available deployment --all --timeout=300s
+	@echo "up: kubectl --context kind-failready -n failready port-forward svc/service1 8000 (and svc/grafana 3000, svc/prometheus 9090)"
+
+k8s-down: $(KIND_BIN) ## delete the local Kubernetes cluster and everything in it
+	$(KIND_BIN) delete cluster --name failready
 
 # Five rounds of every benchmark, interleaved (go test -count 5 would run each
 # one five times in a row), so that a shared machine's slow drift weighs on
@@ -204,6 +251,9 @@ bench-load: mariadb tools ## the end-to-end load benchmark: telemetry off, to a 
 
 bench-logs: mariadb tools ## the logs pipeline's throughput: bursts of access lines through the real collector on one core, none lost (BENCHMARKS.md)
 	set -o pipefail; $(GO) test -count=1 -timeout 15m -tags 'e2e benchload' -run TestLogsPipelineThroughput -v ./e2e/ | grep -v '^=== '
+
+bench-capacity: mariadb tools ## what one replica of each workload takes at the latency objective: the figures deploy/kubernetes's requests, limits and KEDA thresholds come from (4 min; BENCHMARKS.md)
+	set -o pipefail; $(GO) test -count=1 -timeout 15m -tags 'e2e benchload' -run TestCapacity -v ./e2e/ | grep -v '^=== '
 
 bench-worker: mariadb tools ## the queue tier: no-op tasks a second per worker, commit → in JetStream, and what the outbox costs a create (as a ratio) (BENCHMARKS.md)
 	set -o pipefail; $(GO) test -count=1 -timeout 10m -tags 'e2e benchload' -run TestWorkerThroughput -v ./e2e/ | grep -v '^=== '
@@ -246,15 +296,18 @@ $(PROMETHEUS_BIN):
 	GOBIN=$(dir $@) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_MODULE_VERSION) \
 		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_MODULE_VERSION)
 
-# build_in_module MODULE VERSION PACKAGE OUTPUT LDFLAGS: `go install`
-# refuses a module whose go.mod has replace directives (Jaeger's, compose's),
-# so it is built inside a writable copy of the downloaded module, with the
-# module's own go.mod and go.sum.
+# build_in_module MODULE VERSION PACKAGES OUTPUT LDFLAGS [PREPARE]: `go
+# install` refuses a module whose go.mod has replace directives (Jaeger's,
+# compose's), so it is built inside a writable copy of the downloaded module,
+# with the module's own go.mod and go.sum, after the PREPARE command if any.
+# An OUTPUT ending in / is a folder for several binaries.
 define build_in_module
 	set -e; src=$$(cd /tmp && $(GO) mod download -json $(1)@$(2) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
 	work=$$(mktemp -d); trap 'chmod -R u+w "$$work"; rm -rf "$$work"' EXIT; \
 	cp -r "$$src" "$$work/src"; chmod -R u+w "$$work/src"; mkdir -p $(dir $(4)); \
-	cd "$$work/src" && $(GO) build -mod=mod -trimpath -ldflags "$(5)" -o $(4).tmp $(3) && mv $(4).tmp $(4)
+	cd "$$work/src"; $(if $(6),$(6);) \
+	$(GO) build -mod=mod -trimpath -ldflags "$(5)" -o $(patsubst %/,%.tmp/,$(4)$(if $(filter %/,$(4)),,.tmp)) $(3) && \
+	$(if $(filter %/,$(4)),mv $(4:/=.tmp)/* $(4) && rmdir $(4:/=.tmp),mv $(4).tmp $(4))
 endef
 
 # Jaeger's UI is not in the module (it is built with npm into the release
@@ -267,6 +320,28 @@ $(JAEGER_BIN):
 $(COMPOSE_BIN):
 	@echo "building docker compose $(COMPOSE_VERSION) once (about 2 minutes on 2 cores; cached in $(TOOLS))"
 	$(call build_in_module,github.com/docker/compose/v2,$(COMPOSE_VERSION),./cmd,$@,-X github.com/docker/compose/v2/internal.Version=$(COMPOSE_VERSION))
+
+k8s-tools: $(KUSTOMIZE_BIN) $(ETCD_BIN) $(KUBE_APISERVER_BIN) ## install the pinned kustomize, etcd, kube-apiserver and kubectl that check deploy/kubernetes (cached in ~/.cache/failready/tools)
+
+$(KUSTOMIZE_BIN):
+	GOBIN=$(dir $@) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+$(KIND_BIN):
+	GOBIN=$(dir $@) $(GO) install sigs.k8s.io/kind@$(KIND_VERSION)
+
+# etcd's server module points its sibling modules at ../ folders that are not
+# in its module zip: drop those replaces and it builds on the published ones.
+$(ETCD_BIN):
+	@echo "building etcd $(ETCD_VERSION) once (about 40 s on 2 cores; cached in $(TOOLS))"
+	$(call build_in_module,go.etcd.io/etcd/server/v3,$(ETCD_VERSION),.,$@,,go mod edit $(foreach m,api/v3 client/pkg/v3 client/v3 pkg/v3,-dropreplace=go.etcd.io/etcd/$(m)))
+
+# k8s.io/kubernetes replaces its 33 staging modules with ./staging folders that
+# are not in its module zip, and its go.work names them too: point each at the
+# published k8s.io/X $(KUBERNETES_STAGING) and build without the workspace.
+KUBE_VERSION_LDFLAGS = $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,-X $(p).gitVersion=$(KUBERNETES_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=37)
+$(KUBE_APISERVER_BIN) $(KUBECTL_BIN) &:
+	@echo "building kube-apiserver and kubectl $(KUBERNETES_VERSION) once (about 5 minutes and 3 GB of memory on 2 cores; cached in $(TOOLS))"
+	$(call build_in_module,k8s.io/kubernetes,$(KUBERNETES_VERSION),./cmd/kube-apiserver ./cmd/kubectl,$(KUBE_DIR)/,$(KUBE_VERSION_LDFLAGS),rm -f go.work go.work.sum && sed -i -E 's|^(\s+)(k8s\.io/[a-z0-9-]+) => \./staging/src/k8s\.io/[a-z0-9-]+$$|\1\2 => \2 $(KUBERNETES_STAGING)|' go.mod && export GOWORK=off)
 
 shellcheck: ## make sure shellcheck is installed (Debian's shellcheck; make vet runs it on scripts/)
 	@command -v shellcheck >/dev/null || \

@@ -12,10 +12,10 @@ import (
 	"time"
 )
 
-// TestWalkthroughs runs walkthroughs 1 to 6 of docs/walkthroughs.md as a
+// TestWalkthroughs runs walkthroughs 1 to 7 of docs/walkthroughs.md as a
 // reader does: `make local` on compose's ports with its default state
 // folder, then `make walkthrough-logging`, -metrics, -tracing, -chaos,
-// -logs-pipeline and -worker, whose scripts run the walkthroughs' own commands (curl
+// -logs-pipeline, -worker and -kubernetes (its native steps), whose scripts run the walkthroughs' own commands (curl
 // localhost:8000, scripts/logs, make chaos-*, make load, Jaeger's,
 // Prometheus's and Loki's APIs) and check what the walkthroughs say the
 // reader sees.
@@ -39,7 +39,7 @@ func TestWalkthroughs(t *testing.T) {
 			t.Error("make local did not stop within 60 s of SIGTERM")
 		}
 	}()
-	for _, w := range []string{"logging", "metrics", "tracing", "chaos", "logs-pipeline", "worker"} {
+	for _, w := range []string{"logging", "metrics", "tracing", "chaos", "logs-pipeline", "worker", "kubernetes"} {
 		t.Run(w, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()

@@ -79,6 +79,9 @@ type Options struct {
 	// LogsExportEndpoint is where the collector sends the logs it reads
 	// from ContainerLogs, as to Loki (a base URL: /v1/logs is appended).
 	LogsExportEndpoint string
+	// CollectorConfig is the collector's config file, relative to
+	// RepoRoot: CollectorConfigFile (compose's) when empty.
+	CollectorConfig string
 	// CollectorGRPCAddr and CollectorHTTPAddr are where the collector's OTLP
 	// receivers listen (empty or port 0: a free port).
 	CollectorGRPCAddr, CollectorHTTPAddr string

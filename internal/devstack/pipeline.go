@@ -149,7 +149,11 @@ func (s *Stack) startCollector(ctx context.Context) error {
 	default:
 		logsTo = "http://" + discardAddr
 	}
-	p, err := s.startOtelStyle(ctx, "otel-collector", s.opts.OtelcolBin, CollectorConfigFile,
+	config := s.opts.CollectorConfig
+	if config == "" {
+		config = CollectorConfigFile
+	}
+	p, err := s.startOtelStyle(ctx, "otel-collector", s.opts.OtelcolBin, config,
 		func(src string) (string, error) { return LoopbackCollectorConfig(src, ports) },
 		[]string{"JAEGER_OTLP_ENDPOINT=" + export, "CONTAINER_LOGS_DIR=" + containers, "LOKI_OTLP_ENDPOINT=" + logsTo,
 			"COLLECTOR_STORAGE_DIR=" + filepath.Join(s.opts.WorkDir, "otel-collector", "storage")},

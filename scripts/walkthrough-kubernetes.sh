@@ -94,7 +94,7 @@ if command -v kubectl >/dev/null && kubectl --context kind-failready -n failread
 	kubectl --context kind-failready -n failready get hpa
 	echo "now follow docs/walkthroughs.md, walkthrough 7, steps 5 to 7, on the cluster"
 else
-	echo "no cluster here (make k8s-up makes one with kind, which needs Docker): steps 5 to 7 of the walkthrough are run by hand on one"
+	echo "no cluster here (make k8s-up makes one with kind, which needs Docker): steps 4 to 7 of the walkthrough need one"
 fi
 
 echo

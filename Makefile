@@ -39,6 +39,8 @@ ETCD_VERSION              := v3.7.3
 KUSTOMIZE_VERSION         := v5.8.2
 KIND_VERSION              := v0.33.0
 KEDA_VERSION              := v2.21.0
+# Sloth generates the SLO rules (deploy/slo -> deploy/prometheus/rules).
+SLOTH_VERSION             := v0.16.0
 STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/prometheus
 PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/promtool
@@ -58,14 +60,15 @@ KUBECTL_BIN         := $(KUBE_DIR)/kubectl
 ETCD_BIN            := $(TOOLS)/etcd-$(ETCD_VERSION)/etcd
 KUSTOMIZE_BIN       := $(TOOLS)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 KIND_BIN            := $(TOOLS)/kind-$(KIND_VERSION)/kind
+SLOTH_BIN           := $(TOOLS)/sloth-$(SLOTH_VERSION)/sloth
 export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN COMPOSE_BIN NATS_SERVER_BIN
-export KUBE_APISERVER_BIN KUBECTL_BIN ETCD_BIN KUSTOMIZE_BIN KEDA_VERSION KUBERNETES_VERSION
+export KUBE_APISERVER_BIN KUBECTL_BIN ETCD_BIN KUSTOMIZE_BIN KEDA_VERSION KUBERNETES_VERSION SLOTH_BIN
 
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset chaos-nats-down chaos-kill-worker chaos-worker-slow chaos-poison-task
-.PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker bench-capacity valgrind k8s-tools k8s-validate k8s-up k8s-down help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker walkthrough-kubernetes
+.PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker bench-capacity valgrind k8s-tools k8s-validate k8s-up k8s-down slo-rules help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker walkthrough-kubernetes
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -200,7 +203,7 @@ test: vet ## unit tests: Go only, no services needed
 test-integration: ## tests against a real MySQL-protocol server (MYSQL_TEST_DSN)
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
 
-e2e: mariadb jq tools k8s-tools ## the real binaries and every program of the stack as host processes; the walkthrough scripts against make local
+e2e: mariadb jq tools k8s-tools $(SLOTH_BIN) ## the real binaries and every program of the stack as host processes; the walkthrough scripts against make local
 	$(GO) test -count=1 -timeout 20m -tags e2e ./e2e/
 
 ci: test test-integration e2e bench-check ## everything CI runs
@@ -325,6 +328,13 @@ k8s-tools: $(KUSTOMIZE_BIN) $(ETCD_BIN) $(KUBE_APISERVER_BIN) ## install the pin
 
 $(KUSTOMIZE_BIN):
 	GOBIN=$(dir $@) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+# Sloth stamps its version into the rules it writes (sloth_version).
+$(SLOTH_BIN):
+	GOBIN=$(dir $@) $(GO) install -ldflags "-X github.com/slok/sloth/internal/info.Version=$(SLOTH_VERSION)" github.com/slok/sloth/cmd/sloth@$(SLOTH_VERSION)
+
+slo-rules: $(SLOTH_BIN) ## regenerate deploy/prometheus/rules/slo.yaml from the SLO specs in deploy/slo (commit both; make e2e fails on drift)
+	$(SLOTH_BIN) generate --no-log -i deploy/slo/failready.yaml -o deploy/prometheus/rules/slo.yaml
 
 $(KIND_BIN):
 	GOBIN=$(dir $@) $(GO) install sigs.k8s.io/kind@$(KIND_VERSION)

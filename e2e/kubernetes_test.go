@@ -483,11 +483,12 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // mixRun is one step of loadgen's default mix.
 type mixRun struct {
-	Rate       int     `json:"rate"`
-	Requests   int     `json:"requests"`
-	Throughput float64 `json:"throughput"`
-	Unexpected int     `json:"unexpected"`
-	P99        float64 `json:"p99_ms"`
+	Rate       int            `json:"rate"`
+	Requests   int            `json:"requests"`
+	Throughput float64        `json:"throughput"`
+	Unexpected int            `json:"unexpected"`
+	P99        float64        `json:"p99_ms"`
+	Statuses   map[string]int `json:"statuses"`
 }
 
 // runMix drives loadgen's default mix (reads, writes, errors on purpose)

@@ -31,6 +31,16 @@ func LoopbackPrometheusConfig(repoRoot string, targets map[string]string) ([]byt
 		return nil, err
 	}
 	cfg := string(b)
+	// The rule files are beside the project's file, not the copy's.
+	const rules = "- rules/*.yaml"
+	if !strings.Contains(cfg, rules) {
+		return nil, fmt.Errorf("%s has no rule file %s", PrometheusConfigFile, rules)
+	}
+	abs, err := filepath.Abs(filepath.Join(repoRoot, filepath.Dir(PrometheusConfigFile), "rules"))
+	if err != nil {
+		return nil, err
+	}
+	cfg = strings.ReplaceAll(cfg, rules, "- "+filepath.Join(abs, "*.yaml"))
 	for from, to := range targets {
 		quoted := `"` + from + `"`
 		if !strings.Contains(cfg, quoted) {

@@ -221,7 +221,7 @@ KEDA_RELEASE = https://github.com/kedacore/keda/releases/download/$(KEDA_VERSION
 KUBECTL_K8S = $(KUBECTL_BIN) --context kind-failready
 k8s-up: $(KIND_BIN) $(KUSTOMIZE_BIN) $(KUBECTL_BIN) ## a local Kubernetes cluster (kind; needs Docker) with the whole stack and KEDA (walkthrough 7)
 	$(KIND_BIN) get clusters | grep -qx failready || $(KIND_BIN) create cluster --config $(K8S_OVERLAY)/kind.yaml
-	for s in service1 service2 worker; do \
+	for s in service1 service2 worker loadgen; do \
 		docker build -q --target $$s --build-arg VERSION=$(GIT_COMMIT) -t failready-$$s:k8s . && \
 		$(KIND_BIN) load docker-image --name failready failready-$$s:k8s || exit 1; done
 	$(KUBECTL_K8S) apply --server-side -f $(KEDA_RELEASE)

@@ -300,6 +300,24 @@ func TestKubernetesMatchesCompose(t *testing.T) {
 	}
 }
 
+// TestKubernetesGetsEveryConfigFile: the dependencies' ConfigMaps carry
+// every dashboard and every rule file compose mounts as a folder.
+func TestKubernetesGetsEveryConfigFile(t *testing.T) {
+	k := readFile(t, "deploy/kubernetes/dependencies/kustomization.yaml")
+	for _, glob := range []string{"grafana/dashboards/*.json", "deploy/prometheus/rules/*.yaml"} {
+		files, _ := filepath.Glob(filepath.Join(repoRoot, glob))
+		if len(files) < 2 {
+			t.Fatalf("%s: %v", glob, files)
+		}
+		for _, f := range files {
+			rel, _ := filepath.Rel(filepath.Join(repoRoot, "deploy/kubernetes/dependencies"), f)
+			if !strings.Contains(k, "- "+rel+"\n") {
+				t.Errorf("deploy/kubernetes/dependencies/kustomization.yaml does not carry %s", rel)
+			}
+		}
+	}
+}
+
 // TestKubernetesAutoscaling: one ScaledObject for each of the three, on a
 // Deployment of base, no HPA of our own (KEDA makes it), CPU triggers only
 // on pods with CPU requests, the Prometheus trigger on a catalog series at

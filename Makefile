@@ -29,7 +29,8 @@ NATS_SERVER_VERSION       := v2.15.3
 STATICCHECK_VERSION       := v0.8.2
 # Kubernetes (deploy/kubernetes): kube-apiserver and kubectl build from
 # k8s.io/kubernetes, whose staging modules are published as k8s.io/X
-# v0.MINOR.PATCH; etcd is the version kube-apiserver's own tests pin; kind's
+# v0.MINOR.PATCH; etcd is the latest patch of the 3.7 series Kubernetes
+# v1.37 tests with (3.7.0 in its hack/lib/etcd.sh and kubeadm); kind's
 # release names its node image (kindest/node:v1.37.0 for kind v0.33.0); KEDA
 # is the release whose CRDs (from its Go module) the manifests are checked
 # against, and whose release manifest make k8s-up applies.

@@ -98,6 +98,19 @@ func startStackWith(t *testing.T, o devstack.Options) (*devstack.Stack, string) 
 	return st, logPath
 }
 
+// supervise restarts the stack's programs that die (as make local does)
+// until the test ends, and logs what it did. It stops before the stack
+// does: cleanups run last registered first.
+func supervise(t *testing.T, st *devstack.Stack) {
+	ctx, cancel := context.WithCancel(context.Background())
+	supervised := make(chan struct{})
+	go func() {
+		st.Supervise(ctx, func(e devstack.Event) { t.Logf("%s %s", e.Name, e.Msg) })
+		close(supervised)
+	}()
+	t.Cleanup(func() { cancel(); <-supervised })
+}
+
 func dumpLog(t *testing.T, path string) {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(string(b), "\n")

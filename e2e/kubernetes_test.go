@@ -14,7 +14,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,7 +22,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +30,7 @@ import (
 	"github.com/failready/failready/internal/devstack"
 	"github.com/failready/failready/internal/devstack/devstacktest"
 	"github.com/failready/failready/internal/devstack/lokidoor"
+	"github.com/failready/failready/internal/logtest"
 )
 
 // kubeAPI is a real kube-apiserver on loopback, with its own etcd, and a
@@ -48,7 +47,14 @@ func startKubeAPI(t *testing.T) *kubeAPI {
 	t.Helper()
 	etcdBin, apiserverBin, kubectlBin := toolBin(t, "ETCD_BIN"), toolBin(t, "KUBE_APISERVER_BIN"), toolBin(t, "KUBECTL_BIN")
 	dir := t.TempDir()
-	ports := freeTCPPorts(t, 3)
+	var ports [3]string
+	for i := range ports {
+		p, err := devstack.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = strconv.Itoa(p)
+	}
 	client, peer, secure := ports[0], ports[1], ports[2]
 
 	etcd := startKubeProcess(t, dir, "etcd", etcdBin,
@@ -156,13 +162,11 @@ var dryRun = []string{"apply", "--server-side", "--field-manager=failready", "--
 // kubeProcess is a program of the test's API server, its output kept.
 type kubeProcess struct {
 	name string
-	out  *lockedWriter
+	out  *logtest.Buffer // stdout and stderr
 }
 
 func (p *kubeProcess) String() string {
-	p.out.mu.Lock()
-	s := p.out.w.String()
-	p.out.mu.Unlock()
+	s := p.out.String()
 	if len(s) > 8000 {
 		s = "…" + s[len(s)-8000:]
 	}
@@ -174,7 +178,7 @@ func startKubeProcess(t *testing.T, dir, name, bin string, args ...string) *kube
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
-	p := &kubeProcess{name: name, out: &lockedWriter{w: &bytes.Buffer{}}}
+	p := &kubeProcess{name: name, out: &logtest.Buffer{}}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -204,25 +208,6 @@ func writeFile(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// freeTCPPorts returns n loopback ports free now.
-func freeTCPPorts(t *testing.T, n int) []string {
-	t.Helper()
-	var ports []string
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }
 
 // kustomize renders a kustomization the way make k8s-up does.
@@ -467,18 +452,6 @@ func path(doc map[string]any, keys ...string) map[string]any {
 // container is a workload's first container.
 func container(doc map[string]any) map[string]any {
 	return path(doc, "spec", "template", "spec")["containers"].([]any)[0].(map[string]any)
-}
-
-// lockedWriter serialises the writes of a process's stdout and stderr.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // mixRun is one step of loadgen's default mix.

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -241,13 +240,7 @@ func TestLogsSurviveACollectorKill(t *testing.T) {
 	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), ContainerLogs: t.TempDir(),
 		LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp",
 		Env:                map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
-	ctx, cancel := context.WithCancel(context.Background())
-	supervised := make(chan struct{})
-	go func() {
-		st.Supervise(ctx, func(e devstack.Event) { t.Logf("%s %s", e.Name, e.Msg) })
-		close(supervised)
-	}()
-	defer func() { cancel(); <-supervised }()
+	supervise(t, st)
 
 	const n = 400
 	var wg sync.WaitGroup

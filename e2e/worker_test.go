@@ -96,13 +96,7 @@ func exactly(t *testing.T, st *devstack.Stack, want int, within time.Duration) t
 func TestEveryCreatedUserIsWelcomedOnce(t *testing.T) {
 	// A killed worker's tasks come back after AckWait: 5 s here.
 	st := startQueueStack(t, 1, "TASK_LATENCY=50ms", "WORKER_CONCURRENCY=4", "WORKER_ACK_WAIT=5s")
-	ctx, cancel := context.WithCancel(context.Background())
-	supervised := make(chan struct{})
-	go func() {
-		st.Supervise(ctx, func(e devstack.Event) { t.Logf("%s %s", e.Name, e.Msg) })
-		close(supervised)
-	}()
-	defer func() { cancel(); <-supervised }()
+	supervise(t, st)
 
 	const n = 120
 	done := make(chan map[int]int)

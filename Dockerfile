@@ -21,7 +21,7 @@ ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./service1 ./service2 ./worker ./cmd/loadgen
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./service1 ./service2 ./worker ./cmd/loadgen ./cmd/alertlog
 
 FROM scratch AS runtime
 # 65532 is the conventional "nonroot" user of distroless images.
@@ -39,3 +39,6 @@ COPY --from=build /out/worker /app
 
 FROM runtime AS loadgen
 COPY --from=build /out/loadgen /app
+
+FROM runtime AS alertlog
+COPY --from=build /out/alertlog /app

@@ -42,6 +42,8 @@ KIND_VERSION              := v0.33.0
 KEDA_VERSION              := v2.21.0
 # Sloth generates the SLO rules (deploy/slo -> deploy/prometheus/rules).
 SLOTH_VERSION             := v0.16.0
+# Alertmanager vX.Y.Z is prom/alertmanager:vX.Y.Z in compose.
+ALERTMANAGER_VERSION      := v0.35.0
 STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/prometheus
 PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/promtool
@@ -62,13 +64,15 @@ ETCD_BIN            := $(TOOLS)/etcd-$(ETCD_VERSION)/etcd
 KUSTOMIZE_BIN       := $(TOOLS)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 KIND_BIN            := $(TOOLS)/kind-$(KIND_VERSION)/kind
 SLOTH_BIN           := $(TOOLS)/sloth-$(SLOTH_VERSION)/sloth
-export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN COMPOSE_BIN NATS_SERVER_BIN
+ALERTMANAGER_BIN    := $(TOOLS)/alertmanager-$(ALERTMANAGER_VERSION)/alertmanager
+AMTOOL_BIN          := $(TOOLS)/alertmanager-$(ALERTMANAGER_VERSION)/amtool
+export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN COMPOSE_BIN NATS_SERVER_BIN ALERTMANAGER_BIN AMTOOL_BIN
 export KUBE_APISERVER_BIN KUBECTL_BIN ETCD_BIN KUSTOMIZE_BIN KEDA_VERSION KUBERNETES_VERSION SLOTH_BIN
 
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
-.PHONY: chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset chaos-nats-down chaos-kill-worker chaos-worker-slow chaos-poison-task
+.PHONY: experiment gameday chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset chaos-nats-down chaos-kill-worker chaos-worker-slow chaos-poison-task
 .PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker bench-capacity valgrind k8s-tools k8s-validate k8s-up k8s-down slo-rules help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker walkthrough-kubernetes
 
 help: ## list the targets
@@ -83,11 +87,12 @@ up: ## build the services at this commit, start the compose stack, print the URL
 	@echo "  grafana   http://localhost:3000/        (dashboards in the failready folder; no login)"
 	@echo "  jaeger    http://localhost:16686/       (traces)"
 	@echo "  prometheus http://localhost:9090/"
+	@echo "  alertmanager http://localhost:9093/    (routes page and ticket alerts; notifications: http://localhost:9095/alerts)"
 	@echo "  statsd-exporter http://localhost:9102/metrics"
 	@echo "  loki      http://localhost:3100/        (the logs; query them from Grafana's Logs dashboard)"
 	@echo "  nats      nats://localhost:4222         (monitoring http://localhost:8222/jsz?consumers=true; 2 workers)"
 	@echo "  mysql     127.0.0.1:3307 (user failready, password failready)"
-	@echo "  logs      make logs;  load: make load"
+	@echo "  logs      make logs;  load: make load;  chaos: make experiment NAME=service2-down, make gameday"
 
 down: ## stop the compose stack and delete its data
 	docker compose down -v --remove-orphans
@@ -102,7 +107,7 @@ logs: ## follow every program's logs, of whichever stack runs (scripts/logs serv
 # runner itself when they are missing, once the services serve: on a first
 # run, metrics and traces join a few minutes after the stack is up.
 LOCAL_FLAGS ?=
-local-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(NATS_SERVER_BIN)
+local-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(ALERTMANAGER_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(NATS_SERVER_BIN)
 	@:
 local: mariadb ## run the stack without Docker: host processes on loopback, on compose's ports (Ctrl-C stops)
 	$(GO) build -o .cache/bin/local ./cmd/local
@@ -157,6 +162,20 @@ chaos-disk-full: ## chaos: fill service2's spool filesystem (16 MiB)
 chaos-reset: ## chaos: undo every experiment (toxics, proxies, the spool)
 	$(TOXI) -X POST $(TOXIPROXY)/reset && echo "toxiproxy reset"
 	@scripts/stack.sh free-spool
+
+# Chaos experiments as code (deploy/chaos, one YAML file each; see
+# docs/chaos.md): cmd/chaos checks the steady state, injects the fault with
+# the chaos-* targets above, checks the hypothesis, rolls back, checks the
+# steady state returns; a verdict, a journal in .cache/chaos, Grafana
+# annotations (compose). CHAOS_FLAGS passes flags (go run ./cmd/chaos -h).
+CHAOS_FLAGS ?=
+CHAOS = $(GO) build -o .cache/bin/chaos ./cmd/chaos && .cache/bin/chaos $(CHAOS_FLAGS)
+experiment: ## chaos: one experiment against the running stack, with its hypothesis checked (NAME=service2-down; ls deploy/chaos)
+	@test -n "$(NAME)" || { echo "usage: make experiment NAME=<$$(ls deploy/chaos | sed -n 's/\.yaml$$//p' | paste -sd'|')>" >&2; exit 2; }
+	@$(CHAOS) run $(NAME)
+
+gameday: ## chaos: every experiment of deploy/chaos in turn against the running stack, then a table of verdicts
+	@$(CHAOS) gameday
 
 # The walkthroughs of docs/walkthroughs.md as scripts that check what they
 # say you see, against whichever stack runs; make e2e runs them on make local.
@@ -222,7 +241,7 @@ KEDA_RELEASE = https://github.com/kedacore/keda/releases/download/$(KEDA_VERSION
 KUBECTL_K8S = $(KUBECTL_BIN) --context kind-failready
 k8s-up: $(KIND_BIN) $(KUSTOMIZE_BIN) $(KUBECTL_BIN) ## a local Kubernetes cluster (kind; needs Docker) with the whole stack and KEDA (walkthrough 7)
 	$(KIND_BIN) get clusters | grep -qx failready || $(KIND_BIN) create cluster --config $(K8S_OVERLAY)/kind.yaml
-	for s in service1 service2 worker loadgen; do \
+	for s in service1 service2 worker alertlog loadgen; do \
 		docker build -q --target $$s --build-arg VERSION=$(GIT_COMMIT) -t failready-$$s:k8s . && \
 		$(KIND_BIN) load docker-image --name failready failready-$$s:k8s || exit 1; done
 	$(KUBECTL_K8S) apply --server-side -f $(KEDA_RELEASE)
@@ -267,7 +286,7 @@ bench-baseline: valgrind ## record a new bench/instructions.json (commit it with
 	$(GO) test -c -o $(BENCH_TEST) ./service1/
 	$(GO) run ./cmd/benchinstr -test $(BENCH_TEST) -write bench/instructions.json
 
-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(COMPOSE_BIN) $(NATS_SERVER_BIN) ## install the pinned statsd_exporter, Prometheus, collector, Jaeger, compose CLI and nats-server (cached in ~/.cache/failready/tools)
+tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(ALERTMANAGER_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(COMPOSE_BIN) $(NATS_SERVER_BIN) ## install the pinned statsd_exporter, Prometheus, Alertmanager, collector, Jaeger, compose CLI and nats-server (cached in ~/.cache/failready/tools)
 
 otelcol: $(OTELCOL_BIN) ## build the OpenTelemetry collector from otel-collector/builder-config.yaml
 
@@ -320,6 +339,18 @@ endef
 $(JAEGER_BIN):
 	@echo "building Jaeger $(JAEGER_VERSION) (module $(JAEGER_MODULE_VERSION)) once (about 3.5 minutes on 2 cores; cached in $(TOOLS))"
 	$(call build_in_module,github.com/jaegertracing/jaeger,$(JAEGER_MODULE_VERSION),./cmd/jaeger,$@,-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$(JAEGER_VERSION))
+
+# Alertmanager's web UI is not in the module either (npm builds it into
+# ui/app/dist for the release): go install refuses the module for the
+# missing embed folder, so it is built inside a copy with a placeholder page
+# there. The API, the one Prometheus, Grafana and amtool use, is whole.
+# amtool comes with it (same module, same version).
+$(ALERTMANAGER_BIN):
+	@echo "building Alertmanager $(ALERTMANAGER_VERSION) once (about 1.5 minutes on 2 cores; cached in $(TOOLS))"
+	$(call build_in_module,github.com/prometheus/alertmanager,$(ALERTMANAGER_VERSION),./cmd/alertmanager ./cmd/amtool,$(dir $@),$(AM_LDFLAGS),$(AM_PLACEHOLDER_UI))
+
+AM_LDFLAGS = $(foreach v,Version=$(ALERTMANAGER_VERSION:v%=%) Branch=HEAD Revision=$(ALERTMANAGER_VERSION),-X github.com/prometheus/common/version.$(v))
+AM_PLACEHOLDER_UI = for d in elm mantine; do mkdir -p ui/app/dist/$$d; echo '<p>Alertmanager $(ALERTMANAGER_VERSION) built from its Go module: no web UI (npm builds it for the release). The API is at /api/v2/.</p>' > ui/app/dist/$$d/index.html; done
 
 $(COMPOSE_BIN):
 	@echo "building docker compose $(COMPOSE_VERSION) once (about 2 minutes on 2 cores; cached in $(TOOLS))"

@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	bins, err = devstack.Build(context.Background(), repoRoot, dir, version, "service1", "service2", "worker", "cmd/loadgen")
+	bins, err = devstack.Build(context.Background(), repoRoot, dir, version, "service1", "service2", "worker", "cmd/loadgen", "cmd/alertlog")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

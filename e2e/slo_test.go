@@ -60,11 +60,17 @@ func TestSLORules(t *testing.T) {
 // the services' and the worker's real series under loadgen's mix, give the
 // error shares that loadgen itself saw: none while healthy (the honeypot's
 // deliberate 500s are not errors: without the exclusion, about 2 %), and,
-// with service2 stopped, the share of answers that were 5xx.
+// with service2 stopped, the share of answers that were 5xx. Alerting, on
+// the same stack: the real Alertmanager routes a page and a ticket where
+// deploy/alertmanager says and holds back the ticket of an SLO that pages;
+// and with service2 still away, service1's breaker stays open, the real
+// rule fires after its minute, and CircuitBreakerOpen reaches the webhook
+// receiver (alertlog) through the ticket route.
 func TestSLORecordingRulesOnRealSeries(t *testing.T) {
 	st, _ := startStackWith(t, devstack.Options{
 		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"), PrometheusBin: toolBin(t, "PROMETHEUS_BIN"),
-		NATSBin: toolBin(t, "NATS_SERVER_BIN"), Workers: 1,
+		AlertmanagerBin: toolBin(t, "ALERTMANAGER_BIN"),
+		NATSBin:         toolBin(t, "NATS_SERVER_BIN"), Workers: 1,
 		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
 	prom := st.Prometheus.URL()
 
@@ -98,6 +104,16 @@ func TestSLORecordingRulesOnRealSeries(t *testing.T) {
 		t.Fatalf("Prometheus loaded %d rules from %v; want slo.yaml's and alerts.yaml's 55", n, files)
 	}
 
+	// Routing and inhibition, with alerts sent as Prometheus sends them:
+	// SLO a pages and tickets, SLO b only tickets. Checked after the
+	// healthy load, past both routes' group_wait.
+	am, alertlog := st.Alertmanager.URL(), st.AlertLog.URL()
+	postAlerts(t, am,
+		map[string]string{"alertname": "InjectedBurn", "severity": "page", "sloth_id": "a"},
+		map[string]string{"alertname": "InjectedBurn", "severity": "ticket", "sloth_id": "a"},
+		map[string]string{"alertname": "InjectedBurn", "severity": "ticket", "sloth_id": "b"})
+	injected := time.Now()
+
 	ratio := func(slo string) (float64, bool) {
 		return promValue(t, prom, `slo:sli_error:ratio_rate5m{sloth_slo="`+slo+`"}`)
 	}
@@ -119,6 +135,24 @@ func TestSLORecordingRulesOnRealSeries(t *testing.T) {
 		if !ok || v != 0 {
 			t.Errorf("%s: error ratio over 5m %v (present %v) after a healthy load; want 0", slo, v, ok)
 		}
+	}
+
+	// The page at once, the ticket of b, never a's: it is inhibited.
+	_, ok := poll(time.Until(injected.Add(90*time.Second)), time.Second, func() bool {
+		_, seen := notified(t, alertlog)
+		return seen["page: InjectedBurn/page firing"] && seen["ticket: InjectedBurn/ticket firing"]
+	})
+	list, _ := notified(t, alertlog)
+	for _, n := range list {
+		for _, a := range n.Alerts {
+			if a.Labels["alertname"] == "InjectedBurn" && (n.Receiver != a.Labels["severity"] || a.Labels["severity"] == "ticket" && a.Labels["sloth_id"] != "b") {
+				t.Errorf("%s received %v: a ticket of an SLO that pages, or a route by the wrong severity", n.Receiver, a.Labels)
+			}
+		}
+	}
+	if !ok || !inhibited(t, am)["InjectedBurn/ticket"] {
+		t.Errorf("after %v: notifications %+v, inhibited %v; want the page and b's ticket notified, a's ticket inhibited",
+			time.Since(injected).Round(time.Second), list, inhibited(t, am))
 	}
 
 	// service2 away: service1 answers 503 for what needs it.
@@ -152,4 +186,22 @@ func TestSLORecordingRulesOnRealSeries(t *testing.T) {
 	}
 	t.Logf("availability's error ratio over 5m: %.3f; loadgen saw %.3f (%.0f 5xx of %.0f answers, the honeypot's %.0f aside); 0 for all three SLOs while healthy",
 		v, truth, bad, total-honeypot, honeypot)
+
+	// Still away, under a light load (without calls the breaker would go
+	// half-open and wait there): the breaker stays open, the rule fires
+	// after its minute, and the ticket route notifies after its group_wait.
+	load := exec.Command(bins["cmd/loadgen"], "-target", st.Service1.URL(), "-rate", "10", "-duration", "4m", "-only", "get user")
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = load.Process.Kill(); _ = load.Wait() }()
+	took, ok := poll(3*time.Minute, 2*time.Second, func() bool {
+		_, seen := notified(t, alertlog)
+		return seen["ticket: CircuitBreakerOpen/ticket firing"]
+	})
+	if !ok {
+		list, _ := notified(t, alertlog)
+		t.Fatalf("CircuitBreakerOpen did not reach alertlog in %v: %+v", took, list)
+	}
+	t.Logf("CircuitBreakerOpen reached alertlog %v after the last check (its rule waits 1m, the ticket route 30s)", took.Round(time.Second))
 }

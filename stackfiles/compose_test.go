@@ -254,7 +254,7 @@ func TestComposeMySQLInit(t *testing.T) {
 // issues add (alerting), so that the whole workshop
 // stack fits a laptop's Docker VM.
 func TestComposeMemoryBudget(t *testing.T) {
-	const budget, reserved = 2560 << 20, 64 << 20 // Loki took 384 MiB of the 512 kept before, NATS and the workers 192
+	const budget, reserved = 2560 << 20, 0 // Loki took 384 MiB of the 512 kept before, NATS and the workers 192, alerting the last 64
 	p := loadCompose(t)
 	var sum int64
 	for _, s := range p.Services {

@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	s2 := fs.String("service2", "127.0.0.1:8001", "service2 listen address")
 	sx := fs.String("statsd-exporter", "127.0.0.1:9102", "statsd_exporter's metrics page (with STATSD_EXPORTER_BIN)")
 	prom := fs.String("prometheus", "127.0.0.1:9090", "Prometheus's address (with PROMETHEUS_BIN)")
+	am := fs.String("alertmanager", "127.0.0.1:9093", "Alertmanager's API (with ALERTMANAGER_BIN and the metrics pipeline)")
+	alertlog := fs.String("alertlog", "127.0.0.1:9095", "alertlog, the webhook receiver Alertmanager notifies (with ALERTMANAGER_BIN)")
 	toxi := fs.String("toxiproxy", "127.0.0.1:8474", "toxiproxy's API, for make chaos-*")
 	jaeger := fs.String("jaeger", "127.0.0.1:16686", "Jaeger's query API (with JAEGER_BIN and OTELCOL_BIN)")
 	otlpGRPC := fs.String("otlp-grpc", "127.0.0.1:4317", "the collector's OTLP gRPC receiver (with JAEGER_BIN and OTELCOL_BIN)")
@@ -66,6 +68,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	tools := devstack.Telemetry{
 		StatsdExporterBin: os.Getenv("STATSD_EXPORTER_BIN"), PrometheusBin: os.Getenv("PROMETHEUS_BIN"),
 		OtelcolBin: os.Getenv("OTELCOL_BIN"), JaegerBin: os.Getenv("JAEGER_BIN"), NATSBin: os.Getenv("NATS_SERVER_BIN"),
+		AlertmanagerBin: os.Getenv("ALERTMANAGER_BIN"),
 	}
 	metrics := tools.StatsdExporterBin != "" && tools.PrometheusBin != ""
 	tracing := tools.OtelcolBin != "" && tools.JaegerBin != ""
@@ -81,6 +84,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	wanted := []namedAddr{{"service1", *s1, ""}, {"service2", *s2, ""}, {"toxiproxy", *toxi, ""}, {"loki", *loki, ""}}
 	if metrics {
 		wanted = append(wanted, namedAddr{"statsd-exporter", *sx, ""}, namedAddr{"prometheus", *prom, ""}, namedAddr{"statsd-udp", *sudp, "udp"})
+		if tools.AlertmanagerBin != "" {
+			wanted = append(wanted, namedAddr{"alertmanager", *am, ""}, namedAddr{"alertlog", *alertlog, ""})
+		}
 	}
 	if tracing {
 		wanted = append(wanted, namedAddr{"jaeger", *jaeger, ""}, namedAddr{"otlp-grpc", *otlpGRPC, ""}, namedAddr{"otlp-http", *otlpHTTP, ""})
@@ -150,6 +156,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		LokiAddr: *loki,
 
 		StatsdExporterWebAddr: *sx, PrometheusAddr: *prom, StatsdUDPAddr: *sudp,
+		AlertmanagerAddr: *am, AlertLogAddr: *alertlog,
 		CollectorGRPCAddr: *otlpGRPC, CollectorHTTPAddr: *otlpHTTP, JaegerQueryAddr: *jaeger,
 		TelemetryLater: later && (metrics || tracing || tools.NATSBin != ""),
 	}
@@ -162,7 +169,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if !later {
 		if metrics {
-			opts.StatsdExporterBin, opts.PrometheusBin = tools.StatsdExporterBin, tools.PrometheusBin
+			opts.StatsdExporterBin, opts.PrometheusBin, opts.AlertmanagerBin = tools.StatsdExporterBin, tools.PrometheusBin, tools.AlertmanagerBin
 		}
 		if tracing {
 			opts.OtelcolBin, opts.JaegerBin = tools.OtelcolBin, tools.JaegerBin
@@ -250,7 +257,7 @@ const firstBuildTime = "7.5 minutes on 2 cores with an empty Go build cache"
 func missingTools(t devstack.Telemetry) []string {
 	var missing []string
 	for _, b := range []struct{ name, path string }{
-		{"statsd_exporter", t.StatsdExporterBin}, {"Prometheus", t.PrometheusBin},
+		{"statsd_exporter", t.StatsdExporterBin}, {"Prometheus", t.PrometheusBin}, {"Alertmanager", t.AlertmanagerBin},
 		{"the OpenTelemetry collector", t.OtelcolBin}, {"Jaeger", t.JaegerBin}, {"nats-server", t.NATSBin},
 	} {
 		if _, err := os.Stat(b.path); b.path != "" && err != nil {
@@ -314,6 +321,10 @@ func printTelemetryURLs(w io.Writer, st *devstack.Stack) {
 	if st.Prometheus != nil {
 		fmt.Fprintf(w, "  statsd-exporter %s/metrics   (DogStatsD on %s)\n  prometheus %s/api/v1/query?query=up   (the HTTP API; no web UI in this build)\n",
 			st.StatsdExporter.URL(), st.StatsdUDP, st.Prometheus.URL())
+	}
+	if st.Alertmanager != nil {
+		fmt.Fprintf(w, "  alertmanager %s/api/v2/alerts   (the API; no web UI in this build); its notifications: %s/alerts\n",
+			st.Alertmanager.URL(), st.AlertLog.URL())
 	}
 	if st.Jaeger != nil {
 		fmt.Fprintf(w, "  jaeger    %s/api/services, %s/api/traces/<trace id>   (the query API Grafana uses; this build has no UI, / is a placeholder page)\n",

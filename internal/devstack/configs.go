@@ -46,9 +46,58 @@ func LoopbackPrometheusConfig(repoRoot string, targets map[string]string) ([]byt
 		if !strings.Contains(cfg, quoted) {
 			return nil, fmt.Errorf("%s has no target %s", PrometheusConfigFile, quoted)
 		}
+		if to == "" && from == alertmanagerTarget {
+			// No Alertmanager: the alerting section goes, rather than
+			// a target that logs an error at each evaluation.
+			var err error
+			if cfg, err = dropSection(cfg, "alerting:"); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		cfg = strings.ReplaceAll(cfg, quoted, `"`+to+`"`)
 	}
 	return []byte(cfg), nil
+}
+
+// alertmanagerTarget is Alertmanager in the Prometheus config.
+const alertmanagerTarget = "alertmanager:9093"
+
+// dropSection removes the top-level YAML section key (and the comment
+// lines just above it) from cfg, up to the next top-level line.
+func dropSection(cfg, key string) (string, error) {
+	lines := strings.SplitAfter(cfg, "\n")
+	start := -1
+	for i, l := range lines {
+		if l == key+"\n" {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		return "", fmt.Errorf("%s has no section %s", PrometheusConfigFile, key)
+	}
+	end := start + 1
+	for end < len(lines) && (strings.HasPrefix(lines[end], " ") || strings.TrimSpace(lines[end]) == "") {
+		end++
+	}
+	for start > 0 && strings.HasPrefix(lines[start-1], "#") {
+		start--
+	}
+	return strings.Join(lines[:start], "") + strings.Join(lines[end:], ""), nil
+}
+
+// AlertmanagerConfigFile is the Alertmanager config compose mounts; its
+// receivers' webhook address is alertlogURL.
+const (
+	AlertmanagerConfigFile = "deploy/alertmanager/alertmanager.yml"
+	alertlogURL            = "http://alertlog:9095/"
+)
+
+// LoopbackAlertmanagerConfig returns the Alertmanager config src (the file
+// compose mounts) with its webhooks pointed at alertlog on addr.
+func LoopbackAlertmanagerConfig(src, alertlogAddr string) (string, error) {
+	return replaceAll(AlertmanagerConfigFile, src, [][2]string{{alertlogURL, "http://" + alertlogAddr + "/"}})
 }
 
 // JaegerConfigFile is the Jaeger config compose mounts.

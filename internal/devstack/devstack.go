@@ -8,7 +8,8 @@
 // By concern: devstack.go (start and stop the whole), services.go (the
 // services and their environment), pipeline.go (statsd_exporter,
 // Prometheus, the collector, Jaeger), configs.go (the compose files moved
-// to loopback), mariadb.go and schema.go (MySQL), chaos.go (toxiproxy),
+// to loopback), mariadb.go and schema.go (MySQL), alerting.go
+// (Alertmanager and its webhook receiver), chaos.go (toxiproxy),
 // nats.go (NATS and the workers), loki.go (the stand-in for Loki), process.go (running and watching a
 // program), supervise.go (restarts), jsonfile.go (Docker's json-file log
 // format), build.go (go build). Test
@@ -69,6 +70,14 @@ type Options struct {
 	// statsd-exporter/mapping.yaml, and Prometheus with
 	// deploy/prometheus/prometheus.yml, its targets pointed at loopback.
 	StatsdExporterBin, PrometheusBin string
+
+	// Alerting, started with the metrics pipeline when AlertmanagerBin is
+	// set: alertlog (cmd/alertlog, the webhook receiver) on AlertLogAddr,
+	// then Alertmanager with deploy/alertmanager/alertmanager.yml on
+	// AlertmanagerAddr (empty or port 0: free ports), which Prometheus then
+	// sends its alerts to. Without it Prometheus evaluates the rules and
+	// sends nowhere.
+	AlertmanagerBin, AlertmanagerAddr, AlertLogAddr string
 
 	// The tracing pipeline, started when OtelcolBin is set: the collector
 	// built from otel-collector/builder-config.yaml with
@@ -139,6 +148,10 @@ type Stack struct {
 	StatsdUDP      string
 	StatsdExporter *Process // nil without the pipeline
 	Prometheus     *Process
+	// Alertmanager's API is at Alertmanager.URL(), alertlog's list of
+	// notifications at AlertLog.URL()+"/alerts" (nil without
+	// AlertmanagerBin).
+	Alertmanager, AlertLog *Process
 
 	// OTLPEndpoint is the collector's OTLP gRPC address ("" without it).
 	OTLPEndpoint     string
@@ -244,7 +257,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 // with them on a first make local), as Options has them; an empty one is
 // not started.
 type Telemetry struct {
-	StatsdExporterBin, PrometheusBin, OtelcolBin, JaegerBin, NATSBin string
+	StatsdExporterBin, PrometheusBin, OtelcolBin, JaegerBin, NATSBin, AlertmanagerBin string
 }
 
 // StartTelemetry starts the pipeline of a stack started with
@@ -252,8 +265,8 @@ type Telemetry struct {
 // Call it before Supervise, or restart Supervise after it.
 func (s *Stack) StartTelemetry(ctx context.Context, t Telemetry) error {
 	s.mu.Lock()
-	s.opts.StatsdExporterBin, s.opts.PrometheusBin, s.opts.OtelcolBin, s.opts.JaegerBin, s.opts.NATSBin =
-		t.StatsdExporterBin, t.PrometheusBin, t.OtelcolBin, t.JaegerBin, t.NATSBin
+	s.opts.StatsdExporterBin, s.opts.PrometheusBin, s.opts.OtelcolBin, s.opts.JaegerBin, s.opts.NATSBin, s.opts.AlertmanagerBin =
+		t.StatsdExporterBin, t.PrometheusBin, t.OtelcolBin, t.JaegerBin, t.NATSBin, t.AlertmanagerBin
 	s.mu.Unlock()
 	if t.NATSBin != "" && s.NATSURL != "" && s.NATS == nil {
 		// The services were told where NATS would be: their tasks waited.
@@ -322,7 +335,7 @@ func (s *Stack) Stop() error {
 			errs = append(errs, p.Stop(20*time.Second))
 		}
 	}
-	for _, p := range []*Process{s.NATS, s.Prometheus, s.StatsdExporter, s.Collector, s.Jaeger} {
+	for _, p := range []*Process{s.NATS, s.Prometheus, s.Alertmanager, s.AlertLog, s.StatsdExporter, s.Collector, s.Jaeger} {
 		if p != nil {
 			_ = p.Stop(20 * time.Second) // their exit codes are not ours to judge
 		}

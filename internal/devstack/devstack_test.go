@@ -76,6 +76,30 @@ func TestLoopbackPrometheusConfig(t *testing.T) {
 	if _, err := LoopbackPrometheusConfig(repoRoot, map[string]string{"nosuch:1": "x"}); err == nil {
 		t.Error("a missing target was not reported")
 	}
+	// Alertmanager moved, or its section dropped (and only it) when there is none.
+	moved, err := LoopbackPrometheusConfig(repoRoot, map[string]string{alertmanagerTarget: "127.0.0.1:19093"})
+	if err != nil || !bytes.Contains(moved, []byte("alerting:")) || !bytes.Contains(moved, []byte(`"127.0.0.1:19093"`)) {
+		t.Errorf("Alertmanager not moved (%v):\n%s", err, moved)
+	}
+	dropped, err := LoopbackPrometheusConfig(repoRoot, map[string]string{alertmanagerTarget: ""})
+	if err != nil || bytes.Contains(dropped, []byte("alerting:")) || bytes.Contains(dropped, []byte("Alertmanager")) || bytes.Contains(dropped, []byte(alertmanagerTarget)) || !bytes.Contains(dropped, []byte("rule_files:")) ||
+		!bytes.Contains(dropped, []byte("scrape_configs:")) {
+		t.Errorf("alerting not dropped cleanly (%v):\n%s", err, dropped)
+	}
+}
+
+func TestLoopbackAlertmanagerConfig(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot, AlertmanagerConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoopbackAlertmanagerConfig(string(src), "127.0.0.1:19095")
+	if err != nil || strings.Contains(got, "alertlog:9095") || strings.Count(got, "http://127.0.0.1:19095/alerts") != 2 {
+		t.Errorf("webhooks not moved (%v):\n%s", err, got)
+	}
+	if _, err := LoopbackAlertmanagerConfig("route: {}", "x"); err == nil {
+		t.Error("a config without alertlog's webhook was not reported")
+	}
 }
 
 func TestListeningAddr(t *testing.T) {

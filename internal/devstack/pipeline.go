@@ -74,9 +74,16 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 	targets := map[string]string{
 		"statsd-exporter:9102": webAddr,
 		"localhost:9090":       promAddr,
+		"alertmanager:9093":    "", // no alerting section without Alertmanager
 	}
 	if s.collectorMetrics != "" {
 		targets["otel-collector:8888"] = s.collectorMetrics
+	}
+	if s.opts.AlertmanagerBin != "" {
+		if err := s.startAlerting(ctx); err != nil {
+			return err
+		}
+		targets["alertmanager:9093"] = s.Alertmanager.Addr
 	}
 	cfg, err := LoopbackPrometheusConfig(s.opts.RepoRoot, targets)
 	if err != nil {

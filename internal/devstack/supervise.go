@@ -56,7 +56,7 @@ func (s *Stack) Programs() map[string]int {
 // processes lists the running Processes (s.mu held).
 func (s *Stack) processes() []*Process {
 	var ps []*Process
-	for _, p := range append([]*Process{s.Service1, s.Service2, s.NATS, s.StatsdExporter, s.Prometheus, s.Collector, s.Jaeger}, s.Workers...) {
+	for _, p := range append([]*Process{s.Service1, s.Service2, s.NATS, s.StatsdExporter, s.Prometheus, s.Alertmanager, s.AlertLog, s.Collector, s.Jaeger}, s.Workers...) {
 		if p != nil {
 			ps = append(ps, p)
 		}
@@ -154,7 +154,7 @@ func (s *Stack) slots() []slot {
 
 // processSlot is where the stack keeps p (s.mu held).
 func (s *Stack) processSlot(p *Process) **Process {
-	ptrs := []**Process{&s.Service1, &s.Service2, &s.NATS, &s.StatsdExporter, &s.Prometheus, &s.Collector, &s.Jaeger}
+	ptrs := []**Process{&s.Service1, &s.Service2, &s.NATS, &s.StatsdExporter, &s.Prometheus, &s.Alertmanager, &s.AlertLog, &s.Collector, &s.Jaeger}
 	for i := range s.Workers {
 		ptrs = append(ptrs, &s.Workers[i])
 	}

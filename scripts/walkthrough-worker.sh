@@ -60,11 +60,13 @@ done_tasks() { above "$(promql 'sum(worker_task_duration_seconds_count{outcome="
 eventually 30 "worker_task_duration_seconds_count{outcome=\"ack\"} above 0" done_tasks
 echo "one trace from POST /users to the worker's task; the Worker dashboard counts it"
 
-step "2. Kill the worker mid-task: every task is done once"
-create "workshop-w2-$run" 20 0.05 &
+step "2. Kill the worker mid-task: make experiment NAME=worker-kill; every task is done once"
+# 20 creates over about 10 s, while the experiment checks its steady state
+# and kills the worker.
+create "workshop-w2-$run" 20 0.5 &
 creating=$!
-sleep 0.5
-make --no-print-directory chaos-kill-worker
+make --no-print-directory experiment NAME=worker-kill | tee "$tmp/experiment"
+grep -q 'verdict: HELD' "$tmp/experiment" || fail "the experiment's hypothesis did not hold"
 wait $creating
 twenty() { welcomed "workshop-w2-$run" 20; }
 eventually 60 "20 welcome messages, one each, after the kill" twenty

@@ -43,6 +43,8 @@ func (a *actor) do(ctx context.Context, act Action) ActionResult {
 		err = a.toxi(ctx, act.Toxiproxy)
 	case act.Wait > 0:
 		err = sleep(ctx, scaled(act.Wait.D(), a.scale))
+	case act.Load != nil:
+		r.Output, err = a.burst(ctx, act.Load)
 	}
 	r.TookMS = time.Since(r.Start).Milliseconds()
 	r.OK = err == nil
@@ -64,6 +66,8 @@ func (act Action) describe(scale float64) string {
 		return fmt.Sprintf("POST /proxies/%s/toxics %s (toxiproxy)", act.Toxiproxy.Proxy, b)
 	case act.Toxiproxy != nil:
 		return fmt.Sprintf(`POST /proxies/%s {"enabled":%t} (toxiproxy)`, act.Toxiproxy.Proxy, *act.Toxiproxy.Enabled)
+	case act.Load != nil:
+		return fmt.Sprintf("make load LOAD_RATE=%d LOAD_DURATION=%s", act.Load.Rate, loadDuration(act.Load, scale))
 	default:
 		return "wait " + scaled(act.Wait.D(), scale).String()
 	}
@@ -94,12 +98,32 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+func loadDuration(l *LoadAction, scale float64) string {
+	return max(scaled(l.Duration.D(), scale), time.Second).Round(time.Second).String()
+}
+
+// burst runs make load for the action's (scaled) duration. loadgen exits
+// 1 when answers were not the healthy ones: under a fault that is
+// expected, so only its not running is an error.
+func (a *actor) burst(ctx context.Context, l *LoadAction) (string, error) {
+	out, err := a.run(ctx, "load", fmt.Sprintf("LOAD_RATE=%d", l.Rate), "LOAD_DURATION="+loadDuration(l, a.scale))
+	if err != nil && !strings.Contains(out, "statuses") {
+		return out, err
+	}
+	return out, nil
+}
+
 // make runs a chaos target, in its own process group so that a cancelled
 // run stops it whole; its output is returned.
 func (a *actor) make(ctx context.Context, target string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	return a.run(ctx, target)
+}
+
+// run runs make with args in the repository.
+func (a *actor) run(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", a.root, target)
+	cmd := exec.CommandContext(ctx, "make", append([]string{"--no-print-directory", "-C", a.root}, args...)...)
 	cmd.Env = makeEnv()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -108,7 +132,7 @@ func (a *actor) make(ctx context.Context, target string) (string, error) {
 	err := cmd.Run()
 	text := strings.TrimSpace(out.String())
 	if err != nil {
-		return text, fmt.Errorf("make %s: %v: %s", target, err, lastLines(text, 5))
+		return text, fmt.Errorf("make %s: %v: %s", strings.Join(args, " "), err, lastLines(text, 5))
 	}
 	return text, nil
 }

@@ -97,6 +97,15 @@ type Action struct {
 	Toxiproxy *ToxiproxyAction `yaml:"toxiproxy"`
 	// Wait pauses (scaled by -scale).
 	Wait Duration `yaml:"wait"`
+	// Load is a burst of make load's mix through service1 on top of the
+	// steady load (a crowd signing up), for its duration (scaled).
+	Load *LoadAction `yaml:"load"`
+}
+
+// LoadAction is a bounded burst: make load LOAD_RATE=rate LOAD_DURATION=duration.
+type LoadAction struct {
+	Rate     int      `yaml:"rate"`
+	Duration Duration `yaml:"duration"`
 }
 
 // ToxiproxyAction disables a proxy, adds a toxic to it, or resets all.
@@ -199,8 +208,8 @@ func (e *Experiment) validate() []error {
 	}
 	for i, a := range e.Rollbacks {
 		errs = append(errs, a.validate(fmt.Sprintf("rollbacks[%d]", i))...)
-		if a.Wait > 0 {
-			bad(fmt.Sprintf("rollbacks[%d].wait", i), "a rollback undoes; the steady-state check waits")
+		if a.Wait > 0 || a.Load != nil {
+			bad(fmt.Sprintf("rollbacks[%d]", i), "a rollback undoes: no wait, no load (the steady-state check waits)")
 		}
 	}
 	return errs
@@ -306,8 +315,17 @@ func (a Action) validate(field string) []error {
 	if a.Wait > 0 {
 		n++
 	}
+	if l := a.Load; l != nil {
+		n++
+		if l.Rate <= 0 || l.Rate > 500 {
+			bad(".load.rate", "%d: between 1 and 500 requests/s", l.Rate)
+		}
+		if l.Duration <= 0 || l.Duration.D() > 2*time.Minute {
+			bad(".load.duration", "%v: up to 2m", l.Duration.D())
+		}
+	}
 	if n != 1 {
-		bad("", "%d of make, toxiproxy, wait set; want exactly one", n)
+		bad("", "%d of make, toxiproxy, wait, load set; want exactly one", n)
 	}
 	return errs
 }

@@ -19,6 +19,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -30,6 +31,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -133,8 +135,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout)
 	if *rate > 0 {
-		stopLoad := startLoad(*root, *rate, stdout)
-		defer stopLoad()
+		r.load = startLoad(*root, *rate, stdout)
+		defer r.load.Stop()
 	}
 
 	var results []*Journal
@@ -174,30 +176,80 @@ func whichStack(root string) (string, error) {
 	return s, nil
 }
 
-// startLoad drives make load's mix through service1 (on whichever stack
-// runs) until the returned func is called; bounded by make load's
-// duration in any case.
-func startLoad(root string, rate int, out io.Writer) func() {
-	cmd := exec.Command("make", "--no-print-directory", "-C", root, "load",
-		fmt.Sprintf("LOAD_RATE=%d", rate), "LOAD_DURATION=1h")
-	cmd.Env = makeEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(out, "   (no load: %v)\n", err)
-		return func() {}
-	}
+// loader drives make load's mix through service1 (on whichever stack
+// runs) until stop, in runs of 10 minutes (loadgen's bound), one after the
+// other; err says why it stopped early.
+type loader struct {
+	mu   sync.Mutex
+	err  error
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startLoad(root string, rate int, out io.Writer) *loader {
+	l := &loader{stop: make(chan struct{}), done: make(chan struct{})}
 	fmt.Fprintf(out, "load: make load LOAD_RATE=%d through service1 while the experiments run\n", rate)
-	return func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+	go func() {
+		defer close(l.done)
+		for {
+			cmd := exec.Command("make", "--no-print-directory", "-C", root, "load",
+				fmt.Sprintf("LOAD_RATE=%d", rate), "LOAD_DURATION=10m")
+			cmd.Env = makeEnv()
+			var output bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &output, &output
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				l.fail(err)
+				return
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case <-l.stop:
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+				select {
+				case <-exited:
+				case <-time.After(10 * time.Second):
+					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+					<-exited
+				}
+				return
+			case err := <-exited:
+				if err != nil && time.Since(start) < 9*time.Minute {
+					// loadgen exits 1 when answers were unexpected (the
+					// faults cause them): only an early end is a failure.
+					if time.Since(start) < 5*time.Second {
+						l.fail(fmt.Errorf("make load: %v: %s", err, lastLines(strings.TrimSpace(output.String()), 3)))
+						return
+					}
+				}
+			}
 		}
+	}()
+	return l
+}
+
+func (l *loader) fail(err error) {
+	l.mu.Lock()
+	l.err = err
+	l.mu.Unlock()
+}
+
+// Err says why the load stopped, if it did.
+func (l *loader) Err() error {
+	if l == nil {
+		return nil
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Stop ends the load and waits for it.
+func (l *loader) Stop() {
+	close(l.stop)
+	<-l.done
 }
 
 // table prints the game day's results.

@@ -247,7 +247,7 @@ func (p Probe) tolerance() string {
 	}
 	switch {
 	case p.SLO != nil:
-		return fmt.Sprintf("%s error share over %s ≤ %g", p.SLO.Name, model(p.SLO.Window.D()), p.SLO.max())
+		return fmt.Sprintf("%s error share over %s ≤ %.6g", p.SLO.Name, model(p.SLO.Window.D()), p.SLO.max())
 	case p.Prometheus != nil:
 		return bound(p.Prometheus.Min, p.Prometheus.Max)
 	default:

@@ -84,7 +84,8 @@ type runner struct {
 	interval  time.Duration
 	timeout   time.Duration // one experiment, all phases
 	out       io.Writer
-	annotated bool // said once when Grafana is not there
+	annotated bool    // said once when Grafana is not there
+	load      *loader // nil without -load-rate
 }
 
 // Run runs one experiment; the rollbacks run whatever happens. It returns
@@ -123,7 +124,10 @@ func (r *runner) Run(ctx context.Context, e *Experiment) (*Journal, string) {
 		r.say(e.SteadyState[i], ph)
 	}
 	injected := false
-	if !allHeld(before) {
+	if err := r.load.Err(); err != nil {
+		j.Verdict = NotSteady
+		j.Deviations = append(j.Deviations, "the load through service1 stopped: "+err.Error())
+	} else if !allHeld(before) {
 		j.Verdict = NotSteady
 		for i, ph := range before {
 			if !ph.Held {

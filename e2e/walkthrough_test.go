@@ -82,7 +82,7 @@ func TestWalkthroughs(t *testing.T) {
 
 // gameDayTable is the table make gameday ends with.
 func gameDayTable(out string) string {
-	if i := strings.Index(out, "game day:"); i >= 0 {
+	if i := strings.LastIndex(out, "\ngame day:"); i >= 0 {
 		return out[i:]
 	}
 	return "(no table)"

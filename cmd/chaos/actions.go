@@ -62,7 +62,7 @@ func (act Action) describe(scale float64) string {
 	case act.Toxiproxy != nil && act.Toxiproxy.Reset:
 		return "POST /reset (toxiproxy)"
 	case act.Toxiproxy != nil && act.Toxiproxy.Toxic != nil:
-		b, _ := json.Marshal(act.Toxiproxy.Toxic)
+		b, _ := json.Marshal(act.Toxiproxy.Toxic.full())
 		return fmt.Sprintf("POST /proxies/%s/toxics %s (toxiproxy)", act.Toxiproxy.Proxy, b)
 	case act.Toxiproxy != nil:
 		return fmt.Sprintf(`POST /proxies/%s {"enabled":%t} (toxiproxy)`, act.Toxiproxy.Proxy, *act.Toxiproxy.Enabled)
@@ -157,18 +157,24 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, " | ")
 }
 
+// full is the toxic as toxiproxy's API takes it: toxicity 1 (always) when
+// the file leaves it out.
+func (t *Toxic) full() Toxic {
+	out := *t
+	if out.Toxicity == 0 {
+		out.Toxicity = 1
+	}
+	return out
+}
+
 // toxi changes toxiproxy through its API.
 func (a *actor) toxi(ctx context.Context, t *ToxiproxyAction) error {
 	path, body := "/reset", []byte(nil)
 	switch {
 	case t.Reset:
 	case t.Toxic != nil:
-		toxic := *t.Toxic
-		if toxic.Toxicity == 0 {
-			toxic.Toxicity = 1
-		}
 		path = "/proxies/" + t.Proxy + "/toxics"
-		body, _ = json.Marshal(toxic)
+		body, _ = json.Marshal(t.Toxic.full())
 	default:
 		path = "/proxies/" + t.Proxy
 		body, _ = json.Marshal(map[string]bool{"enabled": *t.Enabled})

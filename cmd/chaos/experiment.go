@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -93,7 +94,8 @@ type Action struct {
 	// the same commands a reader types, on whichever stack runs.
 	Make string `yaml:"make"`
 	// Toxiproxy changes one proxy (or resets them all) through toxiproxy's
-	// API, on any hop: mysql, service2, nats, worker-nats, worker-mysql.
+	// API, on any hop of deploy/toxiproxy/toxiproxy.json: service2, mysql,
+	// nats, worker-nats.
 	Toxiproxy *ToxiproxyAction `yaml:"toxiproxy"`
 	// Wait pauses (scaled by -scale).
 	Wait Duration `yaml:"wait"`
@@ -147,6 +149,30 @@ var (
 	toxicTypes   = []string{"latency", "down", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"}
 	toxicStreams = []string{"upstream", "downstream"}
 )
+
+// proxyFile names toxiproxy's proxies, the same on both stacks.
+const proxyFile = "deploy/toxiproxy/toxiproxy.json"
+
+// proxyNames are its proxies (loadProxies fills them).
+var proxyNames []string
+
+func loadProxies(root string) error {
+	b, err := os.ReadFile(filepath.Join(root, proxyFile))
+	if err != nil {
+		return err
+	}
+	var proxies []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(b, &proxies); err != nil {
+		return fmt.Errorf("%s: %w", proxyFile, err)
+	}
+	proxyNames = nil
+	for _, p := range proxies {
+		proxyNames = append(proxyNames, p.Name)
+	}
+	return nil
+}
 
 // Load reads and checks an experiment file; the error names the file, the
 // field and why, before anything is injected.
@@ -293,8 +319,8 @@ func (a Action) validate(field string) []error {
 		case t.Reset && (t.Proxy != "" || t.Enabled != nil || t.Toxic != nil):
 			bad(".toxiproxy", "reset resets every proxy: no proxy, enabled or toxic with it")
 		case t.Reset:
-		case t.Proxy == "":
-			bad(".toxiproxy.proxy", "missing (mysql, service2, nats, worker-nats, worker-mysql)")
+		case !slices.Contains(proxyNames, t.Proxy):
+			bad(".toxiproxy.proxy", "%q is not a proxy of %s (%s)", t.Proxy, proxyFile, strings.Join(proxyNames, ", "))
 		case (t.Enabled == nil) == (t.Toxic == nil):
 			bad(".toxiproxy", "one of enabled and toxic")
 		case t.Toxic != nil:

@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitBadInput
 	}
 	cmd, names := fs.Arg(0), fs.Args()[min(1, fs.NArg()):]
-	if err := loadSLOs(*root); err != nil {
+	if err := errors.Join(loadSLOs(*root), loadProxies(*root)); err != nil {
 		fmt.Fprintln(stderr, "chaos:", err)
 		return exitBadInput
 	}

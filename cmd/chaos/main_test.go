@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,7 +26,7 @@ import (
 const repoRoot = "../.."
 
 func TestMain(m *testing.M) {
-	if err := loadSLOs(repoRoot); err != nil {
+	if err := errors.Join(loadSLOs(repoRoot), loadProxies(repoRoot)); err != nil {
 		fmt.Println(err)
 		os.Exit(1)
 	}
@@ -50,8 +51,8 @@ func TestExperimentsAreValid(t *testing.T) {
 			}
 		}
 	}
-	if len(exps) < 10 {
-		t.Errorf("%d experiments; want walkthrough 4's and 6's ten", len(exps))
+	if len(exps) < 11 {
+		t.Errorf("%d experiments; want walkthrough 4's and 6's eleven", len(exps))
 	}
 }
 
@@ -103,6 +104,7 @@ func TestInvalidExperimentsAreRefused(t *testing.T) {
 		"no-bound":        {"min: 2}", "}", "hypothesis[1].prometheus: neither min nor max"},
 		"bad-status":      {"status: 503", "status: 5003", "hypothesis[0].http.status: 5003 is not an HTTP status"},
 		"bad-toxic":       {"toxiproxy: {reset: true}", "toxiproxy: {proxy: mysql, toxic: {name: x, type: lag, stream: downstream}}", `rollbacks[0].toxiproxy.toxic.type: "lag" is not one of`},
+		"unknown-proxy":   {"toxiproxy: {reset: true}", "toxiproxy: {proxy: redis, enabled: true}", `rollbacks[0].toxiproxy.proxy: "redis" is not a proxy of deploy/toxiproxy/toxiproxy.json`},
 		"wrong-type":      {"status: 200}", "status: ok}", "cannot unmarshal !!str `ok` into int"},
 		"no-steady-state": {"steady_state:\n  - name: up\n    http: {url: \"http://localhost:8000/\", status: 200}\n  - name: availability\n    slo: {name: service1-availability, window: 30s}\n", "steady_state: []\n", "steady_state: no probe"},
 	} {
@@ -298,7 +300,7 @@ func TestRollbackFailureExitsNonZero(t *testing.T) {
 	var out bytes.Buffer
 	r := w.runner(&out, t.TempDir())
 	e := w.experiment(t, fmt.Sprintf("  - name: answers\n    http: {url: %q, status: 200}", w.url),
-		"  - name: remove the toxic from a proxy that is not there\n    toxiproxy: {proxy: nosuch, enabled: true}")
+		"  - name: enable a proxy this toxiproxy does not have\n    toxiproxy: {proxy: worker-nats, enabled: true}")
 	j, _ := r.Run(context.Background(), e)
 	if j.Verdict != RollbackBad {
 		t.Fatalf("verdict %q, want %q:\n%s", j.Verdict, RollbackBad, out.String())

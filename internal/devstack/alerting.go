@@ -45,12 +45,8 @@ func (s *Stack) startAlerting(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(s.opts.WorkDir, "alertmanager")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	cfgPath := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+	dir, cfgPath, err := s.writeConfig("alertmanager", "alertmanager.yml", []byte(cfg))
+	if err != nil {
 		return err
 	}
 	am, err := StartTool(ctx, "alertmanager", s.opts.AlertmanagerBin, []string{

@@ -89,12 +89,8 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(s.opts.WorkDir, "prometheus")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	cfgPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+	dir, cfgPath, err := s.writeConfig("prometheus", "prometheus.yml", cfg)
+	if err != nil {
 		return err
 	}
 	prom, err := StartTool(ctx, "prometheus", s.opts.PrometheusBin, []string{
@@ -110,6 +106,17 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 	s.Prometheus = prom
 	s.mu.Unlock()
 	return nil
+}
+
+// writeConfig writes a program's config file (compose's, moved to
+// loopback) to its folder of the work directory; it returns both.
+func (s *Stack) writeConfig(program, file string, cfg []byte) (dir, path string, err error) {
+	dir = filepath.Join(s.opts.WorkDir, program)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	path = filepath.Join(dir, file)
+	return dir, path, os.WriteFile(path, cfg, 0o644)
 }
 
 // startCollector runs the collector with the project's config, its ports
@@ -217,12 +224,8 @@ func (s *Stack) startOtelStyle(ctx context.Context, name, bin, configFile string
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(s.opts.WorkDir, name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+	_, path, err := s.writeConfig(name, "config.yaml", []byte(cfg))
+	if err != nil {
 		return nil, err
 	}
 	var start func(context.Context) (*Process, error)

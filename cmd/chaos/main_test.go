@@ -342,3 +342,20 @@ func TestInterruptRollsBack(t *testing.T) {
 		t.Errorf("toxics left after the interrupted run: %v", toxics)
 	}
 }
+
+// TestInterruptBeforeInjecting: Ctrl-C before the fault injects nothing
+// and says interrupted, not that the stack was not steady.
+func TestInterruptBeforeInjecting(t *testing.T) {
+	w := newWorld(t)
+	var out bytes.Buffer
+	r := w.runner(&out, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	j, _ := r.Run(ctx, w.experiment(t, fmt.Sprintf("  - name: answers\n    http: {url: %q, status: 200}", w.url), resetRollback))
+	if j.Verdict != Interrupted || len(j.Method) != 0 || len(j.Rollbacks) != 0 {
+		t.Errorf("verdict %q, method %+v, rollbacks %+v; want interrupted with nothing done:\n%s", j.Verdict, j.Method, j.Rollbacks, out.String())
+	}
+	if toxics, _ := w.proxy.Toxics(); len(toxics) != 0 {
+		t.Errorf("toxics %v after a run interrupted before its method", toxics)
+	}
+}

@@ -124,7 +124,10 @@ func (r *runner) Run(ctx context.Context, e *Experiment) (*Journal, string) {
 		r.say(e.SteadyState[i], ph)
 	}
 	injected := false
-	if err := r.load.Err(); err != nil {
+	if ctx.Err() != nil {
+		// Ctrl-C or the timeout before anything was injected: the
+		// switch below says interrupted.
+	} else if err := r.load.Err(); err != nil {
 		j.Verdict = NotSteady
 		j.Deviations = append(j.Deviations, "the load through service1 stopped: "+err.Error())
 	} else if !allHeld(before) {

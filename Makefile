@@ -224,7 +224,7 @@ test-integration: ## tests against a real MySQL-protocol server (MYSQL_TEST_DSN)
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
 
 e2e: mariadb jq tools k8s-tools $(SLOTH_BIN) ## the real binaries and every program of the stack as host processes; the walkthrough scripts against make local
-	$(GO) test -count=1 -timeout 20m -tags e2e ./e2e/
+	$(GO) test -count=1 -timeout 35m -tags e2e ./e2e/
 
 ci: test test-integration e2e bench-check ## everything CI runs
 

@@ -10,6 +10,11 @@ import (
 	"time"
 )
 
+// annotationTag is on every experiment's annotation; every dashboard of
+// grafana/dashboards shows the annotations with it (a test holds them
+// equal).
+const annotationTag = "chaos"
+
 // annotator posts each experiment's start and end to Grafana's
 // annotations API, so that every dashboard shows when it ran (tags: chaos
 // and the experiment's name). make local has no Grafana: the runner says
@@ -26,7 +31,7 @@ func (a *annotator) start(ctx context.Context, e *Experiment, at time.Time) (int
 	}
 	err := a.send(ctx, http.MethodPost, "/api/annotations", map[string]any{
 		"time": at.UnixMilli(),
-		"tags": []string{"chaos", e.Name},
+		"tags": []string{annotationTag, e.Name},
 		"text": "chaos: " + e.Title + " (started)",
 	}, &out)
 	if err == nil && out.ID == 0 {
@@ -40,7 +45,7 @@ func (a *annotator) start(ctx context.Context, e *Experiment, at time.Time) (int
 func (a *annotator) end(ctx context.Context, id int64, e *Experiment, at time.Time, verdict string) error {
 	return a.send(ctx, http.MethodPatch, fmt.Sprintf("/api/annotations/%d", id), map[string]any{
 		"timeEnd": at.UnixMilli(),
-		"tags":    []string{"chaos", e.Name},
+		"tags":    []string{annotationTag, e.Name},
 		"text":    "chaos: " + e.Title + ": " + verdict,
 	}, nil)
 }

@@ -359,3 +359,42 @@ func TestInterruptBeforeInjecting(t *testing.T) {
 		t.Errorf("toxics %v after a run interrupted before its method", toxics)
 	}
 }
+
+// TestDashboardsShowTheRuns: every dashboard queries Grafana's own
+// annotations by the tag the runner posts, so each run shows on all of
+// them (organization annotations appear only where a dashboard asks).
+func TestDashboardsShowTheRuns(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "grafana/dashboards/*.json"))
+	if len(files) == 0 {
+		t.Fatal("no dashboards")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Annotations struct {
+				List []struct {
+					Datasource struct{ Type, UID string } `json:"datasource"`
+					Enable     bool                       `json:"enable"`
+					Target     struct {
+						Type string   `json:"type"`
+						Tags []string `json:"tags"`
+					} `json:"target"`
+				} `json:"list"`
+			} `json:"annotations"`
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatal(err)
+		}
+		shown := false
+		for _, a := range d.Annotations.List {
+			shown = shown || a.Enable && a.Datasource.Type == "grafana" && a.Target.Type == "tags" &&
+				len(a.Target.Tags) == 1 && a.Target.Tags[0] == annotationTag
+		}
+		if !shown {
+			t.Errorf("%s: no enabled annotation query for the tag %q: the experiments would not show on it", filepath.Base(f), annotationTag)
+		}
+	}
+}

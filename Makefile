@@ -188,7 +188,7 @@ walkthrough-metrics: jq ## walkthrough 2 (metrics), checked, against the running
 walkthrough-tracing: jq ## walkthrough 3 (traces, through Jaeger's API), checked, against the running stack
 	scripts/walkthrough-tracing.sh
 
-walkthrough-chaos: jq ## walkthrough 4 (every chaos experiment), checked, against the running stack
+walkthrough-chaos: jq ## walkthrough 4 (the game day: every experiment, each verdict HELD; the rate limit), checked, against the running stack
 	scripts/walkthrough-chaos.sh
 
 walkthrough-logs-pipeline: jq ## walkthrough 5 (a red panel → a request's log lines in Loki → its trace → its metrics), checked, against the running stack

@@ -398,3 +398,22 @@ func TestDashboardsShowTheRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleKeepsMetricsObservable: -scale shortens a fault, but not below
+// the metrics pipeline's delay when the hypothesis reads Prometheus.
+func TestScaleKeepsMetricsObservable(t *testing.T) {
+	e, err := Load(filepath.Join(repoRoot, "deploy/chaos/service2-down.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.injectFor(0.25); got != metricsDelay {
+		t.Errorf("service2-down at -scale 0.25: %v, want %v (its breaker probe reads Prometheus)", got, metricsDelay)
+	}
+	if got := e.injectFor(1); got != e.Durations.Inject.D() {
+		t.Errorf("at -scale 1: %v, want the file's %v", got, e.Durations.Inject.D())
+	}
+	e.Hypothesis = e.Hypothesis[:1] // the HTTP probe alone
+	if got := e.injectFor(0.25); got != scaled(e.Durations.Inject.D(), 0.25) {
+		t.Errorf("HTTP probes only, at -scale 0.25: %v, want a quarter of %v", got, e.Durations.Inject.D())
+	}
+}

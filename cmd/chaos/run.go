@@ -154,7 +154,7 @@ func (r *runner) Run(ctx context.Context, e *Experiment) (*Journal, string) {
 		}
 		if ok {
 			fmt.Fprintln(r.out, "   hypothesis, while the fault is in:")
-			during := r.during(ctx, e.Hypothesis, scaled(e.Durations.Inject.D(), r.act.scale))
+			during := r.during(ctx, e.Hypothesis, e.injectFor(r.act.scale))
 			for i, ph := range during {
 				hyp[i].During = ph
 				r.say(e.Hypothesis[i], ph)
@@ -228,6 +228,24 @@ func (r *runner) Run(ctx context.Context, e *Experiment) (*Journal, string) {
 	path := r.write(j)
 	r.verdict(j, e, path)
 	return j, path
+}
+
+// metricsDelay is how late Prometheus can see a change: the services
+// sample their gauges every 5 s, the statsd client flushes every 2 s, and
+// Prometheus scrapes every 5 s.
+const metricsDelay = 15 * time.Second
+
+// injectFor is how long the fault stays in at most: the file's duration
+// scaled, but never under metricsDelay when the hypothesis reads
+// Prometheus (-scale would make it unobservable, not shorter).
+func (e *Experiment) injectFor(scale float64) time.Duration {
+	d := scaled(e.Durations.Inject.D(), scale)
+	for _, p := range e.Hypothesis {
+		if (p.SLO != nil || p.Prometheus != nil) && d < metricsDelay {
+			return min(metricsDelay, e.Durations.Inject.D())
+		}
+	}
+	return d
 }
 
 // untilHeld measures the probes every interval until all have held at the

@@ -63,8 +63,8 @@ func TestSLORules(t *testing.T) {
 // with service2 stopped, the share of answers that were 5xx. Alerting, on
 // the same stack: the real Alertmanager routes a page and a ticket where
 // deploy/alertmanager says and holds back the ticket of an SLO that pages;
-// and with service2 still away, service1's breaker stays open, the real
-// rule fires after its minute, and CircuitBreakerOpen reaches the webhook
+// and with service2 still away, service1's breaker does not close, the
+// real rule fires after its minute, and CircuitBreakerOpen reaches the webhook
 // receiver (alertlog) through the ticket route.
 func TestSLORecordingRulesOnRealSeries(t *testing.T) {
 	st, _ := startStackWith(t, devstack.Options{
@@ -187,9 +187,10 @@ func TestSLORecordingRulesOnRealSeries(t *testing.T) {
 	t.Logf("availability's error ratio over 5m: %.3f; loadgen saw %.3f (%.0f 5xx of %.0f answers, the honeypot's %.0f aside); 0 for all three SLOs while healthy",
 		v, truth, bad, total-honeypot, honeypot)
 
-	// Still away, under a light load (without calls the breaker would go
-	// half-open and wait there): the breaker stays open, the rule fires
-	// after its minute, and the ticket route notifies after its group_wait.
+	// Still away, under a light load: the breaker cycles open, half-open
+	// (its probe fails), open, never closing; the rule fires once it has
+	// not closed for a minute, and the ticket route notifies after its
+	// group_wait.
 	load := exec.Command(bins["cmd/loadgen"], "-target", st.Service1.URL(), "-rate", "10", "-duration", "4m", "-only", "get user")
 	if err := load.Start(); err != nil {
 		t.Fatal(err)

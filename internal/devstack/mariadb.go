@@ -171,25 +171,5 @@ func (m *MariaDB) RootDSN(db string) string {
 	return c.FormatDSN()
 }
 
-// FreePort returns a loopback TCP port nothing listens on right now.
-func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// FreeUDPPort returns a loopback UDP port nothing listens on right now.
-func FreeUDPPort() (int, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port, nil
-}
-
 // errNoMySQL says neither a private mariadbd nor MYSQL_TEST_DSN is available.
 var errNoMySQL = errors.New("no MySQL: install mariadb-server (for a private mariadbd) or set MYSQL_TEST_DSN")

@@ -1,0 +1,54 @@
+package devstack
+
+import (
+	"net"
+	"strconv"
+	"testing"
+)
+
+// TestFreePortOutsideTheEphemeralRange: the ports are distinct, bindable,
+// and never ones the kernel would hand out to a connection or a port-0
+// listener meanwhile.
+func TestFreePortOutsideTheEphemeralRange(t *testing.T) {
+	lo, hi := quietRange()
+	if hi <= lo {
+		t.Skip("the kernel does not say its ephemeral range")
+	}
+	seen := map[int]bool{}
+	for i := range 200 {
+		free := FreePort
+		if i%2 == 1 {
+			free = FreeUDPPort
+		}
+		p, err := free()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p < lo || p >= hi {
+			t.Fatalf("port %d outside [%d, %d)", p, lo, hi)
+		}
+		if seen[p] {
+			t.Fatalf("port %d given twice", p)
+		}
+		seen[p] = true
+	}
+	// A port something listens on is never given.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port
+	if bindable(taken) {
+		t.Fatalf("port %d is listened on, yet bindable", taken)
+	}
+	p, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err != nil {
+		t.Fatalf("FreePort gave %d, which does not bind: %v", p, err)
+	} else {
+		l.Close()
+	}
+}

@@ -42,26 +42,41 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
+// localFlags are make local's flags: the listen addresses, then the rest.
+type localFlags struct {
+	s1, s2, sx, prom, am, alertlog, toxi, jaeger, otlpGRPC, sudp, otlpHTTP, loki, natsAddr, natsMon *string
+
+	stateDir *string
+	quiet    *bool
+}
+
+// newFlags defines make local's flags on a new flag set.
+func newFlags() (*flag.FlagSet, *localFlags) {
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	f := &localFlags{}
 	// The compose stack's host ports, so that the walkthroughs' commands
 	// work unchanged on either stack; port 0 picks a free one.
-	s1 := fs.String("service1", "127.0.0.1:8000", "service1 listen address")
-	s2 := fs.String("service2", "127.0.0.1:8001", "service2 listen address")
-	sx := fs.String("statsd-exporter", "127.0.0.1:9102", "statsd_exporter's metrics page (with STATSD_EXPORTER_BIN)")
-	prom := fs.String("prometheus", "127.0.0.1:9090", "Prometheus's address (with PROMETHEUS_BIN)")
-	am := fs.String("alertmanager", "127.0.0.1:9093", "Alertmanager's API (with ALERTMANAGER_BIN and the metrics pipeline)")
-	alertlog := fs.String("alertlog", "127.0.0.1:9095", "alertlog, the webhook receiver Alertmanager notifies (with ALERTMANAGER_BIN)")
-	toxi := fs.String("toxiproxy", "127.0.0.1:8474", "toxiproxy's API, for make chaos-*")
-	jaeger := fs.String("jaeger", "127.0.0.1:16686", "Jaeger's query API (with JAEGER_BIN and OTELCOL_BIN)")
-	otlpGRPC := fs.String("otlp-grpc", "127.0.0.1:4317", "the collector's OTLP gRPC receiver (with JAEGER_BIN and OTELCOL_BIN)")
-	sudp := fs.String("statsd-udp", "127.0.0.1:9125", "statsd_exporter's DogStatsD port, where the services send metrics (UDP)")
-	otlpHTTP := fs.String("otlp-http", "127.0.0.1:4318", "the collector's OTLP HTTP receiver (with JAEGER_BIN and OTELCOL_BIN)")
-	loki := fs.String("loki", "127.0.0.1:3100", "the stand-in for Loki: its push and log-query API, fed by the collector (with OTELCOL_BIN)")
-	natsAddr := fs.String("nats", "127.0.0.1:4222", "NATS's client port (with NATS_SERVER_BIN); often taken by a NATS of your own: -nats 127.0.0.1:0")
-	natsMon := fs.String("nats-monitor", "127.0.0.1:8222", "NATS's monitoring endpoint (with NATS_SERVER_BIN)")
-	stateDir := fs.String("state", ".cache/local", "the runner's state: lock, pids, logs (make logs, make chaos-kill read it)")
-	quiet := fs.Bool("quiet", false, "do not stream the processes' log lines to the terminal (logs/ keeps them)")
+	f.s1 = fs.String("service1", "127.0.0.1:8000", "service1 listen address")
+	f.s2 = fs.String("service2", "127.0.0.1:8001", "service2 listen address")
+	f.sx = fs.String("statsd-exporter", "127.0.0.1:9102", "statsd_exporter's metrics page (with STATSD_EXPORTER_BIN)")
+	f.prom = fs.String("prometheus", "127.0.0.1:9090", "Prometheus's address (with PROMETHEUS_BIN)")
+	f.am = fs.String("alertmanager", "127.0.0.1:9093", "Alertmanager's API (with ALERTMANAGER_BIN and the metrics pipeline)")
+	f.alertlog = fs.String("alertlog", "127.0.0.1:9095", "alertlog, the webhook receiver Alertmanager notifies (with ALERTMANAGER_BIN)")
+	f.toxi = fs.String("toxiproxy", "127.0.0.1:8474", "toxiproxy's API, for make chaos-*")
+	f.jaeger = fs.String("jaeger", "127.0.0.1:16686", "Jaeger's query API (with JAEGER_BIN and OTELCOL_BIN)")
+	f.otlpGRPC = fs.String("otlp-grpc", "127.0.0.1:4317", "the collector's OTLP gRPC receiver (with JAEGER_BIN and OTELCOL_BIN)")
+	f.sudp = fs.String("statsd-udp", "127.0.0.1:9125", "statsd_exporter's DogStatsD port, where the services send metrics (UDP)")
+	f.otlpHTTP = fs.String("otlp-http", "127.0.0.1:4318", "the collector's OTLP HTTP receiver (with JAEGER_BIN and OTELCOL_BIN)")
+	f.loki = fs.String("loki", "127.0.0.1:3100", "the stand-in for Loki: its push and log-query API, fed by the collector (with OTELCOL_BIN)")
+	f.natsAddr = fs.String("nats", "127.0.0.1:4222", "NATS's client port (with NATS_SERVER_BIN); often taken by a NATS of your own: -nats 127.0.0.1:0")
+	f.natsMon = fs.String("nats-monitor", "127.0.0.1:8222", "NATS's monitoring endpoint (with NATS_SERVER_BIN)")
+	f.stateDir = fs.String("state", ".cache/local", "the runner's state: lock, pids, logs (make logs, make chaos-kill read it)")
+	f.quiet = fs.Bool("quiet", false, "do not stream the processes' log lines to the terminal (logs/ keeps them)")
+	return fs, f
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, f := newFlags()
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,22 +96,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("not built: %s (make local builds them)", strings.Join(missing, ", "))
 	}
 	later := len(missing) > 0
-	wanted := []namedAddr{{"service1", *s1, ""}, {"service2", *s2, ""}, {"toxiproxy", *toxi, ""}, {"loki", *loki, ""}}
+	wanted := []namedAddr{{"service1", *f.s1, ""}, {"service2", *f.s2, ""}, {"toxiproxy", *f.toxi, ""}, {"loki", *f.loki, ""}}
 	if metrics {
-		wanted = append(wanted, namedAddr{"statsd-exporter", *sx, ""}, namedAddr{"prometheus", *prom, ""}, namedAddr{"statsd-udp", *sudp, "udp"})
+		wanted = append(wanted, namedAddr{"statsd-exporter", *f.sx, ""}, namedAddr{"prometheus", *f.prom, ""}, namedAddr{"statsd-udp", *f.sudp, "udp"})
 		if tools.AlertmanagerBin != "" {
-			wanted = append(wanted, namedAddr{"alertmanager", *am, ""}, namedAddr{"alertlog", *alertlog, ""})
+			wanted = append(wanted, namedAddr{"alertmanager", *f.am, ""}, namedAddr{"alertlog", *f.alertlog, ""})
 		}
 	}
 	if tracing {
-		wanted = append(wanted, namedAddr{"jaeger", *jaeger, ""}, namedAddr{"otlp-grpc", *otlpGRPC, ""}, namedAddr{"otlp-http", *otlpHTTP, ""})
+		wanted = append(wanted, namedAddr{"jaeger", *f.jaeger, ""}, namedAddr{"otlp-grpc", *f.otlpGRPC, ""}, namedAddr{"otlp-http", *f.otlpHTTP, ""})
 	}
 	if tools.NATSBin != "" {
-		wanted = append(wanted, namedAddr{"nats", *natsAddr, ""}, namedAddr{"nats-monitor", *natsMon, ""})
+		wanted = append(wanted, namedAddr{"nats", *f.natsAddr, ""}, namedAddr{"nats-monitor", *f.natsMon, ""})
 	}
 	// The lock first: another runner is named as such, not as ports taken;
 	// and what a killed runner left may hold ports until it is cleaned up.
-	st8, err := openState(*stateDir, stdout)
+	st8, err := openState(*f.stateDir, stdout)
 	if err != nil {
 		return err
 	}
@@ -114,10 +129,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var term io.Writer = stdout
-	if *quiet {
+	if *f.quiet {
 		term = io.Discard
 	}
-	log := &logFiles{term: term, dir: filepath.Join(*stateDir, "logs")}
+	log := &logFiles{term: term, dir: filepath.Join(*f.stateDir, "logs")}
 	defer log.close()
 	spoolNote, err := st8.mountSpool()
 	if err != nil {
@@ -143,26 +158,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Log:          log,
 		Version:      gitVersion(root),
 		MySQLDSN:     os.Getenv("MYSQL_TEST_DSN"),
-		Service1Addr: *s1,
-		Service2Addr: *s2,
+		Service1Addr: *f.s1,
+		Service2Addr: *f.s2,
 		Env:          map[string][]string{"service2": {"SPOOL_DIR=" + st8.spool()}},
 		// toxiproxy on both hops, as in compose, with its proxies' names:
 		// make chaos-latency and the others work on this stack too.
 		Chaos:     true,
-		ChaosAddr: *toxi,
+		ChaosAddr: *f.toxi,
 		// The logs pipeline as in compose: every program's output kept as
 		// Docker keeps it, read by the collector, sent to a stand-in for
 		// Loki (Loki is AGPL and never built here) on Loki's port.
-		LokiAddr: *loki,
+		LokiAddr: *f.loki,
 
-		StatsdExporterWebAddr: *sx, PrometheusAddr: *prom, StatsdUDPAddr: *sudp,
-		AlertmanagerAddr: *am, AlertLogAddr: *alertlog,
-		CollectorGRPCAddr: *otlpGRPC, CollectorHTTPAddr: *otlpHTTP, JaegerQueryAddr: *jaeger,
+		StatsdExporterWebAddr: *f.sx, PrometheusAddr: *f.prom, StatsdUDPAddr: *f.sudp,
+		AlertmanagerAddr: *f.am, AlertLogAddr: *f.alertlog,
+		CollectorGRPCAddr: *f.otlpGRPC, CollectorHTTPAddr: *f.otlpHTTP, JaegerQueryAddr: *f.jaeger,
 		TelemetryLater: later && (metrics || tracing || tools.NATSBin != ""),
 	}
 	if tools.NATSBin != "" {
 		// NATS and the worker, as in compose (one worker here).
-		opts.NATSAddr, opts.NATSMonitorAddr = *natsAddr, *natsMon
+		opts.NATSAddr, opts.NATSMonitorAddr = *f.natsAddr, *f.natsMon
 		if !later {
 			opts.NATSBin = tools.NATSBin
 		}

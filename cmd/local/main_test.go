@@ -2,17 +2,20 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/failready/failready/internal/devstack"
 	"github.com/failready/failready/internal/devstack/devstacktest"
 )
 
@@ -185,5 +188,26 @@ func TestSpoolMounts(t *testing.T) {
 	st.close()
 	if !mounted(st.spool()) {
 		t.Error("the cleanup after a killed runner unmounted the user's filesystem")
+	}
+}
+
+// TestDefaultPortsBelowTheTestsFreePorts: make local's default ports are
+// never among those a test's stack picks (devstack.FreePort), so that the
+// walkthroughs' make local and the other e2e tests can run side by side.
+func TestDefaultPortsBelowTheTestsFreePorts(t *testing.T) {
+	fs, _ := newFlags()
+	n := 0
+	fs.VisitAll(func(fl *flag.Flag) {
+		_, port, err := net.SplitHostPort(fl.DefValue)
+		if err != nil {
+			return // not an address
+		}
+		n++
+		if p, err := strconv.Atoi(port); err != nil || p >= devstack.LowestFreePort {
+			t.Errorf("-%s's default %s: not below %d, where the tests' free ports start", fl.Name, fl.DefValue, devstack.LowestFreePort)
+		}
+	})
+	if n < 14 {
+		t.Fatalf("%d address flags, want 14 or more", n)
 	}
 }

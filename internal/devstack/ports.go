@@ -19,9 +19,11 @@ import (
 	"sync"
 )
 
-// lowestPort is the bottom of the range FreePort picks from: above the
-// well-known and most registered servers' ports.
-const lowestPort = 10000
+// LowestFreePort is the bottom of the range FreePort picks from: above
+// every port make local listens on by default (the highest is Jaeger's UI,
+// 16686; cmd/local's test holds them below), so that a test's stack never
+// takes one that a walkthrough's make local, running beside it, needs.
+const LowestFreePort = 17000
 
 var picked struct {
 	sync.Mutex
@@ -66,7 +68,7 @@ func pickPort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// quietRange is [lowestPort, the first ephemeral port), or an empty range
+// quietRange is [LowestFreePort, the first ephemeral port), or an empty range
 // where the kernel does not say.
 func quietRange() (lo, hi int) {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
@@ -78,10 +80,10 @@ func quietRange() (lo, hi int) {
 		return 0, 0
 	}
 	first, err := strconv.Atoi(f[0])
-	if err != nil || first <= lowestPort {
+	if err != nil || first <= LowestFreePort {
 		return 0, 0
 	}
-	return lowestPort, first
+	return LowestFreePort, first
 }
 
 // bindable says whether both a TCP and a UDP listener can bind 127.0.0.1:p.

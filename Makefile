@@ -365,8 +365,9 @@ $(KUSTOMIZE_BIN):
 $(SLOTH_BIN):
 	GOBIN=$(dir $@) $(GO) install -ldflags "-X github.com/slok/sloth/internal/info.Version=$(SLOTH_VERSION)" github.com/slok/sloth/cmd/sloth@$(SLOTH_VERSION)
 
-slo-rules: $(SLOTH_BIN) ## regenerate deploy/prometheus/rules/slo.yaml from the SLO specs in deploy/slo (commit both; make e2e fails on drift)
+slo-rules: $(SLOTH_BIN) ## regenerate deploy/prometheus/rules/slo.yaml from the SLO specs in deploy/slo, and their alerts' promtool tests (commit them; the tests fail on drift)
 	$(SLOTH_BIN) generate --no-log -i deploy/slo/failready.yaml -o deploy/prometheus/rules/slo.yaml
+	UPDATE_SLO_TESTS=1 $(GO) test -count=1 -run TestSLORuleTestsGenerated ./stackfiles
 
 $(KIND_BIN):
 	GOBIN=$(dir $@) $(GO) install sigs.k8s.io/kind@$(KIND_VERSION)

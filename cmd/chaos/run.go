@@ -232,8 +232,11 @@ func (r *runner) Run(ctx context.Context, e *Experiment) (*Journal, string) {
 
 // metricsDelay is how late Prometheus can see a change: the services
 // sample their gauges every 5 s, the statsd client flushes every 2 s, and
-// Prometheus scrapes every 5 s.
-const metricsDelay = 15 * time.Second
+// Prometheus scrapes every 5 s, 12 s at worst; then come the seconds a
+// fault takes to show (a breaker opens after its failures) and a margin for
+// a busy machine. On an idle make local, service2-latency's open breaker
+// reached Prometheus 9 to 10 s after the fault went in.
+const metricsDelay = 20 * time.Second
 
 // injectFor is how long the fault stays in at most: the file's duration
 // scaled, but never under metricsDelay when the hypothesis reads

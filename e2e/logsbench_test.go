@@ -24,9 +24,10 @@ import (
 // services' real shape, about 550 bytes each as Docker keeps them) is
 // written at once to a container's log file; the time from the write to
 // the last record at the door gives the rate. The baseline, in the same
-// run on the same core: the same binary reading and forwarding the same
-// bursts with none of the pipeline's decisions (the container operator
-// only), so the ratio is what the decisions cost.
+// run on the same core: the same binary, with the same feature gate,
+// reading and forwarding the same bursts with none of the pipeline's
+// decisions (the container operator only), so the ratio is what the
+// decisions cost.
 func TestLogsPipelineThroughput(t *testing.T) {
 	otelcol := toolBin(t, "OTELCOL_BIN")
 	rcv := otlptest.ListenLogs(t)
@@ -55,7 +56,7 @@ service:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	base := exec.Command(otelcol, "--config="+cfgFile)
+	base := exec.Command(otelcol, "--config="+cfgFile, devstack.CollectorFeatureGates)
 	var baseOut strings.Builder
 	base.Stdout, base.Stderr = &baseOut, &baseOut
 	if err := base.Start(); err != nil {

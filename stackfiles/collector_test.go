@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/failready/failready/internal/devstack"
 )
 
 // componentModules maps a collector component type to the module that
@@ -161,5 +163,29 @@ func TestCollectorReadsContainerLogs(t *testing.T) {
 	}
 	if !logs || !storage {
 		t.Errorf("the collector's volumes %+v: want the container logs read-only and a volume for file_storage", c.Volumes)
+	}
+}
+
+// TestCollectorFeatureGates: compose and Kubernetes start the collector
+// with the feature gates make e2e and make local give it
+// (devstack.CollectorFeatureGates): the logs survive a killed collector
+// only with them.
+func TestCollectorFeatureGates(t *testing.T) {
+	if c := loadCompose(t).Services["otel-collector"].Command; !slices.Contains(c, devstack.CollectorFeatureGates) {
+		t.Errorf("compose's collector command %q lacks %s", c, devstack.CollectorFeatureGates)
+	}
+	found := false
+	for _, o := range k8sObjects(t, "dependencies") {
+		if o.kind() != "DaemonSet" && o.kind() != "Deployment" || o.name() != "otel-collector" {
+			continue
+		}
+		found = true
+		args, _ := get(o.doc, "spec", "template", "spec", "containers", 0, "args").([]any)
+		if !slices.Contains(args, any(devstack.CollectorFeatureGates)) {
+			t.Errorf("%s: the collector's args %q lack %s", o.file, args, devstack.CollectorFeatureGates)
+		}
+	}
+	if !found {
+		t.Error("no otel-collector workload in deploy/kubernetes/dependencies")
 	}
 }

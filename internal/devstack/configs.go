@@ -16,6 +16,14 @@ import (
 // CollectorConfigFile is the collector config compose mounts.
 const CollectorConfigFile = "otel-collector/config.yaml"
 
+// CollectorFeatureGates is the collector's flag in compose, in Kubernetes
+// and here (a stackfiles test holds them equal). stanza.synchronousLogEmitter
+// hands the lines the file_log receiver reads to the Loki exporter's queue
+// on disk before the receiver saves its offsets; without it they wait in
+// memory, up to 100 lines for up to 100 ms, and a killed collector loses
+// them (CI: 68 of 800 lines).
+const CollectorFeatureGates = "--feature-gates=stanza.synchronousLogEmitter"
+
 // Files of the metrics pipeline, as compose mounts them.
 const (
 	MappingFile          = "statsd-exporter/mapping.yaml"

@@ -167,7 +167,7 @@ func (s *Stack) startCollector(ctx context.Context) error {
 	if config == "" {
 		config = CollectorConfigFile
 	}
-	p, err := s.startOtelStyle(ctx, "otel-collector", s.opts.OtelcolBin, config,
+	p, err := s.startOtelStyle(ctx, "otel-collector", s.opts.OtelcolBin, config, []string{CollectorFeatureGates},
 		func(src string) (string, error) { return LoopbackCollectorConfig(src, ports) },
 		[]string{"JAEGER_OTLP_ENDPOINT=" + export, "CONTAINER_LOGS_DIR=" + containers, "LOKI_OTLP_ENDPOINT=" + logsTo,
 			"COLLECTOR_STORAGE_DIR=" + filepath.Join(s.opts.WorkDir, "otel-collector", "storage")},
@@ -197,7 +197,7 @@ func (s *Stack) startJaeger(ctx context.Context) error {
 			return err
 		}
 	}
-	p, err := s.startOtelStyle(ctx, "jaeger", s.opts.JaegerBin, JaegerConfigFile,
+	p, err := s.startOtelStyle(ctx, "jaeger", s.opts.JaegerBin, JaegerConfigFile, nil,
 		func(src string) (string, error) { return LoopbackJaegerConfig(src, ports) },
 		nil, ports.QueryHTTP, "/api/services")
 	if err != nil {
@@ -212,9 +212,9 @@ func (s *Stack) startJaeger(ctx context.Context) error {
 
 // startOtelStyle runs a collector-style program (the collector, Jaeger v2):
 // the config file compose mounts, rewritten by loopback, written to the
-// work directory and passed as --config; ready when http://addr+readyPath
+// work directory and passed as --config, then flags; ready when http://addr+readyPath
 // answers 200.
-func (s *Stack) startOtelStyle(ctx context.Context, name, bin, configFile string, loopback func(string) (string, error),
+func (s *Stack) startOtelStyle(ctx context.Context, name, bin, configFile string, flags []string, loopback func(string) (string, error),
 	env []string, addr, readyPath string) (*Process, error) {
 	b, err := os.ReadFile(filepath.Join(s.opts.RepoRoot, configFile))
 	if err != nil {
@@ -230,7 +230,7 @@ func (s *Stack) startOtelStyle(ctx context.Context, name, bin, configFile string
 	}
 	var start func(context.Context) (*Process, error)
 	start = func(ctx context.Context) (*Process, error) {
-		p, err := spawn(name, bin, []string{"--config=" + path}, env, s.output(), nil)
+		p, err := spawn(name, bin, append([]string{"--config=" + path}, flags...), env, s.output(), nil)
 		if err != nil {
 			return nil, err
 		}

@@ -212,8 +212,8 @@ func (s *Stack) startJaeger(ctx context.Context) error {
 
 // startOtelStyle runs a collector-style program (the collector, Jaeger v2):
 // the config file compose mounts, rewritten by loopback, written to the
-// work directory and passed as --config, then flags; ready when http://addr+readyPath
-// answers 200.
+// work directory and passed as --config, then flags; ready when
+// http://addr+readyPath answers 200.
 func (s *Stack) startOtelStyle(ctx context.Context, name, bin, configFile string, flags []string, loopback func(string) (string, error),
 	env []string, addr, readyPath string) (*Process, error) {
 	b, err := os.ReadFile(filepath.Join(s.opts.RepoRoot, configFile))

@@ -21,7 +21,7 @@ ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./service1 ./service2 ./worker ./cmd/loadgen ./cmd/alertlog
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./service1 ./service2 ./worker ./cmd/loadgen ./cmd/alertlog ./cmd/lokidoor
 
 FROM scratch AS runtime
 # 65532 is the conventional "nonroot" user of distroless images.
@@ -42,3 +42,12 @@ COPY --from=build /out/loadgen /app
 
 FROM runtime AS alertlog
 COPY --from=build /out/alertlog /app
+
+# Loki's door (cmd/lokidoor) in Loki's place, for the compose smoke on a
+# machine where Loki (AGPL) is never built (compose.smoke.yaml): Loki's
+# path, user and command line, so the loki service runs it unchanged.
+FROM scratch AS lokidoor
+COPY --from=build /out/lokidoor /usr/bin/loki
+USER 10001
+ENTRYPOINT ["/usr/bin/loki"]
+CMD ["-config.file=/etc/loki/local-config.yaml"]

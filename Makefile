@@ -40,10 +40,23 @@ ETCD_VERSION              := v3.7.3
 KUSTOMIZE_VERSION         := v5.8.2
 KIND_VERSION              := v0.33.0
 KEDA_VERSION              := v2.21.0
+# metrics-server, which KEDA's cpu triggers read; make k8s-up applies its
+# release manifest.
+METRICS_SERVER_VERSION    := v0.8.0
 # Sloth generates the SLO rules (deploy/slo -> deploy/prometheus/rules).
 SLOTH_VERSION             := v0.16.0
 # Alertmanager vX.Y.Z is prom/alertmanager:vX.Y.Z in compose.
 ALERTMANAGER_VERSION      := v0.35.0
+# toxiproxy vX.Y.Z is ghcr.io/shopify/toxiproxy:X.Y.Z (its server and CLI,
+# for the stand-in image; make local and make e2e run it in process).
+TOXIPROXY_VERSION         := v2.12.0
+# buildx, the docker CLI plugin compose builds through (BuildKit): the
+# version compose $(COMPOSE_VERSION)'s go.mod requires.
+BUILDX_VERSION            := v0.29.1
+# The MySQL stand-in's root filesystem: Debian's MariaDB by debootstrap,
+# cached by suite and month.
+DEBIAN_SUITE              := bookworm
+DEBIAN_MONTH              := $(shell date -u +%Y%m)
 STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/prometheus
 PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/promtool
@@ -66,19 +79,27 @@ KIND_BIN            := $(TOOLS)/kind-$(KIND_VERSION)/kind
 SLOTH_BIN           := $(TOOLS)/sloth-$(SLOTH_VERSION)/sloth
 ALERTMANAGER_BIN    := $(TOOLS)/alertmanager-$(ALERTMANAGER_VERSION)/alertmanager
 AMTOOL_BIN          := $(TOOLS)/alertmanager-$(ALERTMANAGER_VERSION)/amtool
+TOXIPROXY_BIN       := $(TOOLS)/toxiproxy-$(TOXIPROXY_VERSION)/server
+TOXIPROXY_CLI_BIN   := $(TOOLS)/toxiproxy-$(TOXIPROXY_VERSION)/cli
+BUILDX_BIN          := $(TOOLS)/buildx-$(BUILDX_VERSION)/docker-buildx
+DEBIAN_ROOTFS       := $(TOOLS)/debian-$(DEBIAN_SUITE)-mariadb-$(DEBIAN_MONTH).tar
+CLI_PLUGINS         := $(HOME)/.docker/cli-plugins
 export STATSD_EXPORTER_BIN PROMETHEUS_BIN PROMTOOL_BIN OTELCOL_BIN JAEGER_BIN COMPOSE_BIN NATS_SERVER_BIN ALERTMANAGER_BIN AMTOOL_BIN
+export TOXIPROXY_BIN TOXIPROXY_CLI_BIN
 export KUBE_APISERVER_BIN KUBECTL_BIN ETCD_BIN KUSTOMIZE_BIN KEDA_VERSION KUBERNETES_VERSION SLOTH_BIN
 
 # The packages that hold integration tests (//go:build integration).
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: experiment gameday chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset chaos-nats-down chaos-kill-worker chaos-worker-slow chaos-poison-task
+.PHONY: images docker-plugins busybox compose-smoke
 .PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker bench-capacity valgrind k8s-tools k8s-validate k8s-up k8s-down slo-rules help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker walkthrough-kubernetes
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-up: ## build the services at this commit, start the compose stack, print the URLs
+up: jq ## build the services at this commit, start the compose stack, print the URLs
+	@scripts/stack.sh ports-free
 	docker compose up -d --build --wait
 	@echo
 	@echo "failready is up (version $(GIT_COMMIT)):"
@@ -214,7 +235,7 @@ vet: $(STATICCHECK_BIN) shellcheck ## gofmt check, go vet and staticcheck, with 
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet -tags '$(ALL_TAGS)' ./...
 	$(STATICCHECK_BIN) -tags '$(ALL_TAGS)' ./...
-	shellcheck -S warning -x scripts/*.sh scripts/logs
+	shellcheck -S warning -x scripts/*.sh scripts/logs deploy/images/*/docker-entrypoint.sh
 
 test: vet ## unit tests: Go only, no services needed
 	$(GO) test -race -count=1 ./...
@@ -226,7 +247,17 @@ test-integration: ## tests against a real MySQL-protocol server (MYSQL_TEST_DSN)
 e2e: mariadb jq tools k8s-tools $(SLOTH_BIN) ## the real binaries and every program of the stack as host processes; the walkthrough scripts against make local
 	$(GO) test -count=1 -timeout 35m -tags e2e ./e2e/
 
-ci: test test-integration e2e bench-check ## everything CI runs
+ci: test test-integration e2e compose-smoke bench-check ## everything CI runs
+
+# The compose smoke: make up for real on this machine's Docker engine, every
+# image built here (make images), then the walkthroughs, the chaos targets,
+# scaling, a request ID and a crash through the logs pipeline, the peak
+# memory of every container, and make down, which runs on every exit path.
+SMOKE_MEMORY_TABLE ?= $(CURDIR)/.cache/compose-smoke-memory.md
+export SMOKE_MEMORY_TABLE
+compose-smoke: images jq ## make up on the Docker engine with images built here (no registry), then walkthroughs 1-3, 5, 6, the chaos targets, scaling, the logs pipeline, make down (about 12 min warm)
+	@mkdir -p $(dir $(SMOKE_MEMORY_TABLE))
+	set -o pipefail; $(GO) test -count=1 -timeout 45m -tags compose -v ./e2e/compose/ 2>&1 | grep -v '^=== '
 
 # deploy/kubernetes: rendered by kustomize and created, object by object,
 # on a real kube-apiserver with etcd (make e2e runs it too).
@@ -239,11 +270,17 @@ k8s-validate: k8s-tools ## render deploy/kubernetes and create every object on a
 # and loaded into the nodes, KEDA from its release manifest, then the stack.
 KEDA_RELEASE = https://github.com/kedacore/keda/releases/download/$(KEDA_VERSION)/keda-$(patsubst v%,%,$(KEDA_VERSION)).yaml
 KUBECTL_K8S = $(KUBECTL_BIN) --context kind-failready
-k8s-up: $(KIND_BIN) $(KUSTOMIZE_BIN) $(KUBECTL_BIN) ## a local Kubernetes cluster (kind; needs Docker) with the whole stack and KEDA (walkthrough 7)
+METRICS_SERVER_RELEASE = https://github.com/kubernetes-sigs/metrics-server/releases/download/$(METRICS_SERVER_VERSION)/components.yaml
+k8s-up: $(KIND_BIN) $(KUSTOMIZE_BIN) $(KUBECTL_BIN) ## a local Kubernetes cluster (kind; needs Docker) with the whole stack, metrics-server and KEDA (walkthrough 7)
 	$(KIND_BIN) get clusters | grep -qx failready || $(KIND_BIN) create cluster --config $(K8S_OVERLAY)/kind.yaml
 	for s in service1 service2 worker alertlog loadgen; do \
 		docker build -q --target $$s --build-arg VERSION=$(GIT_COMMIT) -t failready-$$s:k8s . && \
 		$(KIND_BIN) load docker-image --name failready failready-$$s:k8s || exit 1; done
+	$(KUBECTL_K8S) apply --server-side -f $(METRICS_SERVER_RELEASE)
+	$(KUBECTL_K8S) -n kube-system get deployment metrics-server -o jsonpath='{.spec.template.spec.containers[0].args}' | grep -q -- --kubelet-insecure-tls || \
+		$(KUBECTL_K8S) -n kube-system patch deployment metrics-server --type=json \
+			-p '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--kubelet-insecure-tls"}]'
+	$(KUBECTL_K8S) -n kube-system rollout status deployment metrics-server --timeout=180s
 	$(KUBECTL_K8S) apply --server-side -f $(KEDA_RELEASE)
 	$(KUBECTL_K8S) -n keda wait --for=condition=Available deployment --all --timeout=180s
 	$(KUSTOMIZE_BUILD) $(K8S_OVERLAY) | $(KUBECTL_K8S) apply --server-side --field-manager=failready -f -
@@ -351,6 +388,48 @@ $(ALERTMANAGER_BIN):
 
 AM_LDFLAGS = $(foreach v,Version=$(ALERTMANAGER_VERSION:v%=%) Branch=HEAD Revision=$(ALERTMANAGER_VERSION),-X github.com/prometheus/common/version.$(v))
 AM_PLACEHOLDER_UI = for d in elm mantine; do mkdir -p ui/app/dist/$$d; echo '<p>Alertmanager $(ALERTMANAGER_VERSION) built from its Go module: no web UI (npm builds it for the release). The API is at /api/v2/.</p>' > ui/app/dist/$$d/index.html; done
+
+# Images for a machine with a Docker engine and no registry (the compose
+# smoke, CI): every third-party image of docker-compose.yml built here as a
+# stand-in, under its own name and tag, from the same pinned programs
+# (cmd/standins, deploy/images/images.yaml), and the golang image the
+# Dockerfile's build stage starts from. make up then builds the project's
+# own images through BuildKit as on any machine. On a laptop with a
+# registry, make up pulls the real images and none of this is needed.
+images: docker-plugins busybox $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(ALERTMANAGER_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(NATS_SERVER_BIN) $(TOXIPROXY_BIN) $(DEBIAN_ROOTFS) ## build the stand-in images (no registry): the third-party images of docker-compose.yml from the pinned programs, labelled org.failready.standin
+	$(GO) run ./cmd/standins -debian $(DEBIAN_ROOTFS)
+
+# compose v2 and buildx as docker CLI plugins, by pinned version, from the
+# tool cache (Debian's docker-compose is compose v1).
+docker-plugins: $(COMPOSE_BIN) $(BUILDX_BIN) ## install the pinned docker compose v2 and buildx as docker CLI plugins (~/.docker/cli-plugins)
+	@mkdir -p $(CLI_PLUGINS)
+	@cmp -s $(COMPOSE_BIN) $(CLI_PLUGINS)/docker-compose || install -m 0755 $(COMPOSE_BIN) $(CLI_PLUGINS)/docker-compose
+	@cmp -s $(BUILDX_BIN) $(CLI_PLUGINS)/docker-buildx || install -m 0755 $(BUILDX_BIN) $(CLI_PLUGINS)/docker-buildx
+	@docker compose version && docker buildx version
+
+$(BUILDX_BIN):
+	@echo "building docker buildx $(BUILDX_VERSION) once (about 2 minutes on 2 cores; cached in $(TOOLS))"
+	$(call build_in_module,github.com/docker/buildx,$(BUILDX_VERSION),./cmd/buildx,$@,-X github.com/docker/buildx/version.Version=$(BUILDX_VERSION) -X github.com/docker/buildx/version.Revision=$(BUILDX_VERSION))
+
+$(TOXIPROXY_BIN) $(TOXIPROXY_CLI_BIN) &:
+	GOBIN=$(dir $(TOXIPROXY_BIN)) $(GO) install -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$(TOXIPROXY_VERSION:v%=%)" \
+		github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION) github.com/Shopify/toxiproxy/v2/cmd/cli@$(TOXIPROXY_VERSION)
+
+# Debian's MariaDB on a minimal root, with the mysql user (999) the official
+# image has; documentation and apt's lists left out.
+$(DEBIAN_ROOTFS):
+	@command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; }
+	@echo "making a Debian $(DEBIAN_SUITE) root with MariaDB by debootstrap once a month (about 5 minutes; cached in $(TOOLS))"
+	set -e; root=$$(mktemp -d); trap 'rm -rf "$$root"' EXIT; \
+	debootstrap --variant=minbase --include=mariadb-server-core,mariadb-client $(DEBIAN_SUITE) "$$root" http://deb.debian.org/debian >/dev/null; \
+	chroot "$$root" groupadd --system --gid 999 mysql; \
+	chroot "$$root" useradd --system --uid 999 --gid 999 --home-dir /var/lib/mysql --no-create-home mysql; \
+	rm -rf "$$root"/usr/share/doc/* "$$root"/usr/share/man/* "$$root"/usr/share/locale/* "$$root"/var/cache/apt/* "$$root"/var/lib/apt/lists/* "$$root"/var/lib/mysql/*; \
+	mkdir -p $(dir $@); tar -C "$$root" --numeric-owner -cf $@.tmp . && mv $@.tmp $@
+
+busybox: ## make sure busybox is installed (Debian's busybox-static; the stand-in images' shell and wget)
+	@command -v busybox >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static; }
 
 $(COMPOSE_BIN):
 	@echo "building docker compose $(COMPOSE_VERSION) once (about 2 minutes on 2 cores; cached in $(TOOLS))"

@@ -9,6 +9,7 @@
 #   scripts/stack.sh nats-url           NATS's URL on this host (for go run ./cmd/tasks)
 #   scripts/stack.sh fill-spool         fill service2's spool filesystem
 #   scripts/stack.sh free-spool         free it again
+#   scripts/stack.sh ports-free         fail, naming each, when a host port make up publishes is taken
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOCAL_STATE=${LOCAL_STATE:-.cache/local}
@@ -103,8 +104,22 @@ free-spool)
 	none) ;;
 	esac
 	;;
+ports-free)
+	# Before make up starts anything: every host port it publishes must be
+	# free (when the compose stack already runs, they are its own).
+	if docker compose ps -q 2>/dev/null | grep -q .; then exit 0; fi
+	taken=()
+	while read -r ip port; do
+		if (exec 3<>"/dev/tcp/$ip/$port") 2>/dev/null; then taken+=("$ip:$port"); fi
+	done < <(docker compose config --format json | jq -r '.services[] | .ports[]? | "\(.host_ip // "127.0.0.1") \(.published)"' | sort -u)
+	if ((${#taken[@]})); then
+		echo "make up: these host ports are taken: ${taken[*]}" >&2
+		echo "Stop what listens there first (make local's stack binds the same ports: stop it with Ctrl-C)." >&2
+		exit 1
+	fi
+	;;
 *)
-	echo "usage: scripts/stack.sh which|logs [-f] [NAME...]|kill NAME|fill-spool|free-spool" >&2
+	echo "usage: scripts/stack.sh which|logs [-f] [NAME...]|kill NAME|fill-spool|free-spool|ports-free" >&2
 	exit 2
 	;;
 esac

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/failready/failready/internal/devstack"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/tasks"
 )
@@ -513,12 +515,22 @@ func TestKubernetesCollectorConfig(t *testing.T) {
 	rk := get(k8s, "receivers", "file_log/containers").(map[string]any)
 	ops := func(r map[string]any) []any { return list(r["operators"]) }
 	oc, ok := ops(rc), ops(rk)
-	// compose: container, docker_partials, then the shared operators.
-	if str(get(oc, 0, "type")) != "container" || str(get(oc, 1, "id")) != "docker_partials" ||
-		str(get(ok, 0, "type")) != "container" || str(get(ok, 0, "format")) != "containerd" {
-		t.Fatalf("the operators do not start as expected: compose %v, kubernetes %v", oc[:2], ok[:1])
+	// compose: container, the service's name from Docker's attrs, the attrs
+	// removed, docker_partials, then the shared operators; Kubernetes:
+	// container, the service's name from the container's, then the same.
+	if str(get(oc, 0, "type")) != "container" || str(get(oc, 1, "id")) != "container_service" ||
+		str(get(oc, 2, "id")) != "container_attrs" || str(get(oc, 3, "id")) != "docker_partials" ||
+		str(get(ok, 0, "type")) != "container" || str(get(ok, 0, "format")) != "containerd" ||
+		str(get(ok, 1, "id")) != "container_service" {
+		t.Fatalf("the operators do not start as expected: compose %v, kubernetes %v", oc[:4], ok[:2])
 	}
-	shared, kshared := oc[2:], ok[1:]
+	if from := str(get(oc, 1, "from")); from != `attributes.attrs["`+devstack.ServiceAttr+`"]` || str(get(oc, 1, "to")) != `resource["service.name"]` {
+		t.Errorf("compose names the service from %s to %s; want the json-file attribute %s", from, str(get(oc, 1, "to")), devstack.ServiceAttr)
+	}
+	if from := str(get(ok, 1, "from")); from != `resource["k8s.container.name"]` || str(get(ok, 1, "to")) != `resource["service.name"]` {
+		t.Errorf("kubernetes names the service from %s to %s; want the container's name", from, str(get(ok, 1, "to")))
+	}
+	shared, kshared := oc[4:], ok[2:]
 	if len(shared) != len(kshared) {
 		t.Fatalf("%d operators after the container's in compose, %d in kubernetes", len(shared), len(kshared))
 	}
@@ -533,7 +545,7 @@ func TestKubernetesCollectorConfig(t *testing.T) {
 			delete(b, "combine_with")
 		}
 		if !equalYAML(a, b) {
-			t.Errorf("operator %d differs:\ncompose    %v\nkubernetes %v", i+2, a, b)
+			t.Errorf("operator %d differs:\ncompose    %v\nkubernetes %v", i+4, a, b)
 		}
 	}
 	if !strings.HasPrefix(str(get(rk, "include", 0)), "${env:CONTAINER_LOGS_DIR:-/var/log/pods}/failready_") {
@@ -563,4 +575,119 @@ func equalYAML(a, b any) bool {
 	x, _ := yaml.Marshal(a)
 	y, _ := yaml.Marshal(b)
 	return bytes.Equal(x, y)
+}
+
+// TestKubernetesPrometheusConfig: Prometheus on Kubernetes scrapes each
+// collector pod (the collector is a DaemonSet): its config is compose's but
+// for the collector's job, which finds the pods by DNS through a headless
+// Service that selects the DaemonSet's pods on their metrics port. Through
+// the plain Service, a scrape would reach one pod at random.
+func TestKubernetesPrometheusConfig(t *testing.T) {
+	var compose, k8s map[string]any
+	loadYAML(t, "deploy/prometheus/prometheus.yml", &compose)
+	loadYAML(t, "deploy/kubernetes/dependencies/prometheus-config.yaml", &k8s)
+	job := func(cfg map[string]any, name string) (map[string]any, []any) {
+		var rest []any
+		var found map[string]any
+		for _, j := range list(cfg["scrape_configs"]) {
+			if str(get(j, "job_name")) == name {
+				found = j.(map[string]any)
+			} else {
+				rest = append(rest, j)
+			}
+		}
+		return found, rest
+	}
+	cj, crest := job(compose, "otel-collector")
+	kj, krest := job(k8s, "otel-collector")
+	if cj == nil || kj == nil {
+		t.Fatalf("no otel-collector job: compose %v, kubernetes %v", cj, kj)
+	}
+	if !equalYAML(crest, krest) {
+		t.Errorf("the other scrape jobs differ between deploy/prometheus/prometheus.yml and the Kubernetes config")
+	}
+	for _, k := range []string{"global", "rule_files", "alerting"} {
+		if !equalYAML(compose[k], k8s[k]) {
+			t.Errorf("%s differs between deploy/prometheus/prometheus.yml and the Kubernetes config", k)
+		}
+	}
+	if kj["static_configs"] != nil || len(list(kj["dns_sd_configs"])) != 1 {
+		t.Fatalf("kubernetes otel-collector job %v: want one dns_sd_configs and no static target", kj)
+	}
+	sd := get(kj, "dns_sd_configs", 0)
+	names := list(get(sd, "names"))
+	port := fmt.Sprint(get(sd, "port"))
+	if str(get(sd, "type")) != "A" || len(names) != 1 || port != "8888" {
+		t.Fatalf("dns_sd_configs %v: want type A, one name, port 8888", sd)
+	}
+	// The name is a headless Service selecting the collector DaemonSet's
+	// pods, on the port its container serves metrics on.
+	var svc, ds k8sObject
+	for _, o := range k8sObjects(t, "dependencies") {
+		switch {
+		case o.kind() == "Service" && o.name() == str(names[0]):
+			svc = o
+		case o.kind() == "DaemonSet" && o.name() == "otel-collector":
+			ds = o
+		}
+	}
+	if svc.doc == nil || ds.doc == nil {
+		t.Fatalf("no headless Service %v or no collector DaemonSet", names[0])
+	}
+	if str(get(svc.doc, "spec", "clusterIP")) != "None" {
+		t.Errorf("Service %s is not headless (clusterIP: None): one address for every pod is not one per pod", svc.name())
+	}
+	sel := get(svc.doc, "spec", "selector").(map[string]any)
+	labels := get(ds.doc, "spec", "template", "metadata", "labels").(map[string]any)
+	for k, v := range sel {
+		if labels[k] != v {
+			t.Errorf("Service %s selects %s=%v, which the collector's pods lack (%v)", svc.name(), k, v, labels)
+		}
+	}
+	servesPort := false
+	for _, c := range list(get(ds.doc, "spec", "template", "spec", "containers")) {
+		for _, p := range list(get(c, "ports")) {
+			if fmt.Sprint(get(p, "containerPort")) == port {
+				servesPort = true
+			}
+		}
+	}
+	if !servesPort {
+		t.Errorf("the collector's pods serve no port %s", port)
+	}
+	if kus := readFile(t, "deploy/kubernetes/dependencies/kustomization.yaml"); !strings.Contains(kus, "prometheus.yml=prometheus-config.yaml") {
+		t.Error("the prometheus ConfigMap is not made from prometheus-config.yaml")
+	}
+}
+
+// TestKubernetesMetricsServer: make k8s-up installs metrics-server, which
+// KEDA's cpu triggers need (without it service2 never scales, and service1
+// never scales down: the HPA skips a scale-down while a metric fails), by
+// a pinned release, with --kubelet-insecure-tls (kind's kubelets serve
+// self-signed certificates), before the stack.
+func TestKubernetesMetricsServer(t *testing.T) {
+	mk := readFile(t, "Makefile")
+	v := regexp.MustCompile(`(?m)^METRICS_SERVER_VERSION\s*:=\s*(v\d+\.\d+\.\d+)\s*$`).FindStringSubmatch(mk)
+	if v == nil {
+		t.Fatal("Makefile: no pinned METRICS_SERVER_VERSION")
+	}
+	recipe := regexp.MustCompile(`(?s)\nk8s-up:[^\n]*\n((?:\t[^\n]*\n)+)`).FindStringSubmatch(mk)
+	if recipe == nil {
+		t.Fatal("Makefile: no k8s-up recipe")
+	}
+	steps := recipe[1]
+	ms := strings.Index(steps, "$(METRICS_SERVER_RELEASE)")
+	tls := strings.Index(steps, "--kubelet-insecure-tls")
+	stack := strings.Index(steps, "$(KUSTOMIZE_BUILD) $(K8S_OVERLAY)")
+	if ms < 0 || tls < ms || stack < tls {
+		t.Errorf("k8s-up must apply $(METRICS_SERVER_RELEASE), add --kubelet-insecure-tls, then the stack:\n%s", steps)
+	}
+	if !strings.Contains(mk, "METRICS_SERVER_RELEASE = https://github.com/kubernetes-sigs/metrics-server/releases/download/$(METRICS_SERVER_VERSION)/components.yaml") {
+		t.Error("METRICS_SERVER_RELEASE is not metrics-server's release manifest at METRICS_SERVER_VERSION")
+	}
+	// The autoscalers that read CPU exist, so metrics-server is needed.
+	auto := readFile(t, "deploy/kubernetes/base/autoscaling.yaml")
+	if !strings.Contains(auto, "type: cpu") {
+		t.Error("no cpu trigger: then metrics-server is not needed, and this test should go")
+	}
 }

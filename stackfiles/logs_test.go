@@ -98,6 +98,9 @@ func lokiNames(t *testing.T) map[string]bool {
 			rec.Attrs[k] = fmt.Sprint(v) // as Loki would print it: 404, not 4.04e+02
 		}
 		for _, op := range logOperators(t) {
+			if op.ID == "container_service" || op.ID == "container_attrs" {
+				continue // Docker's entry, not the line: the line's own service wins
+			}
 			switch op.Type {
 			case "json_parser":
 				if m := attr.FindStringSubmatch(op.Severity.ParseFrom); m != nil {

@@ -360,7 +360,8 @@ func TestLoopbackJaegerConfig(t *testing.T) {
 // TestContainerLogs: a process's stdout and stderr land in
 // NAME/NAME-json.log as Docker's json-file driver writes them: one entry a
 // line, its stream, an RFC 3339 time, and a line over 16 KiB split into
-// entries that only the last ends with "\n", never inside a character.
+// entries that only the last ends with "\n", never inside a character;
+// every entry names its program in attrs, as compose's logging labels do.
 func TestContainerLogs(t *testing.T) {
 	dir := t.TempDir()
 	long := "x" + strings.Repeat("é", 10000) // 20 001 bytes: two entries, the cut not on an even byte
@@ -377,7 +378,10 @@ func TestContainerLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type entry struct{ Log, Stream, Time string }
+	type entry struct {
+		Log, Stream, Time string
+		Attrs             map[string]string
+	}
 	var stdout, stderr []entry
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var e entry
@@ -386,6 +390,9 @@ func TestContainerLogs(t *testing.T) {
 		}
 		if _, err := time.Parse(time.RFC3339Nano, e.Time); err != nil {
 			t.Errorf("time %q: %v", e.Time, err)
+		}
+		if e.Attrs[ServiceAttr] != "svc" || len(e.Attrs) != 1 {
+			t.Errorf("attrs %v, want %s=svc", e.Attrs, ServiceAttr)
 		}
 		if len(e.Log) > maxEntry+1 || !utf8.ValidString(e.Log) {
 			t.Errorf("an entry of %d bytes, valid UTF-8 %v", len(e.Log), utf8.ValidString(e.Log))

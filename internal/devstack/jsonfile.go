@@ -21,13 +21,21 @@ import (
 const maxEntry = 16 << 10
 
 // jsonFile appends a process's lines to NAME/NAME-json.log under a folder,
-// one JSON object per entry: {"log":"text\n","stream":"stdout","time":"…"}.
-// A nil *jsonFile writes nothing.
+// one JSON object per entry: {"log":"text\n","stream":"stdout","time":"…",
+// "attrs":{"com.docker.compose.service":"NAME"}}, as Docker writes them for
+// compose's services with the logging option labels:
+// com.docker.compose.service (so a line the program did not name, a crash
+// stack, is still found under its name). A nil *jsonFile writes nothing.
 type jsonFile struct {
-	mu  sync.Mutex
-	f   *os.File
-	now func() time.Time
+	mu    sync.Mutex
+	f     *os.File
+	now   func() time.Time
+	attrs map[string]string
 }
+
+// ServiceAttr is the json-file attribute that names the program: the
+// compose service label, which compose's logging options put in every entry.
+const ServiceAttr = "com.docker.compose.service"
 
 func openJSONFile(dir, name string) (*jsonFile, error) {
 	if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
@@ -37,7 +45,7 @@ func openJSONFile(dir, name string) (*jsonFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jsonFile{f: f, now: time.Now}, nil
+	return &jsonFile{f: f, now: time.Now, attrs: map[string]string{ServiceAttr: name}}, nil
 }
 
 // Line appends one line of stream ("stdout" or "stderr"), without its
@@ -64,10 +72,11 @@ func (j *jsonFile) Line(stream, line string) {
 			part += "\n"
 		}
 		b, _ := json.Marshal(struct {
-			Log    string `json:"log"`
-			Stream string `json:"stream"`
-			Time   string `json:"time"`
-		}{part, stream, t})
+			Log    string            `json:"log"`
+			Stream string            `json:"stream"`
+			Time   string            `json:"time"`
+			Attrs  map[string]string `json:"attrs,omitempty"`
+		}{part, stream, t, j.attrs})
 		_, _ = j.f.Write(append(b, '\n'))
 		if last {
 			return

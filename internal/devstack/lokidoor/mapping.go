@@ -51,8 +51,21 @@ func (r Record) Loki(indexed []string) Entry {
 	if !r.Observed.IsZero() && r.Observed.UnixNano() != 0 {
 		e.Metadata["observed_timestamp"] = strconv.FormatInt(r.Observed.UnixNano(), 10)
 	}
+	// A record whose resource has no service.name is still labelled:
+	// Loki's service-name discovery (on by default, as in this project's
+	// config) names its stream unknown_service.
+	if _, ok := e.Labels[ServiceNameLabel]; !ok {
+		e.Labels[ServiceNameLabel] = UnknownService
+	}
 	return e
 }
+
+// ServiceNameLabel is service.name's label, and UnknownService the value
+// Loki gives it when a record's resource has none.
+const (
+	ServiceNameLabel = "service_name"
+	UnknownService   = "unknown_service"
+)
 
 var notLabelChar = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 

@@ -31,6 +31,17 @@ func TestLokiMapping(t *testing.T) {
 	}
 }
 
+// TestLokiMappingUnknownService: a record with no service.name (a line
+// that no one named) is labelled service_name="unknown_service", as Loki
+// labels it, so a LogQL selector still reaches it.
+func TestLokiMappingUnknownService(t *testing.T) {
+	r := Record{Resource: map[string]string{"deployment.environment.name": "compose"}, Body: "SIGQUIT: quit\n"}
+	e := r.Loki([]string{"service.name", "deployment.environment.name"})
+	if want := map[string]string{"service_name": "unknown_service", "deployment_environment_name": "compose"}; !maps.Equal(e.Labels, want) {
+		t.Errorf("labels %v, want %v", e.Labels, want)
+	}
+}
+
 // TestLokiIndexLabels: the project's Loki config indexes the service and the
 // environment only; a config that keeps Loki's defaults is not understood.
 func TestIndexLabels(t *testing.T) {

@@ -9,7 +9,10 @@ MYSQL_TEST_DSN ?= root@tcp(127.0.0.1:3306)/test
 export GIT_COMMIT MYSQL_TEST_DSN
 
 # Pinned tools, installed by `go install` into a cache outside the clone,
-# once per version, shared by every clone (FAILREADY_TOOLS moves it). Keep
+# once per version, shared by every clone (FAILREADY_TOOLS moves it). The
+# ones the stand-in images carry (make images) are static (CGO_ENABLED=0),
+# as their upstream images' are: scratch and busybox images have no C
+# library to load ("-static" in their folder's name). Keep
 # them equal to the compose image tags (a test checks): statsd-exporter
 # vX.Y.Z is prom/statsd-exporter:vX.Y.Z; the Prometheus Go module v0.3XX.Y is
 # Prometheus v3.XX.Y.
@@ -57,9 +60,9 @@ BUILDX_VERSION            := v0.29.1
 # cached by suite and month.
 DEBIAN_SUITE              := bookworm
 DEBIAN_MONTH              := $(shell date -u +%Y%m)
-STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
-PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/prometheus
-PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd/promtool
+STATSD_EXPORTER_BIN := $(TOOLS)/statsd_exporter-$(STATSD_EXPORTER_VERSION)-static/statsd_exporter
+PROMETHEUS_BIN      := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd-static/prometheus
+PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd-static/promtool
 OTELCOL_BUILDER     := $(TOOLS)/builder-$(OTELCOL_VERSION)/builder
 # The collector is keyed by its manifest too (comments aside): clones with
 # different manifests share the cache.
@@ -67,9 +70,9 @@ OTELCOL_MANIFEST    := $(shell grep -v '^ *\#' otel-collector/builder-config.yam
 OTELCOL_DIR         := $(TOOLS)/otelcol-$(OTELCOL_VERSION)-$(OTELCOL_MANIFEST)
 OTELCOL_BIN         := $(OTELCOL_DIR)/otelcol-failready/otelcol-failready
 STATICCHECK_BIN     := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
-JAEGER_BIN          := $(TOOLS)/jaeger-$(JAEGER_MODULE_VERSION)/jaeger
+JAEGER_BIN          := $(TOOLS)/jaeger-$(JAEGER_MODULE_VERSION)-static/jaeger
 COMPOSE_BIN         := $(TOOLS)/compose-$(COMPOSE_VERSION)/docker-compose
-NATS_SERVER_BIN     := $(TOOLS)/nats-server-$(NATS_SERVER_VERSION)/nats-server
+NATS_SERVER_BIN     := $(TOOLS)/nats-server-$(NATS_SERVER_VERSION)-static/nats-server
 KUBE_DIR            := $(TOOLS)/kubernetes-$(KUBERNETES_VERSION)
 KUBE_APISERVER_BIN  := $(KUBE_DIR)/kube-apiserver
 KUBECTL_BIN         := $(KUBE_DIR)/kubectl
@@ -77,10 +80,10 @@ ETCD_BIN            := $(TOOLS)/etcd-$(ETCD_VERSION)/etcd
 KUSTOMIZE_BIN       := $(TOOLS)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
 KIND_BIN            := $(TOOLS)/kind-$(KIND_VERSION)/kind
 SLOTH_BIN           := $(TOOLS)/sloth-$(SLOTH_VERSION)/sloth
-ALERTMANAGER_BIN    := $(TOOLS)/alertmanager-$(ALERTMANAGER_VERSION)/alertmanager
-AMTOOL_BIN          := $(TOOLS)/alertmanager-$(ALERTMANAGER_VERSION)/amtool
-TOXIPROXY_BIN       := $(TOOLS)/toxiproxy-$(TOXIPROXY_VERSION)/server
-TOXIPROXY_CLI_BIN   := $(TOOLS)/toxiproxy-$(TOXIPROXY_VERSION)/cli
+ALERTMANAGER_BIN    := $(TOOLS)/alertmanager-$(ALERTMANAGER_VERSION)-static/alertmanager
+AMTOOL_BIN          := $(TOOLS)/alertmanager-$(ALERTMANAGER_VERSION)-static/amtool
+TOXIPROXY_BIN       := $(TOOLS)/toxiproxy-$(TOXIPROXY_VERSION)-static/server
+TOXIPROXY_CLI_BIN   := $(TOOLS)/toxiproxy-$(TOXIPROXY_VERSION)-static/cli
 BUILDX_BIN          := $(TOOLS)/buildx-$(BUILDX_VERSION)/docker-buildx
 DEBIAN_ROOTFS       := $(TOOLS)/debian-$(DEBIAN_SUITE)-mariadb-$(DEBIAN_MONTH).tar
 CLI_PLUGINS         := $(HOME)/.docker/cli-plugins
@@ -341,11 +344,11 @@ $(STATICCHECK_BIN):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 $(STATSD_EXPORTER_BIN):
-	GOBIN=$(dir $@) $(GO) install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION)
+	CGO_ENABLED=0 GOBIN=$(dir $@) $(GO) install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION)
 
 # The stack's own NATS (JetStream), never the machine's.
 $(NATS_SERVER_BIN):
-	GOBIN=$(dir $@) $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+	CGO_ENABLED=0 GOBIN=$(dir $@) $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 # promtool comes with it (same module, same version). -tags remove_all_sd
 # leaves out every service-discovery plugin (plugins/*.go are built with
@@ -353,7 +356,7 @@ $(NATS_SERVER_BIN):
 # and the build takes 2 min 47 s instead of 5 min 42 s from an empty Go build cache.
 $(PROMETHEUS_BIN):
 	@echo "building Prometheus $(PROMETHEUS_MODULE_VERSION) once, without service discovery (about 3 minutes on 2 cores; cached in $(TOOLS))"
-	GOBIN=$(dir $@) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_MODULE_VERSION) \
+	CGO_ENABLED=0 GOBIN=$(dir $@) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_MODULE_VERSION) \
 		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_MODULE_VERSION)
 
 # build_in_module MODULE VERSION PACKAGES OUTPUT LDFLAGS [PREPARE]: `go
@@ -375,7 +378,7 @@ endef
 # source uses, and a placeholder page at /.
 $(JAEGER_BIN):
 	@echo "building Jaeger $(JAEGER_VERSION) (module $(JAEGER_MODULE_VERSION)) once (about 3.5 minutes on 2 cores; cached in $(TOOLS))"
-	$(call build_in_module,github.com/jaegertracing/jaeger,$(JAEGER_MODULE_VERSION),./cmd/jaeger,$@,-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$(JAEGER_VERSION))
+	$(call build_in_module,github.com/jaegertracing/jaeger,$(JAEGER_MODULE_VERSION),./cmd/jaeger,$@,-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$(JAEGER_VERSION),export CGO_ENABLED=0)
 
 # Alertmanager's web UI is not in the module either (npm builds it into
 # ui/app/dist for the release): go install refuses the module for the
@@ -387,7 +390,7 @@ $(ALERTMANAGER_BIN):
 	$(call build_in_module,github.com/prometheus/alertmanager,$(ALERTMANAGER_VERSION),./cmd/alertmanager ./cmd/amtool,$(dir $@),$(AM_LDFLAGS),$(AM_PLACEHOLDER_UI))
 
 AM_LDFLAGS = $(foreach v,Version=$(ALERTMANAGER_VERSION:v%=%) Branch=HEAD Revision=$(ALERTMANAGER_VERSION),-X github.com/prometheus/common/version.$(v))
-AM_PLACEHOLDER_UI = for d in elm mantine; do mkdir -p ui/app/dist/$$d; echo '<p>Alertmanager $(ALERTMANAGER_VERSION) built from its Go module: no web UI (npm builds it for the release). The API is at /api/v2/.</p>' > ui/app/dist/$$d/index.html; done
+AM_PLACEHOLDER_UI = export CGO_ENABLED=0; for d in elm mantine; do mkdir -p ui/app/dist/$$d; echo '<p>Alertmanager $(ALERTMANAGER_VERSION) built from its Go module: no web UI (npm builds it for the release). The API is at /api/v2/.</p>' > ui/app/dist/$$d/index.html; done
 
 # Images for a machine with a Docker engine and no registry (the compose
 # smoke, CI): every third-party image of docker-compose.yml built here as a
@@ -412,7 +415,7 @@ $(BUILDX_BIN):
 	$(call build_in_module,github.com/docker/buildx,$(BUILDX_VERSION),./cmd/buildx,$@,-X github.com/docker/buildx/version.Version=$(BUILDX_VERSION) -X github.com/docker/buildx/version.Revision=$(BUILDX_VERSION))
 
 $(TOXIPROXY_BIN) $(TOXIPROXY_CLI_BIN) &:
-	GOBIN=$(dir $(TOXIPROXY_BIN)) $(GO) install -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$(TOXIPROXY_VERSION:v%=%)" \
+	CGO_ENABLED=0 GOBIN=$(dir $(TOXIPROXY_BIN)) $(GO) install -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$(TOXIPROXY_VERSION:v%=%)" \
 		github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION) github.com/Shopify/toxiproxy/v2/cmd/cli@$(TOXIPROXY_VERSION)
 
 # Debian's MariaDB on a minimal root, with the mysql user (999) the official

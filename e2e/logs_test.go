@@ -3,10 +3,13 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -154,11 +157,16 @@ func TestLogsThroughTheCollector(t *testing.T) {
 	}
 
 	// A Go runtime crash, as Docker keeps it: a plain-text stack on stderr,
-	// a line an entry, between two JSON lines. It arrives as one record.
+	// a line an entry, between two JSON lines, each entry naming its compose
+	// service in attrs (compose's logging labels). It arrives as one record,
+	// under its service. So does a real goroutine dump (SIGQUIT), the other
+	// shape a Go crash takes.
 	crash := []string{"panic: e2e crash", "", "goroutine 1 [running]:", "main.main()", "\t/src/main.go:3 +0x1d", "exit status 2"}
+	dump := sigquitDump(t)
 	var b strings.Builder
 	entry := func(stream, line string) {
-		e, _ := json.Marshal(map[string]string{"log": line + "\n", "stream": stream, "time": time.Now().UTC().Format(time.RFC3339Nano)})
+		e, _ := json.Marshal(map[string]any{"log": line + "\n", "stream": stream, "time": time.Now().UTC().Format(time.RFC3339Nano),
+			"attrs": map[string]string{devstack.ServiceAttr: "crasher"}})
 		b.Write(append(e, '\n'))
 	}
 	entry("stdout", `{"time":"2026-11-29T10:00:00Z","level":"INFO","msg":"before the crash","service":"crasher","request_id":"e2e-crash"}`)
@@ -166,6 +174,10 @@ func TestLogsThroughTheCollector(t *testing.T) {
 		entry("stderr", l)
 	}
 	entry("stdout", `{"time":"2026-11-29T10:00:01Z","level":"INFO","msg":"after the restart","service":"crasher","request_id":"e2e-crash"}`)
+	for _, l := range dump {
+		entry("stderr", l)
+	}
+	entry("stdout", `{"time":"2026-11-29T10:00:01Z","level":"INFO","msg":"after the dump","service":"crasher","request_id":"e2e-crash"}`)
 	// Other programs' lines (the collector's own JSON, Prometheus's
 	// logfmt) go through as they are, one record each.
 	others := []string{`{"level":"info","ts":"2026-11-29T10:00:01Z","msg":"e2e other json"}`, `time=2026-11-29T10:00:01Z level=INFO msg="e2e other logfmt"`}
@@ -207,6 +219,21 @@ func TestLogsThroughTheCollector(t *testing.T) {
 	}
 	if len(bodies) != 1 || bodies[0] != strings.Join(crash, "\n")+"\n" {
 		t.Errorf("the crash in %d records: %q", len(bodies), bodies)
+	}
+	if len(stack) == 1 && stack[0].Resource["service.name"] != "crasher" {
+		t.Errorf("the crash record's resource %v, want service.name crasher (Docker's attrs)", stack[0].Resource)
+	}
+	var dumps []otlptest.Record
+	for _, r := range rcv.Records() {
+		if strings.Contains(r.Body, "SIGQUIT: quit") || strings.Contains(r.Body, "PC=0x") || strings.HasPrefix(r.Body, "rip ") {
+			dumps = append(dumps, r)
+		}
+	}
+	if len(dumps) != 1 || dumps[0].Body != strings.Join(dump, "\n")+"\n" || dumps[0].Resource["service.name"] != "crasher" {
+		for _, d := range dumps {
+			t.Logf("record under %v: %.200q", d.Resource, d.Body)
+		}
+		t.Errorf("the SIGQUIT dump (%d lines) in %d records; want one, whole, under service.name crasher", len(dump), len(dumps))
 	}
 	for _, o := range others {
 		n := 0
@@ -487,4 +514,40 @@ func lokiNamesUsed(t *testing.T, records []otlptest.Record) {
 		}
 	}
 	t.Logf("Loki would have %d names for these lines; Grafana reads %d of them", len(have), len(used))
+}
+
+// sigquitDump is what a Go program prints when it gets SIGQUIT: every
+// goroutine's stack, the registers, then the exit status (as a shell or a
+// supervisor prints it), line by line.
+func sigquitDump(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	src := "package main\n\nimport \"time\"\n\nfunc main() {\n\tgo time.Sleep(time.Hour)\n\tprintln(\"ready\")\n\ttime.Sleep(time.Hour)\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "sleeper")
+	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(dir, "main.go")).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(stderr)
+	if l, err := r.ReadString('\n'); err != nil || l != "ready\n" {
+		t.Fatalf("the sleeper: %q %v", l, err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	out, _ := io.ReadAll(r)
+	err = cmd.Wait()
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if !strings.HasPrefix(lines[0], "SIGQUIT: quit") || len(lines) < 10 {
+		t.Fatalf("not a SIGQUIT dump: %q", out)
+	}
+	return append(lines, fmt.Sprintf("exit status %d", cmd.ProcessState.ExitCode()))
 }

@@ -5,7 +5,7 @@
 #
 #   scripts/stack.sh which              prints compose, local or none
 #   scripts/stack.sh logs [-f] [NAME...] every program's log lines, or NAME's
-#   scripts/stack.sh kill NAME          SIGKILL NAME; its restart policy brings it back
+#   scripts/stack.sh kill NAME [SIG]    SIGKILL (or SIG) NAME; its restart policy brings it back
 #   scripts/stack.sh nats-url           NATS's URL on this host (for go run ./cmd/tasks)
 #   scripts/stack.sh fill-spool         fill service2's spool filesystem
 #   scripts/stack.sh free-spool         free it again
@@ -75,13 +75,27 @@ nats-url)
 	esac
 	;;
 kill)
-	name=${1:?kill NAME}
+	name=${1:?kill NAME [SIGNAL]}
+	sig=${2:-KILL}
 	case $(which_stack) in
-	compose) exec docker compose kill -s SIGKILL "$name" ;;
+	compose)
+		# Not docker kill: the engine counts it as a manual stop and
+		# cancels the restart policy, so nothing would come back. The
+		# signal comes from inside each container's PID namespace, from a
+		# busybox beside it, as a crash would (init: true makes the program
+		# a child of tini, which the kernel lets it signal).
+		ids=$(docker compose ps -q "$name")
+		[[ -n $ids ]] || { echo "no $name container is running" >&2; exit 1; }
+		busybox=$(docker compose config --format json | jq -r .services.diskfill.image)
+		for id in $ids; do
+			docker run --rm --pid "container:$id" --network none "$busybox" sh -c "kill -$sig \$(pidof app)"
+		done
+		echo "sent SIG$sig to $name ($(wc -w <<<"$ids") container(s)); its restart policy brings it back (docker compose ps shows it)"
+		;;
 	local)
 		read -r pid _ <"$LOCAL_STATE/pids/$name"
-		kill -KILL "$pid"
-		echo "sent SIGKILL to $name (pid $pid); make local restarts it (its terminal and make logs say so)"
+		kill "-$sig" "$pid"
+		echo "sent SIG$sig to $name (pid $pid); make local restarts it (its terminal and make logs say so)"
 		;;
 	none) none ;;
 	esac

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,7 +74,8 @@ func TestComposeAgainstImageTable(t *testing.T) {
 // TestImageTableCatchesWhatTheEngineWould: the check fails on what a real
 // engine fails on: the Loki healthcheck this project had (wget, which
 // Loki's distroless image has not had since 3.6.0), a shell healthcheck in
-// a scratch image, and a command naming a path nothing mounts.
+// a scratch image, a command naming a path nothing mounts, and a disabled
+// healthcheck (docker compose up --wait fails on it).
 func TestImageTableCatchesWhatTheEngineWould(t *testing.T) {
 	p, table := loadCompose(t), imageTable(t)
 	cases := []struct {
@@ -93,6 +95,7 @@ func TestImageTableCatchesWhatTheEngineWould(t *testing.T) {
 		{"otel-collector", func(s *types.ServiceConfig) {
 			s.HealthCheck = &types.HealthCheckConfig{Test: []string{"CMD", "wget", "-qO-", "http://localhost:13133/"}}
 		}, "runs wget"},
+		{"otel-collector", func(s *types.ServiceConfig) { s.HealthCheck = &types.HealthCheckConfig{Disable: true} }, "up --wait"},
 	}
 	for _, c := range cases {
 		s := p.Services[c.service]
@@ -117,7 +120,12 @@ func checkAgainstImage(s types.ServiceConfig, img imagetable.Image) []error {
 		}
 	}
 	// The healthcheck.
-	if hc := s.HealthCheck; hc != nil && !hc.Disable && len(hc.Test) > 1 {
+	if hc := s.HealthCheck; hc != nil && (hc.Disable || len(hc.Test) > 0 && hc.Test[0] == "NONE") {
+		// docker compose up --wait fails on a container whose healthcheck
+		// is disabled ("has no healthcheck configured"); one with none is
+		// waited for until it runs.
+		errs = append(errs, fmt.Errorf("healthcheck disabled: make up (up --wait) fails on it; leave the healthcheck out instead"))
+	} else if hc != nil && len(hc.Test) > 1 {
 		switch hc.Test[0] {
 		case "CMD":
 			has("the healthcheck", hc.Test[1])
@@ -249,4 +257,37 @@ func under(p string, dirs []string) bool {
 		}
 	}
 	return false
+}
+
+// TestChaosKillReachesTheProgram: make chaos-kill and chaos-kill-worker
+// crash a program the way its restart policy answers. docker kill would
+// not do: the engine counts it as a manual stop and cancels the restart
+// policy (seen on a real engine: restart count 0, the service gone). So
+// scripts/stack.sh signals the program from inside its PID namespace with
+// the diskfill job's busybox (kill, pidof), and the program must not be the
+// namespace's PID 1 (the kernel drops SIGKILL sent to it from inside):
+// init: true.
+func TestChaosKillReachesTheProgram(t *testing.T) {
+	p, table := loadCompose(t), imageTable(t)
+	stack := readFile(t, "scripts/stack.sh")
+	if strings.Contains(stack, "docker compose kill") || !strings.Contains(stack, `--pid "container:$id"`) || !strings.Contains(stack, ".services.diskfill.image") {
+		t.Error("scripts/stack.sh kill must signal from inside the container's PID namespace with the diskfill image, not docker compose kill")
+	}
+	img, ok := table.Find(p.Services["diskfill"].Image)
+	if !ok || !img.Has("kill") || !img.Has("pidof") || !img.Has("sh") {
+		t.Errorf("%s lacks sh, kill or pidof, which scripts/stack.sh kill runs", p.Services["diskfill"].Image)
+	}
+	killed := regexp.MustCompile(`scripts/stack.sh kill (\w+)`).FindAllStringSubmatch(readFile(t, "Makefile"), -1)
+	if len(killed) < 2 {
+		t.Fatalf("the Makefile kills %v", killed)
+	}
+	for _, m := range killed {
+		s := p.Services[m[1]]
+		if s.Init == nil || !*s.Init {
+			t.Errorf("%s: init is not true, so its program is PID 1 and ignores a SIGKILL from inside", m[1])
+		}
+		if s.Restart != "always" {
+			t.Errorf("%s: restart %q, want always (a killed program comes back)", m[1], s.Restart)
+		}
+	}
 }

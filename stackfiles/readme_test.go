@@ -135,14 +135,15 @@ func TestReadmeMakeTargetsExist(t *testing.T) {
 }
 
 // TestCIRunsTheReadmeCommands: .ci/run runs make ci, and make ci runs the
-// three test tiers.
+// test tiers and the compose smoke.
 func TestCIRunsTheReadmeCommands(t *testing.T) {
 	if ci := readFile(t, ".ci/run"); !regexp.MustCompile(`(?m)^make ci$`).MatchString(ci) {
 		t.Error(".ci/run does not run `make ci`")
 	}
 	m := regexp.MustCompile(`(?m)^ci: (.*?)(##|$)`).FindStringSubmatch(readFile(t, "Makefile"))
-	if m == nil || strings.Fields(m[1])[0] != "test" || !slices.Contains(strings.Fields(m[1]), "test-integration") || !slices.Contains(strings.Fields(m[1]), "e2e") {
-		t.Errorf("make ci must run test, test-integration and e2e: %v", m)
+	if m == nil || strings.Fields(m[1])[0] != "test" || !slices.Contains(strings.Fields(m[1]), "test-integration") || !slices.Contains(strings.Fields(m[1]), "e2e") ||
+		!slices.Contains(strings.Fields(m[1]), "compose-smoke") {
+		t.Errorf("make ci must run test, test-integration, e2e and compose-smoke: %v", m)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -157,6 +158,7 @@ func (b *builder) build(ctx context.Context) error {
 		args = append(args, "--change", c)
 	}
 	args = append(args, "-", b.img.Image)
+	old, _ := exec.CommandContext(ctx, "docker", "image", "inspect", "-f", "{{.Id}}", b.img.Image).Output()
 	cmd := exec.CommandContext(ctx, "docker", args...)
 	pr, pw := io.Pipe()
 	cmd.Stdin = pr
@@ -173,6 +175,11 @@ func (b *builder) build(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("docker import: %v: %s", err, out.Bytes())
+	}
+	// The image this one replaces, untagged now: removed, unless a
+	// container still uses it.
+	if id := strings.TrimSpace(string(old)); id != "" && !strings.Contains(out.String(), strings.TrimPrefix(id, "sha256:")) {
+		_ = exec.CommandContext(ctx, "docker", "rmi", id).Run()
 	}
 	return nil
 }
@@ -244,6 +251,9 @@ func (b *builder) writeRoot(w io.Writer) error {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			return fmt.Errorf("%s: %w", dst, err)
+		}
+		if interp := interpreter(data); interp != "" && img.Standin.From != "debian" {
+			return fmt.Errorf("%s (%s) is dynamically linked (it needs %s), and the image has no C library: build it with CGO_ENABLED=0, as its upstream image's is", dst, file, interp)
 		}
 		r.file(dst, 0o755, 0, data)
 	}
@@ -384,4 +394,24 @@ func (r *root) copyTar(file string) error {
 		}
 	}
 	return r.err
+}
+
+// interpreter is an ELF executable's dynamic loader ("" for a static one,
+// or for a script).
+func interpreter(data []byte) string {
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			b := make([]byte, p.Filesz)
+			if _, err := p.ReadAt(b, 0); err == nil {
+				return strings.TrimRight(string(b), "\x00")
+			}
+			return "a loader"
+		}
+	}
+	return ""
 }

@@ -101,3 +101,20 @@ func TestStandinChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestStandinRefusesADynamicBinary: a binary linked against the C library
+// cannot run in a scratch or busybox image (exec says "no such file or
+// directory", which is its missing loader): refused, with the fix.
+func TestStandinRefusesADynamicBinary(t *testing.T) {
+	table, err := imagetable.Load("../../deploy/images/images.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := table.Find("ghcr.io/shopify/toxiproxy:2.12.0")
+	// /bin/sh is linked against the C library on every Linux this runs on.
+	b := &builder{img: img, repo: "../..", getenv: func(string) string { return "/bin/sh" }}
+	err = b.writeRoot(io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
+		t.Errorf("a dynamic /bin/sh as /toxiproxy: %v; want a refusal naming CGO_ENABLED=0", err)
+	}
+}

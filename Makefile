@@ -95,7 +95,7 @@ export KUBE_APISERVER_BIN KUBECTL_BIN ETCD_BIN KUSTOMIZE_BIN KEDA_VERSION KUBERN
 INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | xargs -r -n1 dirname | sort -u)
 
 .PHONY: experiment gameday chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset chaos-nats-down chaos-kill-worker chaos-worker-slow chaos-poison-task
-.PHONY: images docker-plugins busybox compose-smoke
+.PHONY: images docker-plugins busybox compose-smoke all-tools
 .PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker bench-capacity valgrind k8s-tools k8s-validate k8s-up k8s-down slo-rules help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker walkthrough-kubernetes
 
 help: ## list the targets
@@ -260,7 +260,7 @@ SMOKE_MEMORY_TABLE ?= $(CURDIR)/.cache/compose-smoke-memory.md
 export SMOKE_MEMORY_TABLE
 compose-smoke: images jq ## make up on the Docker engine with images built here (no registry), then walkthroughs 1-3, 5, 6, the chaos targets, scaling, the logs pipeline, make down (about 12 min warm)
 	@mkdir -p $(dir $(SMOKE_MEMORY_TABLE))
-	set -o pipefail; $(GO) test -count=1 -timeout 45m -tags compose -v ./e2e/compose/ 2>&1 | grep -v '^=== '
+	set -o pipefail; $(GO) test -count=1 -timeout 45m -tags compose -v ./e2e/compose/ 2>&1 | grep --line-buffered -v '^=== '
 
 # deploy/kubernetes: rendered by kustomize and created, object by object,
 # on a real kube-apiserver with etcd (make e2e runs it too).
@@ -325,6 +325,11 @@ bench-worker: mariadb tools ## the queue tier: no-op tasks a second per worker, 
 bench-baseline: valgrind ## record a new bench/instructions.json (commit it with the change that moved it)
 	$(GO) test -c -o $(BENCH_TEST) ./service1/
 	$(GO) run ./cmd/benchinstr -test $(BENCH_TEST) -write bench/instructions.json
+
+# Every pinned tool the tests build, side by side: on a new machine most of
+# their time is fetching modules and packages, which overlaps well (.ci/run
+# runs this with -j3 before make ci).
+all-tools: tools k8s-tools $(SLOTH_BIN) $(BUILDX_BIN) $(TOXIPROXY_BIN) $(DEBIAN_ROOTFS) ## build every pinned tool the tests use (make -j3 all-tools: side by side)
 
 tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(ALERTMANAGER_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(COMPOSE_BIN) $(NATS_SERVER_BIN) ## install the pinned statsd_exporter, Prometheus, Alertmanager, collector, Jaeger, compose CLI and nats-server (cached in ~/.cache/failready/tools)
 

@@ -86,7 +86,8 @@ kill)
 		# a child of tini, which the kernel lets it signal).
 		ids=$(docker compose ps -q "$name")
 		[[ -n $ids ]] || { echo "no $name container is running" >&2; exit 1; }
-		busybox=$(docker compose config --format json | jq -r .services.diskfill.image)
+		busybox=$(docker compose --profile chaos config --format json | jq -r '.services.diskfill.image // empty')
+		[[ -n $busybox ]] || { echo "no diskfill service (its busybox image sends the signal) in the compose file" >&2; exit 1; }
 		for id in $ids; do
 			docker run --rm --pid "container:$id" --network none "$busybox" sh -c "kill -$sig \$(pidof app)"
 		done

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -200,7 +201,7 @@ func cgroupPeak(id string) (int64, bool) {
 }
 
 func (m *memory) sample(t *testing.T) {
-	out, err := exec.Command("docker", "ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project="+project,
+	out, err := exec.Command("docker", "ps", "--no-trunc", "--filter", "label=com.docker.compose.project="+project,
 		"--format", `{{.ID}} {{.Names}}`).Output()
 	if err != nil {
 		return
@@ -314,6 +315,25 @@ func TestComposeSmoke(t *testing.T) {
 			t.Errorf("make down left %v", l)
 		}
 	})
+
+	// A host port make up needs, taken: make up names it and starts nothing.
+	t.Run("up-refuses-a-taken-port", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:9102") // statsd-exporter's
+		if err != nil {
+			t.Fatalf("the port the test takes is taken already: %v", err)
+		}
+		defer ln.Close()
+		out, err := runErr(t, 5*time.Minute, "make", "--no-print-directory", "up")
+		if err == nil || !strings.Contains(out, "taken: 127.0.0.1:9102") {
+			t.Fatalf("make up with 127.0.0.1:9102 taken: %v\n%s", err, tail(out, 20))
+		}
+		if cs := containers(t); len(cs) > 0 {
+			t.Fatalf("make up refused, but made %d containers", len(cs))
+		}
+	})
+	if t.Failed() {
+		return
+	}
 
 	t.Run("up", func(t *testing.T) {
 		start := time.Now()

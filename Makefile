@@ -101,7 +101,7 @@ INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integrati
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-up: jq ## build the services at this commit, start the compose stack, print the URLs
+up: ## build the services at this commit, start the compose stack, print the URLs
 	@scripts/stack.sh ports-free
 	docker compose up -d --build --wait
 	@echo
@@ -258,7 +258,7 @@ ci: test test-integration e2e compose-smoke bench-check ## everything CI runs
 # memory of every container, and make down, which runs on every exit path.
 SMOKE_MEMORY_TABLE ?= $(CURDIR)/.cache/compose-smoke-memory.md
 export SMOKE_MEMORY_TABLE
-compose-smoke: images jq ## make up on the Docker engine with images built here (no registry), then walkthroughs 1-3, 5, 6, the chaos targets, scaling, the logs pipeline, make down (about 12 min warm)
+compose-smoke: images jq ## make up on the Docker engine with images built here (no registry), then walkthroughs 1-3, 5, 6, the chaos targets, scaling, the logs pipeline, make down (about 6 min warm)
 	@mkdir -p $(dir $(SMOKE_MEMORY_TABLE))
 	set -o pipefail; $(GO) test -count=1 -timeout 45m -tags compose -v ./e2e/compose/ 2>&1 | grep --line-buffered -v '^=== '
 

@@ -86,7 +86,7 @@ kill)
 		# a child of tini, which the kernel lets it signal).
 		ids=$(docker compose ps -q "$name")
 		[[ -n $ids ]] || { echo "no $name container is running" >&2; exit 1; }
-		busybox=$(docker compose --profile chaos config --format json | jq -r '.services.diskfill.image // empty')
+		busybox=$(docker compose --profile chaos config diskfill | awk '$1 == "image:" {print $2; exit}')
 		[[ -n $busybox ]] || { echo "no diskfill service (its busybox image sends the signal) in the compose file" >&2; exit 1; }
 		for id in $ids; do
 			docker run --rm --pid "container:$id" --network none "$busybox" sh -c "kill -$sig \$(pidof app)"
@@ -126,7 +126,7 @@ ports-free)
 	taken=()
 	while read -r ip port; do
 		if (exec 3<>"/dev/tcp/$ip/$port") 2>/dev/null; then taken+=("$ip:$port"); fi
-	done < <(docker compose config --format json | jq -r '.services[] | .ports[]? | "\(.host_ip // "127.0.0.1") \(.published)"' | sort -u)
+	done < <(docker compose config | awk '/host_ip:/ {ip=$2} /published:/ {gsub(/"/, "", $2); print (ip == "" ? "0.0.0.0" : ip), $2; ip=""}' | sort -u)
 	if ((${#taken[@]})); then
 		echo "make up: these host ports are taken: ${taken[*]}" >&2
 		echo "Stop what listens there first (make local's stack binds the same ports: stop it with Ctrl-C)." >&2

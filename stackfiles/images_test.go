@@ -270,7 +270,7 @@ func under(p string, dirs []string) bool {
 func TestChaosKillReachesTheProgram(t *testing.T) {
 	p, table := loadCompose(t), imageTable(t)
 	stack := readFile(t, "scripts/stack.sh")
-	if strings.Contains(stack, "docker compose kill") || !strings.Contains(stack, `--pid "container:$id"`) || !strings.Contains(stack, ".services.diskfill.image") {
+	if strings.Contains(stack, "docker compose kill") || !strings.Contains(stack, `--pid "container:$id"`) || !strings.Contains(stack, "--profile chaos config diskfill") {
 		t.Error("scripts/stack.sh kill must signal from inside the container's PID namespace with the diskfill image, not docker compose kill")
 	}
 	img, ok := table.Find(p.Services["diskfill"].Image)

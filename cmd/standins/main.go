@@ -35,6 +35,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -73,6 +74,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	busybox, err := exec.LookPath("busybox")
 	if err != nil && !*printOnly {
 		return errors.New("busybox not found: install Debian's busybox-static (make images does)")
+	}
+	// The golang image is this machine's Go: it must be the version the
+	// Dockerfile's build stage names.
+	if df, err := os.ReadFile(filepath.Join(*repo, "Dockerfile")); err == nil {
+		if m := regexp.MustCompile(`(?m)^FROM .*\bgolang:(\S+)`).FindSubmatch(df); m != nil && string(m[1]) != golangImage().Image[len("golang:"):] {
+			return fmt.Errorf("the Dockerfile builds FROM golang:%s, and this machine's Go is %s: run make images with that Go", m[1], runtime.Version())
+		}
 	}
 	for _, img := range append(table.Images, golangImage()) {
 		if img.Standin.Door || img.Standin.None {
@@ -132,8 +140,8 @@ func (b *builder) changes() []string {
 		return string(out)
 	}
 	env := img.Env
-	if env == nil {
-		env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "PATH=") }) {
+		env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
 	}
 	c := []string{
 		"ENTRYPOINT " + js(img.Entrypoint),

@@ -233,7 +233,7 @@ jq: ## make sure jq is installed (Debian's jq; the walkthrough scripts read JSON
 fmt: ## format the code
 	gofmt -w $$(git ls-files --cached --others --exclude-standard '*.go')
 
-ALL_TAGS = integration e2e benchload
+ALL_TAGS = integration e2e benchload compose
 vet: $(STATICCHECK_BIN) shellcheck ## gofmt check, go vet and staticcheck, with every build tag; shellcheck on scripts/
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet -tags '$(ALL_TAGS)' ./...

@@ -234,8 +234,11 @@ func (b *builder) writeRoot(w io.Writer) error {
 		}
 	}
 	if img.Standin.GOROOT {
-		goroot := runtime.GOROOT()
-		if err := r.copyDir(goroot, "/usr/local/go"); err != nil {
+		out, err := exec.Command("go", "env", "GOROOT").Output()
+		if err != nil {
+			return fmt.Errorf("go env GOROOT: %w", err)
+		}
+		if err := r.copyDir(strings.TrimSpace(string(out)), "/usr/local/go"); err != nil {
 			return err
 		}
 		r.dir("/go", 0o777, 0)

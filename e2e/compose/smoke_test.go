@@ -396,8 +396,8 @@ func TestComposeSmoke(t *testing.T) {
 	}
 }
 
-// scaleWorkers: three workers, and the tasks of 60 creates drained by all
-// three.
+// scaleWorkers: three workers, and the tasks of 60 creates (over 6 s)
+// drained by all three.
 func scaleWorkers(t *testing.T) {
 	run(t, 3*time.Minute, "docker", "compose", "up", "-d", "--wait", "--no-recreate", "--scale", "worker=3", "worker")
 	ws := 0
@@ -422,6 +422,7 @@ func scaleWorkers(t *testing.T) {
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("create %d: %s", i, resp.Status)
 		}
+		time.Sleep(100 * time.Millisecond) // over 6 s: every worker pulls its share
 	}
 	// Each worker's own lines (docker compose logs prefixes the replica).
 	deadline := time.Now().Add(90 * time.Second)

@@ -15,6 +15,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/go-units"
+
+	"github.com/failready/failready/internal/devstack"
 )
 
 const repoRoot = ".."
@@ -278,8 +280,8 @@ func TestComposeMemoryBudget(t *testing.T) {
 }
 
 // TestComposeLogsAreRotated: every service logs through Docker's json-file
-// driver with rotation, and all of them together keep at most 512 MiB of
-// logs on the disk.
+// driver with rotation, naming its service in each entry, and all of them
+// together keep at most 512 MiB of logs on the disk.
 func TestComposeLogsAreRotated(t *testing.T) {
 	p := loadCompose(t)
 	var total int64
@@ -288,6 +290,11 @@ func TestComposeLogsAreRotated(t *testing.T) {
 		if l == nil || l.Driver != "json-file" {
 			t.Errorf("%s: logging %+v, want the json-file driver", name, l)
 			continue
+		}
+		// Every entry names its compose service (attrs), which the
+		// collector makes the record's service.name.
+		if l.Options["labels"] != devstack.ServiceAttr {
+			t.Errorf("%s: logging option labels %q, want %s (a crash stack must be found under its service)", name, l.Options["labels"], devstack.ServiceAttr)
 		}
 		size, err := units.RAMInBytes(l.Options["max-size"])
 		files, ferr := strconv.Atoi(l.Options["max-file"])

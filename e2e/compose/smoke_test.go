@@ -110,7 +110,10 @@ type container struct {
 func (c container) service() string { return c.Config.Labels["com.docker.compose.service"] }
 
 // containers lists the project's containers (running or not).
-func containers(t *testing.T) []container {
+func containers(t *testing.T) []container { return containersOf(t, project) }
+
+// containersOf lists a compose project's containers (running or not).
+func containersOf(t *testing.T, project string) []container {
 	t.Helper()
 	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project).Output()
 	if err != nil {
@@ -132,25 +135,41 @@ func containers(t *testing.T) []container {
 	return cs
 }
 
-// explainUnhealthy names each container that is not running and healthy,
-// with its healthcheck's last output, or its OOM kill with its limit.
+// explainUnhealthy fails the test once for each container that is not
+// running and healthy (see whatIsWrong).
 func explainUnhealthy(t *testing.T, peaks map[string]int64) {
 	t.Helper()
-	for _, c := range containers(t) {
+	for _, m := range whatIsWrong(containers(t), peaks) {
+		t.Error(m)
+	}
+}
+
+// whatIsWrong names each container that is not running and healthy: an
+// OOM kill with its limit and peak, a healthcheck's last output, or its
+// exit.
+func whatIsWrong(cs []container, peaks map[string]int64) []string {
+	var out []string
+	for _, c := range cs {
+		name := strings.TrimPrefix(c.Name, "/")
 		switch {
 		case c.State.OOMKilled:
-			t.Errorf("%s was OOM-killed: limit %d MiB, peak %d MiB", c.Name, c.HostConfig.Memory>>20, peaks[c.ID]>>20)
+			peak := "not sampled before it died"
+			if p, ok := peaks[c.ID]; ok {
+				peak = fmt.Sprintf("%d MiB", p>>20)
+			}
+			out = append(out, fmt.Sprintf("%s was OOM-killed: limit %d MiB, peak %s", name, c.HostConfig.Memory>>20, peak))
 		case c.State.Health != nil && c.State.Health.Status != "healthy":
-			var last string
+			last := "no run yet"
 			if n := len(c.State.Health.Log); n > 0 {
 				l := c.State.Health.Log[n-1]
 				last = fmt.Sprintf("exit %d: %s", l.ExitCode, strings.TrimSpace(l.Output))
 			}
-			t.Errorf("%s is %s; its healthcheck said: %s", c.Name, c.State.Health.Status, last)
+			out = append(out, fmt.Sprintf("%s is %s; its healthcheck said: %s", name, c.State.Health.Status, last))
 		case c.State.Status != "running":
-			t.Errorf("%s is %s (exit %d)", c.Name, c.State.Status, c.State.ExitCode)
+			out = append(out, fmt.Sprintf("%s is %s (exit %d)", name, c.State.Status, c.State.ExitCode))
 		}
 	}
+	return out
 }
 
 // memory samples each container's peak memory (the cgroup's own high-water
@@ -391,7 +410,7 @@ func TestComposeSmoke(t *testing.T) {
 	finishMemory()
 	for _, c := range containers(t) {
 		if c.State.OOMKilled {
-			t.Errorf("%s was OOM-killed (limit %d MiB)", c.Name, c.HostConfig.Memory>>20)
+			t.Errorf("%s was OOM-killed (limit %d MiB)", strings.TrimPrefix(c.Name, "/"), c.HostConfig.Memory>>20)
 		}
 	}
 }
@@ -588,6 +607,53 @@ func crashUnderItsService(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("service2 not back within 60 s of its crash (restart count %d, was %d)", restarts(), before)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestSmokeSaysWhatIsWrong: what the smoke prints when make up fails, on
+// real containers: a healthcheck that cannot run (wget of a port nothing
+// listens on) names the container and what the command printed; an
+// OOM-killed container names itself, its limit and its peak.
+func TestSmokeSaysWhatIsWrong(t *testing.T) {
+	const proj = "failready-smoke-explain"
+	cleanup := func() {
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+proj).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+	}
+	cleanup()
+	t.Cleanup(cleanup)
+	busybox := "busybox:1.37.0" // the diskfill job's image
+	start := func(name string, args ...string) {
+		t.Helper()
+		cmd := append([]string{"run", "-d", "--name", name, "--label", "com.docker.compose.project=" + proj, "--network", "none"}, args...)
+		if out, err := exec.Command("docker", cmd...).CombinedOutput(); err != nil {
+			t.Fatalf("docker %v: %v\n%s", cmd, err, out)
+		}
+	}
+	start(proj+"-probe", "--health-cmd", "wget -q -O /dev/null http://localhost:1/", "--health-interval", "1s", "--health-retries", "1", busybox, "sleep", "60")
+	start(proj+"-hog", "--memory", "16m", "--memory-swap", "16m", busybox, "sh", "-c", `x=$(head -c 67108864 /dev/zero | tr '\0' a); sleep 60`)
+	peaks := map[string]int64{}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cs := containersOf(t, proj)
+		for _, c := range cs {
+			if p, ok := cgroupPeak(c.ID); ok {
+				peaks[c.ID] = max(peaks[c.ID], p)
+			}
+		}
+		msgs := whatIsWrong(cs, peaks)
+		joined := strings.Join(msgs, "\n")
+		if strings.Contains(joined, proj+"-probe is unhealthy; its healthcheck said: exit 1: wget: can't connect to remote host") &&
+			strings.Contains(joined, proj+"-hog was OOM-killed: limit 16 MiB") {
+			t.Logf("what the smoke says:\n%s", joined)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s the smoke would say:\n%s", joined)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

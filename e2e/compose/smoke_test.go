@@ -387,7 +387,8 @@ func TestComposeSmoke(t *testing.T) {
 	// experiment that checks its effect (chaos-mysql-down, -nats-down,
 	// -worker-slow, -poison-task and -kill-worker ran in walkthroughs 2 to
 	// 6, each with its effect checked there).
-	for _, e := range []string{"service2-latency", "service2-down", "mysql-reset-peer", "service2-kill", "spool-full"} {
+	// In the game day's order (make gameday's, by name).
+	for _, e := range []string{"mysql-reset-peer", "service2-down", "service2-kill", "service2-latency", "spool-full"} {
 		if !t.Run("experiment-"+e, func(t *testing.T) {
 			out := run(t, 5*time.Minute, "make", "--no-print-directory", "experiment", "NAME="+e)
 			if !strings.Contains(out, "verdict: HELD") {

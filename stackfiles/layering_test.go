@@ -129,7 +129,8 @@ func TestPackageDocsNameTheirDependencies(t *testing.T) {
 	}
 }
 
-// TestLayering: the rules of GUIDE §2 that an import listing can check.
+// TestLayering: the layering rules (README, "Where each pattern lives")
+// that an import listing can check.
 func TestLayering(t *testing.T) {
 	// Nothing a binary links imports testing.
 	for _, p := range listPackages(t, true, "./cmd/...", "./service1", "./service2") {

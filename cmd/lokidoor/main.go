@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/failready/failready/internal/devstack/lokidoor"
+	"github.com/failready/failready/internal/httpserver"
 )
 
 func main() {
@@ -67,24 +67,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("service", "lokidoor")
 	log.Info("serving Loki's door (not Loki)", "addr", ln.Addr().String(), "index_labels", strings.Join(indexed, ","), "keep", *keep)
-	srv := &http.Server{Handler: lokidoor.New(indexed, *keep).Handler(), ReadHeaderTimeout: 5 * time.Second}
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Info("stopped")
-	return nil
+	t := httpserver.Timeouts{ReadHeader: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second, Idle: time.Minute, Shutdown: 5 * time.Second}
+	return httpserver.Run(ctx, httpserver.New(lokidoor.New(indexed, *keep).Handler(), t, log), ln, t, nil, log)
 }
 
 // probe is Loki's -health: GET the URL, healthy on 200.

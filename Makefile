@@ -66,7 +66,7 @@ PROMTOOL_BIN        := $(TOOLS)/prometheus-$(PROMETHEUS_MODULE_VERSION)-nosd-sta
 OTELCOL_BUILDER     := $(TOOLS)/builder-$(OTELCOL_VERSION)/builder
 # The collector is keyed by its manifest too (comments aside): clones with
 # different manifests share the cache.
-OTELCOL_MANIFEST    := $(shell grep -v '^ *\#' otel-collector/builder-config.yaml | sha256sum | cut -c1-12)
+OTELCOL_MANIFEST    := $(shell grep -v '^ *\#' deploy/otel-collector/builder-config.yaml | sha256sum | cut -c1-12)
 OTELCOL_DIR         := $(TOOLS)/otelcol-$(OTELCOL_VERSION)-$(OTELCOL_MANIFEST)
 OTELCOL_BIN         := $(OTELCOL_DIR)/otelcol-failready/otelcol-failready
 STATICCHECK_BIN     := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
@@ -333,7 +333,7 @@ all-tools: tools k8s-tools $(SLOTH_BIN) $(BUILDX_BIN) $(TOXIPROXY_BIN) $(DEBIAN_
 
 tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(ALERTMANAGER_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(COMPOSE_BIN) $(NATS_SERVER_BIN) ## install the pinned statsd_exporter, Prometheus, Alertmanager, collector, Jaeger, compose CLI and nats-server (cached in ~/.cache/failready/tools)
 
-otelcol: $(OTELCOL_BIN) ## build the OpenTelemetry collector from otel-collector/builder-config.yaml
+otelcol: $(OTELCOL_BIN) ## build the OpenTelemetry collector from deploy/otel-collector/builder-config.yaml
 
 $(OTELCOL_BUILDER):
 	GOBIN=$(dir $@) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OTELCOL_VERSION)
@@ -341,9 +341,9 @@ $(OTELCOL_BUILDER):
 # A changed manifest is a new folder (OTELCOL_MANIFEST); the builder writes
 # into the cache.
 $(OTELCOL_BIN): $(OTELCOL_BUILDER)
-	@echo "building the OpenTelemetry collector $(OTELCOL_VERSION) from otel-collector/builder-config.yaml once (about 2.5 minutes on 2 cores; cached in $(TOOLS))"
+	@echo "building the OpenTelemetry collector $(OTELCOL_VERSION) from deploy/otel-collector/builder-config.yaml once (about 2.5 minutes on 2 cores; cached in $(TOOLS))"
 	mkdir -p $(OTELCOL_DIR)
-	cd $(OTELCOL_DIR) && $(OTELCOL_BUILDER) --config=$(CURDIR)/otel-collector/builder-config.yaml
+	cd $(OTELCOL_DIR) && $(OTELCOL_BUILDER) --config=$(CURDIR)/deploy/otel-collector/builder-config.yaml
 
 $(STATICCHECK_BIN):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

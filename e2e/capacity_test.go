@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/devstack"
 )
 
 // latencyObjective is the latency the capacity is measured at: 99 % of

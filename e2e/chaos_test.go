@@ -17,9 +17,9 @@ import (
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	_ "github.com/go-sql-driver/mysql"
 
-	"github.com/failready/failready/internal/devstack"
-	"github.com/failready/failready/internal/devstack/devstacktest"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/devstacktest"
+	"github.com/failready/failready/internal/logging/logtest"
 )
 
 // The chaos tests put toxiproxy (in process, from its Go module) on both hops

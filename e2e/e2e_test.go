@@ -1,7 +1,7 @@
 //go:build e2e
 
 // Package e2e runs the real binaries through the native stack runner
-// (internal/devstack): a private mariadbd prepared with deploy/mysql/init,
+// (devstack): a private mariadbd prepared with deploy/mysql/init,
 // service2 and service1 as host processes on loopback.
 package e2e
 
@@ -22,9 +22,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/failready/failready/internal/devstack"
-	"github.com/failready/failready/internal/devstack/devstacktest"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/devstacktest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/requestid"
 )
 

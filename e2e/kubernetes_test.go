@@ -27,10 +27,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/failready/failready/internal/devstack"
-	"github.com/failready/failready/internal/devstack/devstacktest"
-	"github.com/failready/failready/internal/devstack/lokidoor"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/devstacktest"
+	"github.com/failready/failready/devstack/lokidoor"
+	"github.com/failready/failready/internal/logging/logtest"
 )
 
 // kubeAPI is a real kube-apiserver on loopback, with its own etcd, and a

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/devstack"
 	"github.com/failready/failready/internal/tracing/otlptest"
 )
 

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/internal/devstack"
-	"github.com/failready/failready/internal/devstack/devstacktest"
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/devstacktest"
 	"github.com/failready/failready/internal/requestid"
 )
 

@@ -20,11 +20,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/failready/failready/internal/devstack"
-	"github.com/failready/failready/internal/devstack/lokidoor"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/lokidoor"
+	"github.com/failready/failready/devstack/lokidoor/lokitest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/requestid"
-	"github.com/failready/failready/internal/tracing/otlptest"
 )
 
 // TestLogsThroughTheCollector: the services log to stdout; the stack keeps
@@ -35,7 +35,7 @@ import (
 // message as the body, its trace context, and the client address reduced to
 // its network.
 func TestLogsThroughTheCollector(t *testing.T) {
-	rcv := otlptest.ListenLogs(t)
+	rcv := lokitest.ListenLogs(t)
 	containers := t.TempDir()
 	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), ContainerLogs: containers,
 		LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp"})
@@ -73,8 +73,8 @@ func TestLogsThroughTheCollector(t *testing.T) {
 		}
 		return want
 	}
-	got := func() []otlptest.Record {
-		var out []otlptest.Record
+	got := func() []lokitest.Record {
+		var out []lokitest.Record
 		for _, r := range rcv.Records() {
 			if _, ok := ids[r.Attrs["request_id"]]; ok {
 				out = append(out, r)
@@ -96,7 +96,7 @@ func TestLogsThroughTheCollector(t *testing.T) {
 	}
 	for svc, lines := range want {
 		for _, l := range lines {
-			var match []otlptest.Record
+			var match []lokitest.Record
 			for _, r := range records {
 				if r.Resource["service.name"] == svc && r.Body == l["msg"] && r.Attrs["request_id"] == l["request_id"] &&
 					r.Time.Format(time.RFC3339Nano) == l["time"] {
@@ -198,7 +198,7 @@ func TestLogsThroughTheCollector(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(containers, "crasher", "crasher-json.log"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var stack []otlptest.Record
+	var stack []lokitest.Record
 	if _, ok := poll(30*time.Second, 200*time.Millisecond, func() bool {
 		stack = nil
 		for _, r := range rcv.Records() {
@@ -226,7 +226,7 @@ func TestLogsThroughTheCollector(t *testing.T) {
 	if len(stack) == 1 && stack[0].Resource["service.name"] != "crasher" {
 		t.Errorf("the crash record's resource %v, want service.name crasher (Docker's attrs)", stack[0].Resource)
 	}
-	var dumps []otlptest.Record
+	var dumps []lokitest.Record
 	for _, r := range rcv.Records() {
 		if strings.Contains(r.Body, "SIGQUIT: quit") || strings.Contains(r.Body, "PC=0x") || strings.HasPrefix(r.Body, "rip ") {
 			dumps = append(dumps, r)
@@ -275,15 +275,15 @@ func TestLogsThroughTheCollector(t *testing.T) {
 // collector that lost its offsets would send them all again); a line comes
 // twice only if it was written before the kill, and each copy is the same.
 func TestLogsSurviveACollectorKill(t *testing.T) {
-	rcv := otlptest.ListenLogs(t)
+	rcv := lokitest.ListenLogs(t)
 	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), ContainerLogs: t.TempDir(),
 		LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp",
 		Env:                map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
 	supervise(t, st)
 
 	// Every access line of a run of requests, by service and request ID.
-	lines := func(prefix string) map[string][]otlptest.Record {
-		c := map[string][]otlptest.Record{}
+	lines := func(prefix string) map[string][]lokitest.Record {
+		c := map[string][]lokitest.Record{}
 		for _, r := range rcv.Records() {
 			if strings.HasPrefix(r.Attrs["request_id"], prefix) && r.Body == "http request" {
 				k := r.Resource["service.name"] + " " + r.Attrs["request_id"]
@@ -367,7 +367,7 @@ func TestLogsSurviveACollectorKill(t *testing.T) {
 
 // sameRecord: a and b are the same log record sent again: everything but
 // the time the collector read it.
-func sameRecord(a, b otlptest.Record) bool {
+func sameRecord(a, b lokitest.Record) bool {
 	return a.Time.Equal(b.Time) && a.Body == b.Body && a.SeverityNumber == b.SeverityNumber && a.SeverityText == b.SeverityText &&
 		a.TraceID == b.TraceID && a.SpanID == b.SpanID && maps.Equal(a.Attrs, b.Attrs) && maps.Equal(a.Resource, b.Resource)
 }
@@ -376,7 +376,7 @@ func sameRecord(a, b otlptest.Record) bool {
 // serve and log. Their answers do not notice; the lines wait in the
 // collector's queue and every one arrives, once, after the door reopens.
 func TestLogsWaitForLoki(t *testing.T) {
-	rcv := otlptest.ListenLogs(t)
+	rcv := lokitest.ListenLogs(t)
 	addr := rcv.Addr()
 	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), ContainerLogs: t.TempDir(),
 		LogsExportEndpoint: "http://" + addr + "/otlp"})
@@ -406,7 +406,7 @@ func TestLogsWaitForLoki(t *testing.T) {
 	}
 	closed := time.Now()
 	during := serve(func() bool { return time.Since(closed) < 10*time.Second })
-	reopened := otlptest.ListenLogsAt(t, addr)
+	reopened := lokitest.ListenLogsAt(t, addr)
 	t.Logf("%d requests; slowest answer before: %v, while Loki was away: %v", n, before, during)
 	if during > before+time.Second {
 		t.Errorf("the slowest answer while Loki was away took %v (%v before)", during, before)
@@ -439,7 +439,7 @@ func TestLogsWaitForLoki(t *testing.T) {
 // lokiNamesUsed: the records as Loki would store them carry exactly the
 // index labels its config names, and every label or structured-metadata
 // name that Grafana's queries read.
-func lokiNamesUsed(t *testing.T, records []otlptest.Record) {
+func lokiNamesUsed(t *testing.T, records []lokitest.Record) {
 	t.Helper()
 	cfg, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "loki", "config.yaml"))
 	if err != nil {

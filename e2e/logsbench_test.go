@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/internal/devstack"
-	"github.com/failready/failready/internal/tracing/otlptest"
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/lokidoor/lokitest"
 )
 
 // TestLogsPipelineThroughput (make bench-logs): how many of the services'
@@ -30,7 +30,7 @@ import (
 // decisions cost.
 func TestLogsPipelineThroughput(t *testing.T) {
 	otelcol := toolBin(t, "OTELCOL_BIN")
-	rcv := otlptest.ListenLogs(t)
+	rcv := lokitest.ListenLogs(t)
 	containers := t.TempDir()
 	st, _ := startStackWith(t, devstack.Options{OtelcolBin: otelcol, ContainerLogs: containers,
 		LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp"})

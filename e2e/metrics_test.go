@@ -18,8 +18,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/failready/failready/internal/devstack"
-	"github.com/failready/failready/internal/devstack/devstacktest"
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/devstacktest"
 	"github.com/failready/failready/internal/metrics"
 )
 

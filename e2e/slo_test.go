@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/devstack"
 )
 
 // TestSLORules: the SLO rules are what Sloth makes of the specs (no drift:

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/devstack"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/tracing/otlptest"
 )

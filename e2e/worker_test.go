@@ -16,10 +16,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/failready/failready/internal/devstack"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/app/tasks"
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/requestid"
-	"github.com/failready/failready/internal/tasks"
 	"github.com/failready/failready/internal/tracing/otlptest"
 )
 

@@ -13,9 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/failready/failready/app/tasks"
 	"github.com/failready/failready/internal/consumer"
 	"github.com/failready/failready/internal/requestid"
-	"github.com/failready/failready/internal/tasks"
 )
 
 // TestWorkerThroughput (make bench-worker): the queue tier's own costs,

@@ -5,7 +5,7 @@
 # through the APIs Grafana's panels and links read (Prometheus, Loki,
 # Jaeger). It runs against whichever stack runs: on make up, Loki itself;
 # on make local, the stand-in for Loki that answers Loki's log queries
-# (internal/devstack/lokidoor). make e2e runs it against make local.
+# (devstack/lokidoor). make e2e runs it against make local.
 #
 #   make walkthrough-logs-pipeline
 set -euo pipefail

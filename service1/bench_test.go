@@ -21,6 +21,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/deadline"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
@@ -31,7 +32,6 @@ import (
 	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/shed"
 	"github.com/failready/failready/internal/tracing"
-	"github.com/failready/failready/internal/user"
 )
 
 // benchTracing is a real SDK provider, every span sampled, exported in

@@ -25,6 +25,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/breaker"
 	"github.com/failready/failready/internal/deadline"
 	"github.com/failready/failready/internal/health"
@@ -34,7 +35,6 @@ import (
 	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/retry"
 	"github.com/failready/failready/internal/tracing"
-	"github.com/failready/failready/internal/user"
 )
 
 // Errors of a call to service2, mapped to HTTP by the handlers.

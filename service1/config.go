@@ -4,11 +4,11 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/failready/failready/app/serviceconfig"
 	"github.com/failready/failready/internal/breaker"
 	"github.com/failready/failready/internal/envconfig"
 	"github.com/failready/failready/internal/ratelimit"
 	"github.com/failready/failready/internal/retry"
-	"github.com/failready/failready/internal/serviceconfig"
 )
 
 // config is every setting of service1, read once from the environment. The

@@ -9,9 +9,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/jsonbody"
 	"github.com/failready/failready/internal/respond"
-	"github.com/failready/failready/internal/user"
 )
 
 // service2 is what the handlers need of the service2 client.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 )
 
 func (f *fakeService2) snapshot() (calls int, keys, timeouts []string) {

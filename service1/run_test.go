@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/metrics/statsdtest"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"

@@ -15,7 +15,7 @@ import (
 
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/tracing"

@@ -4,8 +4,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/failready/failready/app/serviceconfig"
 	"github.com/failready/failready/internal/envconfig"
-	"github.com/failready/failready/internal/serviceconfig"
 )
 
 // config is every setting of service2, read once from the environment. The

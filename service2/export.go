@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/respond"
-	"github.com/failready/failready/internal/user"
 )
 
 // exportLimit bounds GET /users/export.

@@ -9,10 +9,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/idempotency"
 	"github.com/failready/failready/internal/jsonbody"
 	"github.com/failready/failready/internal/respond"
-	"github.com/failready/failready/internal/user"
 )
 
 // users is what the handlers need of the store.

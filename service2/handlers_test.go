@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/tracing"
-	"github.com/failready/failready/internal/user"
 )
 
 // memUsers is an in-memory users store for handler tests; the real store is

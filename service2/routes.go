@@ -7,11 +7,11 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/failready/failready/app/router"
 	"github.com/failready/failready/internal/deadline"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/respond"
-	"github.com/failready/failready/internal/router"
 	"github.com/failready/failready/internal/shed"
 	"github.com/failready/failready/internal/tracing"
 )

@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/metrics/statsdtest"
 )
 

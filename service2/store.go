@@ -25,11 +25,11 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/failready/failready/app/tasks"
+	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/outbox"
-	"github.com/failready/failready/internal/tasks"
 	"github.com/failready/failready/internal/tracing"
-	"github.com/failready/failready/internal/user"
 )
 
 // Store errors the handlers map to HTTP.

@@ -17,13 +17,13 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/failready/failready/internal/devstack"
-	"github.com/failready/failready/internal/devstack/devstacktest"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/app/user"
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/devstacktest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/tracing"
-	"github.com/failready/failready/internal/user"
 )
 
 // testDatabase prepares a fresh database on MYSQL_TEST_DSN with the schema

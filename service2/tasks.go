@@ -21,12 +21,12 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/failready/failready/app/tasks"
+	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/outbox"
 	"github.com/failready/failready/internal/requestid"
-	"github.com/failready/failready/internal/tasks"
 	"github.com/failready/failready/internal/tracing"
-	"github.com/failready/failready/internal/user"
 )
 
 // welcomeTask is the task recorded for a new user: its body, and the

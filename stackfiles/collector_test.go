@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/devstack"
 )
 
 // componentModules maps a collector component type to the module that
@@ -56,9 +56,9 @@ type builderConfig struct {
 // endpoint can be overridden by env.
 func TestCollectorConfigAndManifestAgree(t *testing.T) {
 	var cfg collectorConfig
-	loadYAML(t, "otel-collector/config.yaml", &cfg)
+	loadYAML(t, "deploy/otel-collector/config.yaml", &cfg)
 	var bc builderConfig
-	loadYAML(t, "otel-collector/builder-config.yaml", &bc)
+	loadYAML(t, "deploy/otel-collector/builder-config.yaml", &bc)
 
 	used := map[string]bool{}
 	typ := func(id string) string { return strings.SplitN(id, "/", 2)[0] }
@@ -145,7 +145,7 @@ func TestServicesSendTracesToTheCollector(t *testing.T) {
 // (CONTAINER_LOGS_DIR's default), as root (they are root's), and keeps its
 // offsets and queue on a volume at COLLECTOR_STORAGE_DIR's default.
 func TestCollectorReadsContainerLogs(t *testing.T) {
-	cfg := readFile(t, "otel-collector/config.yaml")
+	cfg := readFile(t, "deploy/otel-collector/config.yaml")
 	for _, want := range []string{"${env:CONTAINER_LOGS_DIR:-/var/lib/docker/containers}/*/*-json.log",
 		"${env:COLLECTOR_STORAGE_DIR:-/var/lib/otelcol/file_storage}", "${env:LOKI_OTLP_ENDPOINT:-http://loki:3100/otlp}"} {
 		if !strings.Contains(cfg, want) {

@@ -16,7 +16,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/go-units"
 
-	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/devstack"
 )
 
 const repoRoot = ".."

@@ -53,7 +53,7 @@ type dashboard struct {
 
 func loadDashboards(t *testing.T) map[string]dashboard {
 	t.Helper()
-	files, _ := filepath.Glob(repoRoot + "/grafana/dashboards/*.json")
+	files, _ := filepath.Glob(repoRoot + "/deploy/grafana/dashboards/*.json")
 	out := map[string]dashboard{}
 	for _, f := range files {
 		var d dashboard
@@ -71,7 +71,7 @@ func loadDashboards(t *testing.T) map[string]dashboard {
 // is on.
 func TestGrafanaProvisioning(t *testing.T) {
 	var ds datasources
-	loadYAML(t, "grafana/provisioning/datasources/datasources.yaml", &ds)
+	loadYAML(t, "deploy/grafana/provisioning/datasources/datasources.yaml", &ds)
 	p := loadCompose(t)
 	uids := map[string]bool{}
 	for _, d := range ds.Datasources {
@@ -94,16 +94,16 @@ func TestGrafanaProvisioning(t *testing.T) {
 			Options struct{ Path string } `yaml:"options"`
 		} `yaml:"providers"`
 	}
-	loadYAML(t, "grafana/provisioning/dashboards/dashboards.yaml", &prov)
+	loadYAML(t, "deploy/grafana/provisioning/dashboards/dashboards.yaml", &prov)
 	g := p.Services["grafana"]
 	mounts := map[string]string{}
 	for _, v := range g.Volumes {
 		mounts[v.Target] = v.Source
 	}
-	if len(prov.Providers) != 1 || !strings.HasSuffix(mounts[prov.Providers[0].Options.Path], "grafana/dashboards") {
+	if len(prov.Providers) != 1 || !strings.HasSuffix(mounts[prov.Providers[0].Options.Path], "deploy/grafana/dashboards") {
 		t.Errorf("the dashboards provider reads %v, compose mounts %v", prov.Providers, mounts)
 	}
-	if !strings.HasSuffix(mounts["/etc/grafana/provisioning"], "grafana/provisioning") {
+	if !strings.HasSuffix(mounts["/etc/grafana/provisioning"], "deploy/grafana/provisioning") {
 		t.Errorf("provisioning not mounted: %v", mounts)
 	}
 	env := g.Environment

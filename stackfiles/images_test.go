@@ -13,7 +13,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"github.com/failready/failready/internal/devstack/imagetable"
+	"github.com/failready/failready/devstack/imagetable"
 )
 
 func imageTable(t *testing.T) *imagetable.Table {

@@ -18,9 +18,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/app/tasks"
+	"github.com/failready/failready/devstack"
 	"github.com/failready/failready/internal/health"
-	"github.com/failready/failready/internal/tasks"
 )
 
 // The static checks of deploy/kubernetes (make test, no programs): what a
@@ -306,7 +306,7 @@ func TestKubernetesMatchesCompose(t *testing.T) {
 // every dashboard and every rule file compose mounts as a folder.
 func TestKubernetesGetsEveryConfigFile(t *testing.T) {
 	k := readFile(t, "deploy/kubernetes/dependencies/kustomization.yaml")
-	for _, glob := range []string{"grafana/dashboards/*.json", "deploy/prometheus/rules/*.yaml"} {
+	for _, glob := range []string{"deploy/grafana/dashboards/*.json", "deploy/prometheus/rules/*.yaml"} {
 		files, _ := filepath.Glob(filepath.Join(repoRoot, glob))
 		if len(files) < 2 {
 			t.Fatalf("%s: %v", glob, files)
@@ -509,7 +509,7 @@ func TestKubernetesNetworkPolicies(t *testing.T) {
 // newline that CRI bodies lack.
 func TestKubernetesCollectorConfig(t *testing.T) {
 	var compose, k8s map[string]any
-	loadYAML(t, "otel-collector/config.yaml", &compose)
+	loadYAML(t, "deploy/otel-collector/config.yaml", &compose)
 	loadYAML(t, "deploy/kubernetes/dependencies/otel-collector-config.yaml", &k8s)
 	rc := get(compose, "receivers", "file_log/containers").(map[string]any)
 	rk := get(k8s, "receivers", "file_log/containers").(map[string]any)
@@ -561,7 +561,7 @@ func TestKubernetesCollectorConfig(t *testing.T) {
 	}
 	for _, section := range []string{"extensions", "processors", "exporters", "service", "connectors"} {
 		if !equalYAML(compose[section], k8s[section]) {
-			t.Errorf("%s differ between otel-collector/config.yaml and the Kubernetes config", section)
+			t.Errorf("%s differ between deploy/otel-collector/config.yaml and the Kubernetes config", section)
 		}
 	}
 	delete(get(compose, "receivers").(map[string]any), "file_log/containers")

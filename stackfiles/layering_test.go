@@ -16,9 +16,10 @@ import (
 const module = "github.com/failready/failready/"
 
 type goPackage struct {
-	ImportPath, Name, Dir string
-	GoFiles               []string
-	Imports               []string
+	ImportPath, Name, Dir     string
+	GoFiles                   []string
+	Imports                   []string
+	TestImports, XTestImports []string
 }
 
 // packageDoc returns the whole package comment (go list's Doc is only its
@@ -40,7 +41,7 @@ func packageDoc(t *testing.T, p goPackage) string {
 // listPackages runs go list over patterns, with deps when asked.
 func listPackages(t *testing.T, deps bool, patterns ...string) []goPackage {
 	t.Helper()
-	args := []string{"list", "-json"}
+	args := []string{"list", "-json", "-tags=integration"} // integration tests hold imports too
 	if deps {
 		args = append(args, "-deps")
 	}
@@ -64,10 +65,10 @@ func listPackages(t *testing.T, deps bool, patterns ...string) []goPackage {
 	return pkgs
 }
 
-var depToken = regexp.MustCompile(`\b(internal/[a-z/]+[a-z]|[a-z0-9-]+\.[a-z.]+/[\w./-]+\w)`)
+var depToken = regexp.MustCompile(`\b((?:internal|app)/[a-z/]+[a-z]|[a-z0-9-]+\.[a-z.]+/[\w./-]+\w)`)
 
 // declaredDeps returns what a package's doc comment says it depends on (its
-// "Depends on:" paragraph), as internal/x paths and module paths; ok is false
+// "Depends on:" paragraph), as internal/x and app/x paths and module paths; ok is false
 // when the doc has no such paragraph.
 func declaredDeps(doc string) (deps []string, ok bool) {
 	_, after, ok := strings.Cut(doc, "Depends on:")
@@ -99,14 +100,14 @@ func nonStd(imports []string) []string {
 
 func covers(dep, imp string) bool { return imp == dep || strings.HasPrefix(imp, dep+"/") }
 
-// TestPackageDocsNameTheirDependencies: every package under internal/ says
+// TestPackageDocsNameTheirDependencies: every package under internal/ and app/ says
 // in its doc comment what else it needs ("Depends on: ..."), and that is
 // exactly what it imports: a reader who copies one folder knows what comes
 // with it.
 func TestPackageDocsNameTheirDependencies(t *testing.T) {
-	pkgs := listPackages(t, false, "./internal/...")
+	pkgs := listPackages(t, false, "./internal/...", "./app/...")
 	if len(pkgs) < 20 {
-		t.Fatalf("only %d packages under internal/", len(pkgs))
+		t.Fatalf("only %d packages under internal/ and app/", len(pkgs))
 	}
 	for _, p := range pkgs {
 		name := strings.TrimPrefix(p.ImportPath, module)
@@ -146,14 +147,25 @@ func TestLayering(t *testing.T) {
 		for _, imp := range nonStd(p.Imports) {
 			// Only the services' config.go and serviceconfig read the
 			// environment: the pattern packages take typed options.
-			if imp == "internal/envconfig" && p.Name != "main" && name != "internal/serviceconfig" {
+			if imp == "internal/envconfig" && p.Name != "main" && !strings.HasPrefix(name, "app/") {
 				t.Errorf("%s imports envconfig; pattern packages take typed options", name)
 			}
 			// Patterns and the dev stack never import upward (into the
 			// commands), and the services never import each other (Go
 			// forbids importing a main package anyway).
-			if strings.HasPrefix(name, "internal/") && (strings.HasPrefix(imp, "cmd/") || strings.HasPrefix(imp, "service")) {
+			if (strings.HasPrefix(name, "internal/") || strings.HasPrefix(name, "app/") || strings.HasPrefix(name, "devstack")) &&
+				(strings.HasPrefix(imp, "cmd/") || strings.HasPrefix(imp, "service") || imp == "worker") {
 				t.Errorf("%s imports %s", name, imp)
+			}
+		}
+		// Nothing in internal/, its tests included, imports the demo's own
+		// code (app/) or the dev stack: every pattern lifts into another
+		// module with only what its doc names.
+		if strings.HasPrefix(name, "internal/") {
+			for _, imp := range nonStd(slices.Concat(p.Imports, p.TestImports, p.XTestImports)) {
+				if strings.HasPrefix(imp, "app/") || imp == "devstack" || strings.HasPrefix(imp, "devstack/") {
+					t.Errorf("%s imports %s: a pattern must not reach into the demo's own code or the dev stack", name, imp)
+				}
 			}
 		}
 	}

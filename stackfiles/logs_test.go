@@ -15,7 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/failready/failready/internal/devstack/lokidoor"
+	"github.com/failready/failready/devstack/lokidoor"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
@@ -71,7 +71,7 @@ func logOperators(t *testing.T) []stanzaOp {
 			Operators []stanzaOp `yaml:"operators"`
 		} `yaml:"receivers"`
 	}
-	loadYAML(t, "otel-collector/config.yaml", &c)
+	loadYAML(t, "deploy/otel-collector/config.yaml", &c)
 	ops := c.Receivers["file_log/containers"].Operators
 	if len(ops) == 0 {
 		t.Fatal("no operators in the file_log/containers receiver")
@@ -240,7 +240,7 @@ func TestGrafanaLinks(t *testing.T) {
 	var ds struct {
 		Datasources []grafanaDatasource `yaml:"datasources"`
 	}
-	loadYAML(t, "grafana/provisioning/datasources/datasources.yaml", &ds)
+	loadYAML(t, "deploy/grafana/provisioning/datasources/datasources.yaml", &ds)
 	byUID := map[string]grafanaDatasource{}
 	for _, d := range ds.Datasources {
 		byUID[d.UID] = d
@@ -301,7 +301,7 @@ func TestLogsDashboard(t *testing.T) {
 	raw := map[string]map[string]any{}
 	for file := range loadDashboards(t) {
 		var d map[string]any
-		if err := json.Unmarshal([]byte(readFile(t, "grafana/dashboards/"+file)), &d); err != nil {
+		if err := json.Unmarshal([]byte(readFile(t, "deploy/grafana/dashboards/"+file)), &d); err != nil {
 			t.Fatal(err)
 		}
 		raw[d["uid"].(string)] = d

@@ -9,7 +9,7 @@ import (
 	"github.com/failready/failready/internal/metrics"
 )
 
-const mappingFile = "statsd-exporter/mapping.yaml"
+const mappingFile = "deploy/statsd-exporter/mapping.yaml"
 
 // loadMapping loads the mapping with statsd_exporter's own mapper, at the
 // version the compose image and make e2e run.

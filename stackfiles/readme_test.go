@@ -1,6 +1,8 @@
 package stackfiles
 
 import (
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,11 +28,11 @@ func readFile(t *testing.T, path string) string {
 // through the shared readers it calls.
 func configVars(t *testing.T, service string) []string {
 	src := readFile(t, service+"/config.go")
-	// Shared readers: pkg.ReadX(env, ...) reads variables in internal/pkg.
+	// Shared readers: pkg.ReadX(env, ...) reads variables in app/pkg.
 	for _, m := range regexp.MustCompile(`(\w+)\.Read\w*\(env\b`).FindAllStringSubmatch(src, -1) {
-		files, _ := filepath.Glob(repoRoot + "/internal/" + m[1] + "/*.go")
+		files, _ := filepath.Glob(repoRoot + "/app/" + m[1] + "/*.go")
 		if len(files) == 0 {
-			t.Fatalf("%s calls %s, whose package is not in internal/", service, m[0])
+			t.Fatalf("%s calls %s, whose package is not in app/", service, m[0])
 		}
 		for _, f := range files {
 			if !strings.HasSuffix(f, "_test.go") {
@@ -320,5 +322,61 @@ func TestReadmePatternTableDependsOn(t *testing.T) {
 	}
 	if seen < 15 {
 		t.Fatalf("only %d pattern rows found in the README", seen)
+	}
+}
+
+// fileImports returns the imports of one Go file, this module's as
+// internal/x or app/x.
+func fileImports(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot, path), nil, parser.ImportsOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imps []string
+	for _, s := range f.Imports {
+		imps = append(imps, strings.Trim(s.Path.Value, `"`))
+	}
+	return nonStd(imps)
+}
+
+// TestReadmeDemoTableUses: the README's table of the demo's own code says
+// exactly what each file or app/ package imports (patterns by their short
+// name, app/x, modules by a path that covers their packages).
+func TestReadmeDemoTableUses(t *testing.T) {
+	row := regexp.MustCompile("(?m)^\\| [^|]+ \\| \\[`((?:app|service1|service2|worker|cmd)/[a-z0-9/._]+)`\\]\\([^)]+\\) \\| ([^|]+) \\|")
+	rows := row.FindAllStringSubmatch(readFile(t, "README.md"), -1)
+	if len(rows) < 8 {
+		t.Fatalf("only %d rows of the demo's own code found in the README", len(rows))
+	}
+	for _, m := range rows {
+		where, cell := m[1], strings.TrimSpace(m[2])
+		var imports []string
+		if strings.HasSuffix(where, ".go") {
+			imports = fileImports(t, where)
+		} else {
+			p := listPackages(t, false, "./"+where)
+			imports = nonStd(p[0].Imports)
+		}
+		var uses []string
+		if cell != "standard library" {
+			for _, d := range strings.Split(cell, ",") {
+				d = strings.TrimSpace(d)
+				if !strings.Contains(d, "/") {
+					d = "internal/" + d
+				}
+				uses = append(uses, d)
+			}
+		}
+		for _, imp := range imports {
+			if !slices.ContainsFunc(uses, func(d string) bool { return covers(d, imp) }) {
+				t.Errorf("README: %s imports %s, which its \"uses\" cell does not name (%s)", where, imp, cell)
+			}
+		}
+		for _, d := range uses {
+			if !slices.ContainsFunc(imports, func(imp string) bool { return covers(d, imp) }) {
+				t.Errorf("README: %s's \"uses\" cell names %s, which it does not import", where, d)
+			}
+		}
 	}
 }

@@ -3,8 +3,8 @@ package main
 import (
 	"time"
 
+	"github.com/failready/failready/app/serviceconfig"
 	"github.com/failready/failready/internal/envconfig"
-	"github.com/failready/failready/internal/serviceconfig"
 )
 
 // config is every setting of the worker, read once from the environment.

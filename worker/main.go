@@ -21,14 +21,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/failready/failready/app/router"
+	"github.com/failready/failready/app/tasks"
 	"github.com/failready/failready/internal/consumer"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/respond"
-	"github.com/failready/failready/internal/router"
-	"github.com/failready/failready/internal/tasks"
 	"github.com/failready/failready/internal/tracing"
 )
 

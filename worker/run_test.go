@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/metrics/statsdtest"
 )
 

@@ -24,10 +24,10 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/failready/failready/app/tasks"
 	"github.com/failready/failready/internal/consumer"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
-	"github.com/failready/failready/internal/tasks"
 	"github.com/failready/failready/internal/tracing"
 )
 

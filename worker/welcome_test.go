@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/failready/failready/app/tasks"
 	"github.com/failready/failready/internal/consumer"
 	"github.com/failready/failready/internal/metrics"
-	"github.com/failready/failready/internal/tasks"
 	"github.com/failready/failready/internal/tracing"
 )
 

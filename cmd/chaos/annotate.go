@@ -11,7 +11,7 @@ import (
 )
 
 // annotationTag is on every experiment's annotation; every dashboard of
-// grafana/dashboards shows the annotations with it (a test holds them
+// deploy/grafana/dashboards shows the annotations with it (a test holds them
 // equal).
 const annotationTag = "chaos"
 

@@ -364,7 +364,7 @@ func TestInterruptBeforeInjecting(t *testing.T) {
 // annotations by the tag the runner posts, so each run shows on all of
 // them (organization annotations appear only where a dashboard asks).
 func TestDashboardsShowTheRuns(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(repoRoot, "grafana/dashboards/*.json"))
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "deploy/grafana/dashboards/*.json"))
 	if len(files) == 0 {
 		t.Fatal("no dashboards")
 	}

@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/devstack"
 )
 
 func main() {

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/internal/devstack"
-	"github.com/failready/failready/internal/devstack/devstacktest"
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/devstacktest"
 )
 
 func TestCheckFreeNamesEveryTakenPort(t *testing.T) {

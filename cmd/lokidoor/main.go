@@ -1,4 +1,4 @@
-// Command lokidoor serves the Loki door (internal/devstack/lokidoor) as a
+// Command lokidoor serves the Loki door (devstack/lokidoor) as a
 // program of its own, in Loki's place where Loki cannot run: the compose
 // smoke (compose.smoke.yaml) runs its image, failready-lokidoor, as the
 // loki service. It answers Loki's command line as compose gives it:
@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/failready/failready/internal/devstack/lokidoor"
+	"github.com/failready/failready/devstack/lokidoor"
 	"github.com/failready/failready/internal/httpserver"
 )
 

@@ -41,7 +41,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/failready/failready/internal/devstack/imagetable"
+	"github.com/failready/failready/devstack/imagetable"
 )
 
 func main() {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/failready/failready/internal/devstack/imagetable"
+	"github.com/failready/failready/devstack/imagetable"
 )
 
 // rootOf writes an image's root filesystem, with fake tool-cache binaries

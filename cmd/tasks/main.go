@@ -20,7 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/failready/failready/internal/tasks"
+	"github.com/failready/failready/app/tasks"
 )
 
 func main() {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 )
 
 func TestProbes(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/failready/failready/internal/httpserver"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/failready/failready/internal/httplabel"
 	"github.com/failready/failready/internal/logging"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/requestid"
 )
 

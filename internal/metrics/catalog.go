@@ -1,6 +1,6 @@
 package metrics
 
-// The names the code sends (DogStatsD, dot-separated). statsd-exporter/mapping.yaml
+// The names the code sends (DogStatsD, dot-separated). deploy/statsd-exporter/mapping.yaml
 // maps each to its Prometheus name; Catalog lists them all, and the tests
 // check that the mapping, the README's catalog table and the Grafana panels
 // agree with it.

@@ -1,6 +1,6 @@
 // Package metrics sends a service's metrics as DogStatsD over UDP to
 // statsd-exporter, which turns them into Prometheus series (see
-// statsd-exporter/mapping.yaml and Catalog).
+// deploy/statsd-exporter/mapping.yaml and Catalog).
 //
 // Telemetry must never hurt a request:
 //   - a UDP send never waits for the receiver, and the client buffers and

@@ -10,10 +10,8 @@
 // 10.6 and later): a row is published by one of them at a time. With the
 // broker down the rows wait, and the writes that make them go on.
 //
-// The table (deploy/mysql/init/01-schema.sql):
-//
-//	outbox(id BIGINT AUTO_INCREMENT, topic, payload, headers (JSON),
-//	       created_at DATETIME(6), sent_at DATETIME(6) NULL)
+// The table is Schema: create it beside the tables whose changes make
+// tasks, in the same database.
 //
 // Depends on: standard library (database/sql; the broker is a function).
 package outbox
@@ -28,6 +26,19 @@ import (
 	"strings"
 	"time"
 )
+
+// Schema creates the outbox table (MySQL 8 or MariaDB 10.6 and later): the
+// task's topic, payload and headers (JSON), when it was written, and when it
+// was sent (NULL until then; the index finds the pending rows in order).
+const Schema = `CREATE TABLE IF NOT EXISTS outbox (
+  id         BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  topic      VARCHAR(64)    NOT NULL,
+  payload    VARBINARY(4096) NOT NULL,
+  headers    VARBINARY(4096) NOT NULL,
+  created_at DATETIME(6)    NOT NULL,
+  sent_at    DATETIME(6)    NULL,
+  KEY outbox_pending (sent_at, id)
+) ENGINE = InnoDB`
 
 // Row is a task as the relay hands it to the broker.
 type Row struct {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/failready/failready/internal/logging"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/recoverer"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"

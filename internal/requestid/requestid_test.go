@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/failready/failready/internal/logging"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/requestid"
 )
 

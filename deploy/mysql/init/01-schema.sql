@@ -16,7 +16,7 @@ INSERT INTO users (first_name, last_name)
 SELECT 'joe', 'cool' FROM DUAL
 WHERE NOT EXISTS (SELECT 1 FROM users);
 
--- The transactional outbox (internal/outbox): service2 writes a task here
+-- The transactional outbox (internal/outbox, its Schema): service2 writes a task here
 -- in the transaction that creates its user; its relay publishes the rows
 -- not yet sent to NATS JetStream (Nats-Msg-Id outbox-<id>), marks them
 -- sent, and deletes them a day later.
@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   id         BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   topic      VARCHAR(64)    NOT NULL,
   payload    VARBINARY(4096) NOT NULL,
-  headers    VARBINARY(4096) NOT NULL, -- JSON: request ID, creation time, trace context
+  headers    VARBINARY(4096) NOT NULL,
   created_at DATETIME(6)    NOT NULL,
   sent_at    DATETIME(6)    NULL,
   KEY outbox_pending (sent_at, id)

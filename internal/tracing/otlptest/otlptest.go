@@ -2,11 +2,11 @@
 // that keep what they are sent, flattened: Receiver takes traces over gRPC
 // (a stand-in where a program of the stack cannot be: the collector coming
 // back after an outage), Sink takes them and decodes nothing (the load
-// benchmark's cost-free end), and LogsReceiver takes logs over HTTP where
-// Loki does (a lokidoor.Door: Loki is AGPL and never runs here).
+// benchmark's cost-free end). Logs have their receiver in the dev stack
+// (devstack/lokidoor/lokitest), where Loki's door is.
 //
-// Depends on: go.opentelemetry.io/proto/otlp, google.golang.org/grpc,
-// internal/devstack/lokidoor; for tests (it imports testing).
+// Depends on: go.opentelemetry.io/proto/otlp, google.golang.org/grpc; for
+// tests (it imports testing).
 package otlptest
 
 import (

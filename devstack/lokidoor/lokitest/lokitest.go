@@ -1,9 +1,14 @@
-package otlptest
+// Package lokitest stands at Loki's door in a test: a lokidoor.Server (Loki's
+// push and query API, Loki's OTLP mapping) on a loopback port, stopped when
+// the test ends. Loki itself is AGPL and never runs here.
+//
+// Depends on: devstack/lokidoor; for tests (it imports testing).
+package lokitest
 
 import (
 	"testing"
 
-	"github.com/failready/failready/internal/devstack/lokidoor"
+	"github.com/failready/failready/devstack/lokidoor"
 )
 
 // LokiPath is where Loki takes OTLP logs over HTTP (the collector's

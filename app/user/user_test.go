@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/failready/failready/internal/user"
+	"github.com/failready/failready/app/user"
 )
 
 func TestValidate(t *testing.T) {

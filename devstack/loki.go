@@ -4,7 +4,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/failready/failready/internal/devstack/lokidoor"
+	"github.com/failready/failready/devstack/lokidoor"
 )
 
 // LokiConfigFile is Loki's config in compose; the stand-in reads its index

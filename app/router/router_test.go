@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/failready/failready/app/router"
 	"github.com/failready/failready/internal/logging"
-	"github.com/failready/failready/internal/logtest"
+	"github.com/failready/failready/internal/logging/logtest"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/respond"
-	"github.com/failready/failready/internal/router"
 )
 
 func newRouter(t *testing.T, buf *logtest.Buffer) http.Handler {

@@ -3,14 +3,14 @@
 // laptop). It lives apart from devstack so that cmd/local, which links
 // devstack, does not link the testing package.
 //
-// Depends on: internal/devstack.
+// Depends on: devstack.
 package devstacktest
 
 import (
 	"os"
 	"testing"
 
-	"github.com/failready/failready/internal/devstack"
+	"github.com/failready/failready/devstack"
 )
 
 // RequireMySQLDSN returns MYSQL_TEST_DSN. Without it the test is skipped on a

@@ -14,7 +14,7 @@ import (
 )
 
 // CollectorConfigFile is the collector config compose mounts.
-const CollectorConfigFile = "otel-collector/config.yaml"
+const CollectorConfigFile = "deploy/otel-collector/config.yaml"
 
 // CollectorFeatureGates is the collector's flag in compose, in Kubernetes
 // and here (a stackfiles test holds them equal). stanza.synchronousLogEmitter
@@ -26,7 +26,7 @@ const CollectorFeatureGates = "--feature-gates=stanza.synchronousLogEmitter"
 
 // Files of the metrics pipeline, as compose mounts them.
 const (
-	MappingFile          = "statsd-exporter/mapping.yaml"
+	MappingFile          = "deploy/statsd-exporter/mapping.yaml"
 	PrometheusConfigFile = "deploy/prometheus/prometheus.yml"
 )
 

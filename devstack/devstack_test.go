@@ -19,7 +19,7 @@ import (
 	"unicode/utf8"
 )
 
-const repoRoot = "../.."
+const repoRoot = ".."
 
 func TestServiceEnv(t *testing.T) {
 	db := &Database{User: "u", Password: "p", Name: "n"}

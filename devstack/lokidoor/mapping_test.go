@@ -45,7 +45,7 @@ func TestLokiMappingUnknownService(t *testing.T) {
 // TestLokiIndexLabels: the project's Loki config indexes the service and the
 // environment only; a config that keeps Loki's defaults is not understood.
 func TestIndexLabels(t *testing.T) {
-	b, err := os.ReadFile("../../../deploy/loki/config.yaml")
+	b, err := os.ReadFile("../../deploy/loki/config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failready/failready/app/serviceconfig"
 	"github.com/failready/failready/internal/envconfig"
-	"github.com/failready/failready/internal/serviceconfig"
 	"github.com/failready/failready/internal/tracing"
 )
 

@@ -20,7 +20,7 @@
 // github.com/rs/zerolog (to quiet toxiproxy's logger),
 // github.com/go-sql-driver/mysql, internal/health (the probe paths); the
 // programs themselves as binaries (mariadbd, statsd_exporter, Prometheus,
-// the collector), installed by the Makefile; internal/devstack/lokidoor
+// the collector), installed by the Makefile; devstack/lokidoor
 // (the stand-in for Loki, in process).
 //
 // MySQL is a private mariadbd (temporary data directory, free port) when the
@@ -37,7 +37,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/failready/failready/internal/devstack/lokidoor"
+	"github.com/failready/failready/devstack/lokidoor"
 )
 
 // Options of a stack. Zero values pick free ports and a temporary directory.
@@ -67,7 +67,7 @@ type Options struct {
 	Env map[string][]string
 
 	// The metrics pipeline, started when both are set: statsd_exporter with
-	// statsd-exporter/mapping.yaml, and Prometheus with
+	// deploy/statsd-exporter/mapping.yaml, and Prometheus with
 	// deploy/prometheus/prometheus.yml, its targets pointed at loopback.
 	StatsdExporterBin, PrometheusBin string
 
@@ -80,8 +80,8 @@ type Options struct {
 	AlertmanagerBin, AlertmanagerAddr, AlertLogAddr string
 
 	// The tracing pipeline, started when OtelcolBin is set: the collector
-	// built from otel-collector/builder-config.yaml with
-	// otel-collector/config.yaml, its ports moved to free loopback ones and
+	// built from deploy/otel-collector/builder-config.yaml with
+	// deploy/otel-collector/config.yaml, its ports moved to free loopback ones and
 	// its exporter pointed at TraceExportEndpoint (host:port of an OTLP gRPC
 	// receiver). Without it the services run with tracing off.
 	OtelcolBin, TraceExportEndpoint string

@@ -98,6 +98,17 @@ func nonStd(imports []string) []string {
 	return out
 }
 
+// declaredTestDeps returns what a package's doc says its tests use beyond
+// what it depends on (its "Tests use:" paragraph; none without one).
+func declaredTestDeps(doc string) []string {
+	_, after, ok := strings.Cut(doc, "Tests use:")
+	if !ok {
+		return nil
+	}
+	para, _, _ := strings.Cut(after, "\n\n")
+	return depToken.FindAllString(para, -1)
+}
+
 func covers(dep, imp string) bool { return imp == dep || strings.HasPrefix(imp, dep+"/") }
 
 // TestPackageDocsNameTheirDependencies: every package under internal/ and app/ says
@@ -125,6 +136,25 @@ func TestPackageDocsNameTheirDependencies(t *testing.T) {
 		for _, d := range declared {
 			if !slices.ContainsFunc(imports, func(imp string) bool { return covers(d, imp) }) {
 				t.Errorf("%s: its doc names %s, which it does not import", name, d)
+			}
+		}
+		// Its tests: what they import beyond that is its "Tests use:"
+		// paragraph, so that a copy with its tests knows what comes too.
+		var testOnly []string
+		for _, imp := range nonStd(slices.Concat(p.TestImports, p.XTestImports)) {
+			if imp != name && !slices.ContainsFunc(declared, func(d string) bool { return covers(d, imp) }) {
+				testOnly = append(testOnly, imp)
+			}
+		}
+		testDeclared := declaredTestDeps(packageDoc(t, p))
+		for _, imp := range testOnly {
+			if !slices.ContainsFunc(testDeclared, func(d string) bool { return covers(d, imp) }) {
+				t.Errorf("%s's tests import %s, which its doc's \"Tests use:\" does not name (%v)", name, imp, testDeclared)
+			}
+		}
+		for _, d := range testDeclared {
+			if !slices.ContainsFunc(testOnly, func(imp string) bool { return covers(d, imp) }) {
+				t.Errorf("%s: its doc's \"Tests use:\" names %s, which its tests do not import beyond its own dependencies", name, d)
 			}
 		}
 	}

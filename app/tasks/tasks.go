@@ -7,6 +7,8 @@
 // streams they use with these configs, so either may start first.
 //
 // Depends on: github.com/nats-io/nats.go (its jetstream package).
+//
+// Tests use: go.opentelemetry.io/otel.
 package tasks
 
 import (

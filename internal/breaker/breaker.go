@@ -9,6 +9,8 @@
 // stops costing its callers a timeout each, and gets room to come back.
 //
 // Depends on: github.com/sony/gobreaker/v2.
+//
+// Tests use: go.uber.org/goleak.
 package breaker
 
 import (

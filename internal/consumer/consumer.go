@@ -13,6 +13,8 @@
 // before deciding is delivered again.
 //
 // Depends on: github.com/nats-io/nats.go (its jetstream package).
+//
+// Tests use: go.uber.org/goleak.
 package consumer
 
 import (

@@ -10,6 +10,8 @@
 //	service1: REQUEST_TIMEOUT  ─ budget left ─>  service2: min(its REQUEST_TIMEOUT, header)
 //
 // Depends on: the standard library only.
+//
+// Tests use: go.uber.org/goleak.
 package deadline
 
 import (

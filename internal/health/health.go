@@ -14,6 +14,8 @@
 // stack all take them from this package.
 //
 // Depends on: the standard library only (log/slog).
+//
+// Tests use: go.uber.org/goleak, internal/logging/logtest.
 package health
 
 import (

@@ -3,19 +3,19 @@ package health_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/failready/failready/internal/health"
-	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/logging/logtest"
 )
 
 func TestProbes(t *testing.T) {
 	var buf logtest.Buffer
-	logger := logging.New(&buf, logging.Options{Service: "test"})
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	var down error
 	var refused []int
 	refuse := func(w http.ResponseWriter, r *http.Request, status int, msg string) {

@@ -10,6 +10,8 @@
 // database last. Debug (debug.go) serves pprof on a separate, private port.
 //
 // Depends on: the standard library only (log/slog, net/http/pprof).
+//
+// Tests use: go.uber.org/goleak, internal/logging/logtest.
 package httpserver
 
 import (

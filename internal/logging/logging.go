@@ -10,6 +10,8 @@
 // Depends on: internal/requestid (the ID in every line), internal/httplabel (the
 // route in access lines), go.opentelemetry.io/otel/trace (trace_id and
 // span_id), github.com/go-chi/chi/v5/middleware (the response recorder).
+//
+// Tests use: github.com/go-chi/chi/v5, internal/logging/logtest.
 package logging
 
 import (

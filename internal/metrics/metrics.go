@@ -18,6 +18,9 @@
 //
 // Depends on: github.com/DataDog/datadog-go/v5, internal/httplabel,
 // github.com/go-chi/chi/v5/middleware (the response recorder).
+//
+// Tests use: github.com/go-chi/chi/v5, go.uber.org/goleak,
+// internal/metrics/statsdtest.
 package metrics
 
 import (

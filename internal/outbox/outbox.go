@@ -14,6 +14,9 @@
 // tasks, in the same database.
 //
 // Depends on: standard library (database/sql; the broker is a function).
+//
+// Tests use: github.com/go-sql-driver/mysql (against a real server:
+// MYSQL_TEST_DSN, build tag integration).
 package outbox
 
 import (

@@ -12,6 +12,8 @@
 //
 // Depends on: github.com/go-chi/httprate, github.com/go-chi/chi/v5/middleware
 // (only to read the client IP that its ClientIPFrom* middleware resolved).
+//
+// Tests use: github.com/go-chi/chi/v5, go.uber.org/goleak, internal/respond.
 package ratelimit
 
 import (

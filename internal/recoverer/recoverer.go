@@ -6,6 +6,9 @@
 // net/http uses it to abort a response on purpose.
 //
 // Depends on: the standard library only (log/slog).
+//
+// Tests use: internal/logging, internal/logging/logtest, internal/requestid,
+// internal/respond.
 package recoverer
 
 import (

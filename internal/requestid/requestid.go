@@ -9,6 +9,8 @@
 // the ID in X-Request-ID, so a user can quote it and an operator can grep for it.
 //
 // Depends on: github.com/google/uuid.
+//
+// Tests use: internal/logging, internal/logging/logtest.
 package requestid
 
 import (

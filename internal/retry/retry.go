@@ -21,6 +21,8 @@
 // Depends on: the standard library only. The caller classifies its errors
 // (Policy.Retryable) and observes the loop through hooks (a counter, a span
 // event), so this package needs neither metrics nor tracing.
+//
+// Tests use: go.uber.org/goleak.
 package retry
 
 import (

@@ -4,6 +4,8 @@
 // callers out, and takes longer to recover than one that says no quickly.
 //
 // Depends on: the standard library only.
+//
+// Tests use: go.uber.org/goleak.
 package shed
 
 import (

@@ -20,6 +20,9 @@
 // Depends on: go.opentelemetry.io/otel (API, SDK, OTLP gRPC exporter),
 // go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp,
 // internal/requestid and internal/httplabel.
+//
+// Tests use: github.com/go-chi/chi/v5, go.uber.org/goleak, internal/logging,
+// internal/tracing/otlptest.
 package tracing
 
 import (

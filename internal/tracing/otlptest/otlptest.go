@@ -7,6 +7,8 @@
 //
 // Depends on: go.opentelemetry.io/proto/otlp, google.golang.org/grpc; for
 // tests (it imports testing).
+//
+// Tests use: go.opentelemetry.io/otel.
 package otlptest
 
 import (

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -169,6 +170,63 @@ func TestChaosCutResponseCreatesOneRow(t *testing.T) {
 	t.Logf("service1 answered %d; service2 received the POST %d times; %d row", r.status, posts, rows)
 	if posts < 2 || rows != 1 {
 		t.Fatalf("%d POSTs reached service2 and made %d rows; want retries and exactly one row", posts, rows)
+	}
+}
+
+// TestChaosClientRetryAfterTimeoutCreatesOneRow: service2's answers are
+// held back 3 s, so the client gives up on its create after 1 s, after
+// service2 committed it. The client retries with its own Idempotency-Key,
+// which service1 passes on: it gets the first attempt's user, and one row
+// exists. The same key with another body is a 409, through service1 too.
+func TestChaosClientRetryAfterTimeoutCreatesOneRow(t *testing.T) {
+	st := chaosStack(t, nil)
+	if _, err := st.Chaos.Service2.AddToxic("slow", "latency", "downstream", 1, toxiclient.Attributes{"latency": 3000}); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("retry%d", time.Now().UnixNano()%1e9)
+	body := `{"first_name":"` + name + `","last_name":"x"}`
+	key := "client-" + name
+	req, _ := http.NewRequest("POST", st.Service1.URL()+"/users", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	if resp, err := (&http.Client{Timeout: time.Second}).Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the client's first attempt got %d within 1 s; the toxic should hold it back 3 s", resp.StatusCode)
+	}
+	db, err := sql.Open("mysql", st.DB.AppDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows := func() (n int) {
+		if err := db.QueryRow("SELECT COUNT(*) FROM users WHERE first_name = ?", name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var first int64
+	if _, ok := poll(5*time.Second, 50*time.Millisecond, func() bool { return rows() == 1 }); !ok {
+		t.Fatal("the first attempt made no row: service2 did not commit it before the client gave up")
+	}
+	if err := db.QueryRow("SELECT id FROM users WHERE first_name = ?", name).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Chaos.Service2.RemoveToxic("slow"); err != nil {
+		t.Fatal(err)
+	}
+	r := call(t, "POST", st.Service1.URL()+"/users", body, map[string]string{"Idempotency-Key": key})
+	var u struct{ ID int64 }
+	_ = json.Unmarshal([]byte(r.body), &u)
+	t.Logf("the client's retry: %d %s; rows %d", r.status, r.body, rows())
+	if r.status != 201 || u.ID != first || rows() != 1 {
+		t.Fatalf("retry: %d %s with %d rows; want 201 with the first attempt's user %d, one row", r.status, r.body, rows(), first)
+	}
+	r = call(t, "POST", st.Service1.URL()+"/users", `{"first_name":"other","last_name":"x"}`, map[string]string{"Idempotency-Key": key})
+	if r.status != 409 || !strings.Contains(r.body, "reused with a different body") || !strings.Contains(r.body, `"request_id"`) {
+		t.Fatalf("the same key with another body: %d %s, want 409", r.status, r.body)
+	}
+	if r := call(t, "POST", st.Service1.URL()+"/users", body, map[string]string{"Idempotency-Key": "not a key"}); r.status != 400 {
+		t.Fatalf("a bad key: %d %s, want 400", r.status, r.body)
 	}
 }
 

@@ -53,8 +53,10 @@ func (stubService2) ListUsers(context.Context) ([]user.User, error) {
 func (stubService2) GetUser(context.Context, int64) (user.User, error) {
 	return user.User{ID: 1, FirstName: "joe", LastName: "cool"}, nil
 }
-func (stubService2) CreateUser(context.Context, user.New) (user.User, error) { return user.User{}, nil }
-func (stubService2) Ready(context.Context, time.Duration) error              { return nil }
+func (stubService2) CreateUser(context.Context, user.New, string) (user.User, error) {
+	return user.User{}, nil
+}
+func (stubService2) Ready(context.Context, time.Duration) error { return nil }
 
 // statsdSink is a real UDP socket for the metrics that nothing reads: the
 // sends cost what they cost in production, and no receiver in this process

@@ -178,11 +178,11 @@ func (c *service2Client) GetUser(ctx context.Context, id int64) (user.User, erro
 	return u, err
 }
 
-// CreateUser sends an Idempotency-Key, the same on every attempt, so that
-// the POST can be retried: service2 creates at most one row for it.
-func (c *service2Client) CreateUser(ctx context.Context, n user.New) (user.User, error) {
+// CreateUser sends key as the Idempotency-Key, the same on every attempt,
+// so that the POST can be retried: service2 creates at most one row for it.
+func (c *service2Client) CreateUser(ctx context.Context, n user.New, key string) (user.User, error) {
 	var u user.User
-	err := c.do(ctx, http.MethodPost, "/users", "/users", idempotency.NewKey(), n, &u)
+	err := c.do(ctx, http.MethodPost, "/users", "/users", key, n, &u)
 	return u, err
 }
 

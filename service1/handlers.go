@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/failready/failready/app/user"
+	"github.com/failready/failready/internal/idempotency"
 	"github.com/failready/failready/internal/jsonbody"
 	"github.com/failready/failready/internal/respond"
 )
@@ -18,7 +19,9 @@ import (
 type service2 interface {
 	ListUsers(ctx context.Context) ([]user.User, error)
 	GetUser(ctx context.Context, id int64) (user.User, error)
-	CreateUser(ctx context.Context, n user.New) (user.User, error)
+	// CreateUser creates a user once per idempotency key, however often
+	// it is called with that key.
+	CreateUser(ctx context.Context, n user.New, idempotencyKey string) (user.User, error)
 	Ready(ctx context.Context, timeout time.Duration) error
 }
 
@@ -51,13 +54,27 @@ func handleGetUser(s2 service2) http.Handler {
 	})
 }
 
+// handleCreateUser creates a user. A client that will retry sends an
+// Idempotency-Key, the same on every retry: service1 passes it on, so that
+// a retry after a lost answer (a timeout at the client) finds the user the
+// first attempt made instead of making a second, and the same key with a
+// different body gets service2's 409. Without one, service1 makes a key of
+// its own, for its own retries to service2.
 func handleCreateUser(s2 service2) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get(idempotency.Header)
+		if key != "" && !idempotency.Valid(key) {
+			respond.Error(w, r, http.StatusBadRequest, idempotency.Rule)
+			return
+		}
+		if key == "" {
+			key = idempotency.NewKey()
+		}
 		var n user.New
 		if !jsonbody.DecodeValid(w, r, &n, respond.Error) {
 			return
 		}
-		u, err := s2.CreateUser(r.Context(), n)
+		u, err := s2.CreateUser(r.Context(), n, key)
 		if err != nil {
 			service2Error(w, r, err)
 			return

@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/failready/failready/internal/idempotency"
 	"github.com/failready/failready/internal/logging/logtest"
 )
 
@@ -186,5 +189,41 @@ func TestFrozenService2TakesTheWholeBudget(t *testing.T) {
 	calls, _, _ := s2.snapshot()
 	if r.status != 504 || calls != 3 || el < 500*time.Millisecond || el > 600*time.Millisecond+500*time.Millisecond {
 		t.Fatalf("%d after %s and %d calls; want 504 after about the 600 ms budget, and 3 calls", r.status, el, calls)
+	}
+}
+
+// TestClientIdempotencyKeyIsPassedOn: a client's valid Idempotency-Key
+// reaches service2 on every attempt, unchanged, so that the client's own
+// retry finds the first attempt's user; a bad key is refused with a clear
+// 400 before service2 is called; without one, service1 makes its own, a
+// new one per request.
+func TestClientIdempotencyKeyIsPassedOn(t *testing.T) {
+	s2 := &fakeService2{fail: 503, failFirst: 1}
+	srv := httptest.NewServer(s2)
+	defer srv.Close()
+	base, _, _ := startService1(t, srv.URL, nil)
+	body := `{"first_name":"a","last_name":"b"}`
+	for range 2 { // the client's retry: the same key again
+		if r := do(t, "POST", base+"/users", "application/json", body, map[string]string{"Idempotency-Key": "client-key_1"}); r.status != 201 {
+			t.Fatalf("POST with the client's key: %d %s", r.status, r.body)
+		}
+	}
+	if _, keys, _ := s2.snapshot(); !slices.Equal(keys, []string{"client-key_1", "client-key_1", "client-key_1"}) {
+		t.Errorf("service2 saw keys %q; want the client's on each of its attempts (one retried by service1)", keys)
+	}
+	for _, bad := range []string{"has space", strings.Repeat("k", 65), "é"} {
+		r := do(t, "POST", base+"/users", "application/json", body, map[string]string{"Idempotency-Key": bad})
+		if r.status != 400 || !strings.Contains(r.body, "Idempotency-Key must be") || !strings.Contains(r.body, `"request_id"`) {
+			t.Errorf("key %q: %d %s, want a 400 that names the rule", bad, r.status, r.body)
+		}
+	}
+	if calls, _, _ := s2.snapshot(); calls != 3 {
+		t.Errorf("service2 saw %d calls; a bad key must not reach it", calls)
+	}
+	for range 2 {
+		do(t, "POST", base+"/users", "application/json", body, nil)
+	}
+	if _, keys, _ := s2.snapshot(); len(keys) != 5 || keys[3] == keys[4] || !idempotency.Valid(keys[3]) || keys[3] == "client-key_1" {
+		t.Errorf("without a client key, service2 saw %q; want a fresh valid key per request", keys)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/failready/failready/app/mysqldb"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer shutdownTracing(context.Background()) // bounded: flushes the last spans
 
-	db, err := openDB(cfg.MySQL, logger, tr)
+	db, err := mysqldb.Open(cfg.MySQL, logger, tr)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/XSAM/otelsql"
 	"github.com/go-sql-driver/mysql"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
@@ -38,43 +37,6 @@ var (
 	errUnavailable = errors.New("database unavailable")
 	errKeyReused   = errors.New("idempotency key reused with a different body")
 )
-
-// openDB returns the one pooled *sql.DB of the process. It does not connect:
-// the service starts, and reports not ready, while MySQL is still down.
-// The driver's own messages (a bad idle connection closed) go to the JSON
-// log. otelsql wraps the connector: a span per statement with the db
-// semantic conventions (db.system.name, db.query.text, ...).
-func openDB(c mysqlConfig, logger *slog.Logger, tr tracing.Tracing) (*sql.DB, error) {
-	mc := mysql.NewConfig()
-	mc.Net = "tcp"
-	mc.Addr = c.Addr
-	mc.User = c.User
-	mc.Passwd = c.Password
-	mc.DBName = c.Database
-	mc.Timeout = c.DialTimeout
-	mc.ReadTimeout = c.IOTimeout
-	mc.WriteTimeout = c.IOTimeout
-	mc.Logger = slog.NewLogLogger(logger.With("component", "mysql-driver").Handler(), slog.LevelWarn)
-	// Placeholders are filled in by the driver (escaped for the connection's
-	// charset) instead of a server-side prepare, execute and close: one round
-	// trip per statement instead of three.
-	mc.InterpolateParams = true
-	mc.Collation = "utf8mb4_unicode_ci" // any name, any script, as the schema
-	conn, err := mysql.NewConnector(mc)
-	if err != nil {
-		return nil, fmt.Errorf("mysql config: %w", err)
-	}
-	db := otelsql.OpenDB(conn,
-		otelsql.WithTracerProvider(tr.Provider),
-		otelsql.WithAttributes(semconv.DBSystemNameMySQL, semconv.DBNamespace(c.Database), semconv.ServerAddress(c.Addr)),
-		otelsql.WithSpanOptions(otelsql.SpanOptions{OmitConnResetSession: true, OmitRows: true, OmitConnectorConnect: false}),
-	)
-	db.SetMaxOpenConns(c.MaxOpenConns)
-	db.SetMaxIdleConns(c.MaxIdleConns)
-	db.SetConnMaxLifetime(c.ConnMaxLifetime)
-	db.SetConnMaxIdleTime(c.ConnMaxIdleTime)
-	return db, nil
-}
 
 // store is the users table. Every statement is parameterised, and runs
 // through run: bounded by queryTimeout on top of the caller's context,

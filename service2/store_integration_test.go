@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/failready/failready/app/mysqldb"
 	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/devstack"
 	"github.com/failready/failready/devstack/devstacktest"
@@ -40,18 +41,18 @@ func testDatabase(t *testing.T) *devstack.Database {
 	return db
 }
 
-func appConfig(d *devstack.Database) mysqlConfig {
-	return mysqlConfig{
+func appConfig(d *devstack.Database) mysqldb.Config {
+	return mysqldb.Config{
 		Addr: d.Addr, User: d.User, Password: d.Password, Database: d.Name,
 		MaxOpenConns: 10, MaxIdleConns: 10, ConnMaxLifetime: time.Minute, ConnMaxIdleTime: time.Minute,
 		DialTimeout: time.Second, IOTimeout: 5 * time.Second, QueryTimeout: 2 * time.Second, PingTimeout: time.Second,
 	}
 }
 
-func testStore(t testing.TB, c mysqlConfig, logw io.Writer) *store {
+func testStore(t testing.TB, c mysqldb.Config, logw io.Writer) *store {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logw, nil))
-	db, err := openDB(c, logger, tracing.Disabled())
+	db, err := mysqldb.Open(c, logger, tracing.Disabled())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,10 +84,8 @@ func (p *natsPublisher) publish(ctx context.Context, r outbox.Row) error {
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	if !p.declared {
-		for _, cfg := range []jetstream.StreamConfig{tasks.StreamConfig(), tasks.DeadStreamConfig()} {
-			if _, err := p.js.CreateOrUpdateStream(ctx, cfg); err != nil {
-				return err
-			}
+		if err := tasks.DeclareStreams(ctx, p.js); err != nil {
+			return err
 		}
 		p.declared = true
 	}

@@ -14,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/failready/failready/app/mysqldb"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/tracing"
@@ -30,7 +31,7 @@ func TestDBSpans(t *testing.T) {
 	tr := tracing.Tracing{Provider: tp, Propagator: tracing.Propagator()}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	c := appConfig(d)
-	db, err := openDB(c, logger, tr)
+	db, err := mysqldb.Open(c, logger, tr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"time"
 
+	"github.com/failready/failready/app/mysqldb"
 	"github.com/failready/failready/app/serviceconfig"
 	"github.com/failready/failready/internal/envconfig"
 )
@@ -23,14 +24,7 @@ type config struct {
 	TaskLatency     time.Duration
 	TaskFailureRate float64
 
-	MySQL mysqlConfig
-}
-
-type mysqlConfig struct {
-	Addr, User, Password, Database string
-	MaxOpenConns                   int
-	QueryTimeout                   time.Duration
-	PingTimeout                    time.Duration
+	MySQL mysqldb.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -45,15 +39,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.StuckAfter = env.Duration("WORKER_STUCK_AFTER", time.Minute, time.Second, time.Hour)
 	c.TaskLatency = env.Duration("TASK_LATENCY", 50*time.Millisecond, 0, time.Minute)
 	c.TaskFailureRate = env.Float("TASK_FAILURE_RATE", 0, 0, 1)
-	c.MySQL = mysqlConfig{
-		Addr:         env.HostPort("MYSQL_ADDR", "mysql:3306"),
-		User:         env.String("MYSQL_USER", "failready_worker"),
-		Password:     env.String("MYSQL_PASSWORD", "failready-worker"),
-		Database:     env.String("MYSQL_DATABASE", "failready"),
-		MaxOpenConns: env.Int("DB_MAX_OPEN_CONNS", 10, 1, 1000),
-		QueryTimeout: env.Duration("DB_QUERY_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute),
-		PingTimeout:  env.Duration("DB_PING_TIMEOUT", 500*time.Millisecond, time.Millisecond, 10*time.Second),
-	}
+	c.MySQL = mysqldb.Read(env, mysqldb.Defaults{User: "failready_worker", Password: "failready-worker", MaxOpenConns: 10, MaxIdleConns: 10, QueryTimeout: 2 * time.Second})
 	if err := env.Err(); err != nil {
 		return config{}, err
 	}

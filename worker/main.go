@@ -21,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/failready/failready/app/mysqldb"
 	"github.com/failready/failready/app/router"
 	"github.com/failready/failready/app/tasks"
 	"github.com/failready/failready/internal/consumer"
@@ -65,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer shutdownTracing(context.Background())
-	db, err := openDB(cfg.MySQL, logger, tr)
+	db, err := mysqldb.Open(cfg.MySQL, logger, tr)
 	if err != nil {
 		return err
 	}
@@ -149,10 +150,8 @@ func declare(ctx context.Context, js jetstream.JetStream, cfg config, logger *sl
 		cons, err := func() (jetstream.Consumer, error) {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			for _, sc := range []jetstream.StreamConfig{tasks.StreamConfig(), tasks.DeadStreamConfig()} {
-				if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-					return nil, err
-				}
+			if err := tasks.DeclareStreams(ctx, js); err != nil {
+				return nil, err
 			}
 			return js.CreateOrUpdateConsumer(ctx, tasks.Stream, tasks.WelcomeConsumer(cfg.AckWait, 4*cfg.Concurrency))
 		}()

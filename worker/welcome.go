@@ -16,12 +16,10 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/XSAM/otelsql"
 	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
-	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/failready/failready/app/tasks"
@@ -30,28 +28,6 @@ import (
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/tracing"
 )
-
-// openDB returns the worker's pooled *sql.DB (traced by otelsql). It does
-// not connect: the worker starts, and reports not ready, while MySQL is
-// down.
-func openDB(c mysqlConfig, logger *slog.Logger, tr tracing.Tracing) (*sql.DB, error) {
-	mc := mysql.NewConfig()
-	mc.Net, mc.Addr, mc.User, mc.Passwd, mc.DBName = "tcp", c.Addr, c.User, c.Password, c.Database
-	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
-	mc.InterpolateParams = true
-	mc.Logger = slog.NewLogLogger(logger.With("component", "mysql-driver").Handler(), slog.LevelWarn)
-	conn, err := mysql.NewConnector(mc)
-	if err != nil {
-		return nil, fmt.Errorf("mysql config: %w", err)
-	}
-	db := otelsql.OpenDB(conn, otelsql.WithTracerProvider(tr.Provider),
-		otelsql.WithAttributes(semconv.DBSystemNameMySQL, semconv.DBNamespace(c.Database), semconv.ServerAddress(c.Addr)),
-		otelsql.WithSpanOptions(otelsql.SpanOptions{OmitConnResetSession: true, OmitRows: true}))
-	db.SetMaxOpenConns(c.MaxOpenConns)
-	db.SetMaxIdleConns(c.MaxOpenConns)
-	db.SetConnMaxLifetime(3 * time.Minute)
-	return db, nil
-}
 
 // welcome does welcome tasks.
 type welcome struct {

@@ -4,7 +4,7 @@
 // streams and subjects, the message (a small JSON body; the request ID, the
 // creation time and the W3C trace context in its headers), the
 // deduplication ID, and the dead-letter format. Both sides declare the
-// streams they use with these configs, so either may start first.
+// streams with DeclareStreams, so either may start first.
 //
 // Depends on: github.com/nats-io/nats.go (its jetstream package).
 //
@@ -12,6 +12,7 @@
 package tasks
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,18 @@ func StreamConfig() jetstream.StreamConfig {
 		MaxBytes:   256 << 20,
 		Discard:    jetstream.DiscardNew, // full: the publish fails and the outbox row waits
 	}
+}
+
+// DeclareStreams creates or updates the tasks stream and the dead-letter
+// stream: the one declaration of both, which the producer and the consumer
+// each make, so that either may start first.
+func DeclareStreams(ctx context.Context, js jetstream.JetStream) error {
+	for _, cfg := range []jetstream.StreamConfig{StreamConfig(), DeadStreamConfig()} {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("declare stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
 }
 
 // DeadStreamConfig is the dead-letter stream: kept 30 days, 100 000 tasks

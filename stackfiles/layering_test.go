@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -197,6 +198,26 @@ func TestLayering(t *testing.T) {
 					t.Errorf("%s imports %s: a pattern must not reach into the demo's own code or the dev stack", name, imp)
 				}
 			}
+		}
+	}
+}
+
+// TestEveryPatternHasAnExample: every pattern under internal/ has a
+// runnable Example whose output go test checks: the smallest real use.
+func TestEveryPatternHasAnExample(t *testing.T) {
+	dirs, err := os.ReadDir(filepath.Join(repoRoot, "internal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		files, _ := filepath.Glob(filepath.Join(repoRoot, "internal", d.Name(), "example*_test.go"))
+		ok := false
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			ok = ok || regexp.MustCompile(`(?s)func Example\w*\(\) \{.*?// Output:\n\t// \S`).Match(b)
+		}
+		if !ok {
+			t.Errorf("internal/%s has no Example with a checked // Output:", d.Name())
 		}
 	}
 }

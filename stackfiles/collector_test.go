@@ -116,7 +116,7 @@ func TestCollectorConfigAndManifestAgree(t *testing.T) {
 
 	// Versions: the compose image, the Makefile and the manifest agree.
 	p := loadCompose(t)
-	mk := regexp.MustCompile(`(?m)^OTELCOL_VERSION\s*:=\s*v(\S+)`).FindStringSubmatch(readFile(t, "Makefile"))
+	mk := regexp.MustCompile(`(?m)^OTELCOL_VERSION\s*:=\s*v(\S+)`).FindStringSubmatch(makefiles(t))
 	if mk == nil || mk[1] != bc.Dist.Version {
 		t.Errorf("Makefile OTELCOL_VERSION %v, manifest %s", mk, bc.Dist.Version)
 	}

@@ -246,7 +246,7 @@ func TestPrometheusConfig(t *testing.T) {
 
 // TestToolVersionsMatchImages: make e2e runs the same versions compose runs.
 func TestToolVersionsMatchImages(t *testing.T) {
-	mk := readFile(t, "Makefile")
+	mk := makefiles(t)
 	v := func(name string) string {
 		m := regexp.MustCompile(`(?m)^` + name + `\s*:=\s*(\S+)`).FindStringSubmatch(mk)
 		if m == nil {

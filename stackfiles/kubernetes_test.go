@@ -666,7 +666,7 @@ func TestKubernetesPrometheusConfig(t *testing.T) {
 // a pinned release, with --kubelet-insecure-tls (kind's kubelets serve
 // self-signed certificates), before the stack.
 func TestKubernetesMetricsServer(t *testing.T) {
-	mk := readFile(t, "Makefile")
+	mk := makefiles(t)
 	v := regexp.MustCompile(`(?m)^METRICS_SERVER_VERSION\s*:=\s*(v\d+\.\d+\.\d+)\s*$`).FindStringSubmatch(mk)
 	if v == nil {
 		t.Fatal("Makefile: no pinned METRICS_SERVER_VERSION")

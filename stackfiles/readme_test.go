@@ -108,10 +108,44 @@ func docs(t *testing.T) map[string]string {
 	return out
 }
 
+// makefiles returns the Makefile and the tools' file it includes.
+func makefiles(t *testing.T) string {
+	t.Helper()
+	mk := readFile(t, "Makefile")
+	if !strings.Contains(mk, "\ninclude tools.mk\n") {
+		t.Fatal("the Makefile does not include tools.mk")
+	}
+	return mk + "\n" + readFile(t, "tools.mk")
+}
+
+// TestMakefileFrontDoor: make help is in sections; every program from
+// Debian's packages is installed through apt_install, which says so before
+// apt-get runs.
+func TestMakefileFrontDoor(t *testing.T) {
+	mk := makefiles(t)
+	var sections []string
+	for _, m := range regexp.MustCompile(`(?m)^##@ (\w+)`).FindAllStringSubmatch(mk, -1) {
+		sections = append(sections, m[1])
+	}
+	if want := []string{"Workshop", "Chaos", "Walkthroughs", "Tests", "Kubernetes", "Benchmarks", "Tools"}; !slices.Equal(sections, want) {
+		t.Errorf("make help's sections %v, want %v", sections, want)
+	}
+	def := regexp.MustCompile(`(?s)define apt_install\n.*?endef\n`).FindString(mk)
+	if !strings.Contains(def, "echo ") {
+		t.Fatalf("apt_install does not announce itself:\n%s", def)
+	}
+	if n := strings.Count(strings.Replace(mk, def, "", 1), "apt-get install"); n > 0 {
+		t.Errorf("%d apt-get install outside apt_install: announce them through it", n)
+	}
+	if n := strings.Count(mk, "$(call apt_install,"); n < 6 {
+		t.Errorf("only %d programs installed through apt_install", n)
+	}
+}
+
 // TestReadmeMakeTargetsExist: every `make X` the README and docs show is a
 // target.
 func TestReadmeMakeTargetsExist(t *testing.T) {
-	mk := readFile(t, "Makefile")
+	mk := makefiles(t)
 	targets := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^([a-z0-9-]+):`).FindAllStringSubmatch(mk, -1) {
 		targets[m[1]] = true

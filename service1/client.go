@@ -90,8 +90,58 @@ type service2Client struct {
 
 // callKey is the tag set of one attempt's duration.
 type callKey struct {
-	method, route, outcome string
-	status                 int
+	method, route string
+	outcome       outcome
+	status        int
+}
+
+// call is one logical call to service2, carried unchanged through its
+// attempts.
+type call struct {
+	method string
+	route  string // service2's route pattern, for metrics and spans
+	path   string
+	key    string // the Idempotency-Key; not empty makes a POST retryable
+	in     any    // the JSON body, or nil
+	out    any    // where a 2xx JSON answer is decoded, or nil
+}
+
+// outcome is how a call or an attempt ended.
+type outcome int
+
+const (
+	succeeded outcome = iota // a 2xx
+	refused                  // service2 answered 4xx: it works; the caller's input did not
+	rejected                 // the breaker refused it, without a call
+	timedOut
+	failed // no answer, or a 5xx
+)
+
+// tag is the outcome's value in the client duration metric: service2
+// answering, whatever it said below 500, is "ok".
+func (o outcome) tag() string {
+	return [...]string{"ok", "ok", "rejected", "timeout", "error"}[o]
+}
+
+// hurtsService2 reports an outcome that counts against service2 (its
+// breaker): a refusal is service2 working.
+func (o outcome) hurtsService2() bool { return o == timedOut || o == failed }
+
+// outcomeOf classifies a call's error.
+func outcomeOf(err error) outcome {
+	var ue *upstreamError
+	var oe *openError
+	switch {
+	case err == nil:
+		return succeeded
+	case errors.As(err, &oe):
+		return rejected
+	case errors.Is(err, errTimeout):
+		return timedOut
+	case errors.As(err, &ue) && ue.Status < 500:
+		return refused
+	}
+	return failed
 }
 
 // resilience is the client's policy, from the environment.
@@ -130,7 +180,7 @@ func newService2Client(base *url.URL, p resilience, logger *slog.Logger, m *metr
 		tracer:  tr.Tracer("failready/service1"),
 		tags: metrics.NewTags(500, func(k callKey) []string {
 			return []string{"peer:service2", "method:" + k.method, "route:" + k.route,
-				"outcome:" + k.outcome, "status:" + metrics.StatusTag(k.status)}
+				"outcome:" + k.outcome.tag(), "status:" + metrics.StatusTag(k.status)}
 		}),
 		retryTags:  metrics.NewTags(50, func(route string) []string { return []string{"peer:service2", "route:" + route} }),
 		deniedTags: metrics.NewTags(10, func(reason string) []string { return []string{"peer:service2", "reason:" + reason} }),
@@ -163,7 +213,7 @@ func (c *service2Client) ListUsers(ctx context.Context) ([]user.User, error) {
 	var body struct {
 		Users []user.User `json:"users"`
 	}
-	if err := c.do(ctx, http.MethodGet, "/users", "/users", "", nil, &body); err != nil {
+	if err := c.do(ctx, call{method: http.MethodGet, route: "/users", path: "/users", out: &body}); err != nil {
 		return nil, err
 	}
 	if body.Users == nil {
@@ -174,7 +224,7 @@ func (c *service2Client) ListUsers(ctx context.Context) ([]user.User, error) {
 
 func (c *service2Client) GetUser(ctx context.Context, id int64) (user.User, error) {
 	var u user.User
-	err := c.do(ctx, http.MethodGet, "/users/{id}", "/users/"+strconv.FormatInt(id, 10), "", nil, &u)
+	err := c.do(ctx, call{method: http.MethodGet, route: "/users/{id}", path: "/users/" + strconv.FormatInt(id, 10), out: &u})
 	return u, err
 }
 
@@ -182,7 +232,7 @@ func (c *service2Client) GetUser(ctx context.Context, id int64) (user.User, erro
 // so that the POST can be retried: service2 creates at most one row for it.
 func (c *service2Client) CreateUser(ctx context.Context, n user.New, key string) (user.User, error) {
 	var u user.User
-	err := c.do(ctx, http.MethodPost, "/users", "/users", key, n, &u)
+	err := c.do(ctx, call{method: http.MethodPost, route: "/users", path: "/users", key: key, in: n, out: &u})
 	return u, err
 }
 
@@ -197,71 +247,68 @@ func (c *service2Client) Ready(ctx context.Context, timeout time.Duration) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err := c.roundTrip(ctx, http.MethodGet, health.LivePath, "", nil, nil)
+	_, err := c.roundTrip(ctx, call{method: http.MethodGet, path: health.LivePath})
 	return err
 }
 
-// do makes one call, retried by c.retry, and decodes a 2xx JSON body into
-// out. route is service2's route pattern, for metrics and spans. key, when
-// not empty, is sent as the Idempotency-Key and makes a POST retryable. The
-// final failure is logged with the request ID and returned as
+// do makes a call, retried by c.retry, and decodes a 2xx JSON body into
+// cl.out. The final failure is logged with the request ID and returned as
 // errUnavailable, errTimeout, *openError or *upstreamError.
-func (c *service2Client) do(ctx context.Context, method, route, path, key string, in, out any) error {
+func (c *service2Client) do(ctx context.Context, cl call) error {
 	// The talk's manual span around the whole call; each attempt's HTTP
 	// client span nests inside it.
 	ctx, span := c.tracer.Start(ctx, "service2-request", trace.WithAttributes(
-		attribute.String("peer.service", "service2"), semconv.HTTPRoute(route), semconv.HTTPRequestMethodKey.String(method)))
+		attribute.String("peer.service", "service2"), semconv.HTTPRoute(cl.route), semconv.HTTPRequestMethodKey.String(cl.method)))
 	defer span.End()
 	start := time.Now()
 	err := c.retry.Do(ctx, retry.Call{
-		Idempotent: method == http.MethodGet || key != "",
+		Idempotent: cl.method == http.MethodGet || cl.key != "",
 		Attempt: func(ctx context.Context) error {
-			return c.attempt(ctx, span, method, route, path, key, in, out)
+			return c.attempt(ctx, span, cl)
 		},
 		OnRetry: func(attempt int, err error, delay time.Duration) {
-			c.metrics.Count(metrics.ClientRetries, 1, c.retryTags.Get(route))
+			c.metrics.Count(metrics.ClientRetries, 1, c.retryTags.Get(cl.route))
 			span.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", attempt), attribute.String("after", err.Error()),
 				attribute.Int64("backoff_ms", delay.Milliseconds())))
 		},
 		OnDenied: func(reason string) { c.metrics.Count(metrics.ClientRetriesDenied, 1, c.deniedTags.Get(reason)) },
 	})
-	if err != nil {
-		outcome := callOutcome(err)
-		level := slog.LevelError
-		switch outcome {
-		case "ok":
-			level = slog.LevelInfo // service2 refused the caller's input: passed on
-		case "rejected":
-			level = slog.LevelWarn // the breaker's own state change is the error line
-			tracing.Fail(span, err)
-		default:
-			tracing.Fail(span, err)
-		}
-		c.logger.Log(ctx, level, "service2 call failed",
-			"method", method, "path", path, "error", err.Error(),
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	if err == nil {
+		return nil
 	}
+	msg, level := "service2 call failed", slog.LevelError
+	switch outcomeOf(err) {
+	case refused:
+		// service2 refused the caller's input: passed on, not a fault.
+		msg, level = "service2 refused the request", slog.LevelInfo
+	case rejected:
+		level = slog.LevelWarn // the breaker's own state change is the error line
+		tracing.Fail(span, err)
+	default:
+		tracing.Fail(span, err)
+	}
+	c.logger.Log(ctx, level, msg, "method", cl.method, "path", cl.path, "error", err.Error(),
+		"duration_ms", float64(time.Since(start).Microseconds())/1000)
 	return err
 }
 
 // attempt makes one attempt through the breaker, bounded by the attempt
 // timeout, and measures it.
-func (c *service2Client) attempt(ctx context.Context, span trace.Span, method, route, path, key string, in, out any) error {
+func (c *service2Client) attempt(ctx context.Context, span trace.Span, cl call) error {
 	before := c.breaker.State()
 	done, err := c.breaker.Allow(ctx)
 	if err != nil {
-		c.metrics.Timing(metrics.ClientRequestDuration, 0, c.tags.Get(callKey{method, route, "rejected", 0}))
+		c.metrics.Timing(metrics.ClientRequestDuration, 0, c.tags.Get(callKey{cl.method, cl.route, rejected, 0}))
 		return &openError{c.breaker.RetryAfter()}
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
-	status, err := c.roundTrip(actx, method, path, key, in, out)
-	outcome := callOutcome(err)
-	// A 4xx is service2 working, and a caller who went away says nothing
-	// about service2: neither counts as a breaker failure.
-	done(outcome != "ok" && !errors.Is(ctx.Err(), context.Canceled))
-	c.metrics.Timing(metrics.ClientRequestDuration, time.Since(start), c.tags.Get(callKey{method, route, outcome, status}))
+	status, err := c.roundTrip(actx, cl)
+	o := outcomeOf(err)
+	// A caller who went away says nothing about service2.
+	done(o.hurtsService2() && !errors.Is(ctx.Err(), context.Canceled))
+	c.metrics.Timing(metrics.ClientRequestDuration, time.Since(start), c.tags.Get(callKey{cl.method, cl.route, o, status}))
 	if after := c.breaker.State(); after != before {
 		span.AddEvent("circuit breaker "+after, trace.WithAttributes(attribute.String("from", before)))
 	}
@@ -278,43 +325,25 @@ func transient(err error) bool {
 	return errors.Is(err, errUnavailable) || errors.Is(err, errTimeout)
 }
 
-// callOutcome classifies a call for the metric: ok when service2 answered
-// below 500 (a 404 is a good answer), timeout, or error.
-func callOutcome(err error) string {
-	var ue *upstreamError
-	var oe *openError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &oe):
-		return "rejected"
-	case errors.Is(err, errTimeout):
-		return "timeout"
-	case errors.As(err, &ue) && ue.Status < 500:
-		return "ok" // service2 answered well; the caller's input was wrong
-	}
-	return "error"
-}
-
 // roundTrip returns the answer's status code (0 when there was none).
-func (c *service2Client) roundTrip(ctx context.Context, method, path, key string, in, out any) (int, error) {
+func (c *service2Client) roundTrip(ctx context.Context, cl call) (int, error) {
 	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
+	if cl.in != nil {
+		b, err := json.Marshal(cl.in)
 		if err != nil {
 			return 0, err
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base.JoinPath(path).String(), body)
+	req, err := http.NewRequestWithContext(ctx, cl.method, c.base.JoinPath(cl.path).String(), body)
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Accept", "application/json")
-	if key != "" {
-		req.Header.Set(idempotency.Header, key)
+	if cl.key != "" {
+		req.Header.Set(idempotency.Header, cl.key)
 	}
-	if in != nil {
+	if cl.in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
@@ -342,10 +371,10 @@ func (c *service2Client) roundTrip(ctx context.Context, method, path, key string
 		}
 		return resp.StatusCode, &upstreamError{Status: resp.StatusCode, Msg: eb.Error}
 	}
-	if out == nil {
+	if cl.out == nil {
 		return resp.StatusCode, nil
 	}
-	if err := json.Unmarshal(data, out); err != nil {
+	if err := json.Unmarshal(data, cl.out); err != nil {
 		return resp.StatusCode, &upstreamError{Status: http.StatusBadGateway, Msg: "malformed response: " + err.Error()}
 	}
 	return resp.StatusCode, nil

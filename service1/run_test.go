@@ -211,7 +211,7 @@ func TestRequestsThroughService1(t *testing.T) {
 	}
 	// The client's line about the failed call carries the same request ID.
 	rid := acc[0].Str("request_id")
-	if c := logtest.Find(lines, map[string]any{"msg": "service2 call failed", "request_id": rid}); len(c) != 1 {
+	if c := logtest.Find(lines, map[string]any{"msg": "service2 refused the request", "request_id": rid, "level": "INFO"}); len(c) != 1 {
 		t.Errorf("client line with the request ID: %v", c)
 	}
 	p := logtest.Find(lines, map[string]any{"msg": "panic recovered"})

@@ -155,18 +155,9 @@ func (s *store) CreateUser(ctx context.Context, n user.New, key string) (user.Us
 			"INSERT INTO users (first_name, last_name, idempotency_key) VALUES (?, ?, ?)", n.FirstName, n.LastName, keyArg)
 		var me *mysql.MySQLError
 		if key != "" && errors.As(err, &me) && me.Number == 1062 { // duplicate key: a retry
-			_ = tx.Rollback()
-			var first user.User
-			if err := s.db.QueryRowContext(ctx,
-				"SELECT id, first_name, last_name FROM users WHERE idempotency_key = ?", key).
-				Scan(&first.ID, &first.FirstName, &first.LastName); err != nil {
-				return err
-			}
-			u = first
-			if first.FirstName != n.FirstName || first.LastName != n.LastName {
-				return errKeyReused
-			}
-			return nil
+			_ = tx.Rollback() // before the read, so that it holds no lock of its own
+			u, err = s.firstCreate(ctx, n, key)
+			return err
 		}
 		if err != nil {
 			return err
@@ -191,6 +182,21 @@ func (s *store) CreateUser(ctx context.Context, n user.New, key string) (user.Us
 		s.taskRecorded() // the relay publishes it now, not at its next pass
 	}
 	return u, err
+}
+
+// firstCreate answers a create retried with its idempotency key: the user
+// the first create with that key made, and errKeyReused when that one had
+// other names (the key reused for another body).
+func (s *store) firstCreate(ctx context.Context, n user.New, key string) (user.User, error) {
+	var first user.User
+	if err := s.db.QueryRowContext(ctx, "SELECT id, first_name, last_name FROM users WHERE idempotency_key = ?", key).
+		Scan(&first.ID, &first.FirstName, &first.LastName); err != nil {
+		return user.User{}, err
+	}
+	if first.FirstName != n.FirstName || first.LastName != n.LastName {
+		return first, errKeyReused
+	}
+	return first, nil
 }
 
 // run runs one statement op under the query deadline, records its duration

@@ -42,12 +42,16 @@ func main() {
 	}
 }
 
-// localFlags are make local's flags: the listen addresses, then the rest.
+// localFlags are make local's flags: where each program listens (compose's
+// host ports), then the rest.
 type localFlags struct {
-	s1, s2, sx, prom, am, alertlog, toxi, jaeger, otlpGRPC, sudp, otlpHTTP, loki, natsAddr, natsMon *string
+	service1, service2, toxiproxy, loki           string
+	statsdExporter, statsdUDP, prometheus         string
+	alertmanager, alertlog                        string
+	jaeger, otlpGRPC, otlpHTTP, nats, natsMonitor string
 
-	stateDir *string
-	quiet    *bool
+	stateDir string
+	quiet    bool
 }
 
 // newFlags defines make local's flags on a new flag set.
@@ -56,67 +60,136 @@ func newFlags() (*flag.FlagSet, *localFlags) {
 	f := &localFlags{}
 	// The compose stack's host ports, so that the walkthroughs' commands
 	// work unchanged on either stack; port 0 picks a free one.
-	f.s1 = fs.String("service1", "127.0.0.1:8000", "service1 listen address")
-	f.s2 = fs.String("service2", "127.0.0.1:8001", "service2 listen address")
-	f.sx = fs.String("statsd-exporter", "127.0.0.1:9102", "statsd_exporter's metrics page (with STATSD_EXPORTER_BIN)")
-	f.prom = fs.String("prometheus", "127.0.0.1:9090", "Prometheus's address (with PROMETHEUS_BIN)")
-	f.am = fs.String("alertmanager", "127.0.0.1:9093", "Alertmanager's API (with ALERTMANAGER_BIN and the metrics pipeline)")
-	f.alertlog = fs.String("alertlog", "127.0.0.1:9095", "alertlog, the webhook receiver Alertmanager notifies (with ALERTMANAGER_BIN)")
-	f.toxi = fs.String("toxiproxy", "127.0.0.1:8474", "toxiproxy's API, for make chaos-*")
-	f.jaeger = fs.String("jaeger", "127.0.0.1:16686", "Jaeger's query API (with JAEGER_BIN and OTELCOL_BIN)")
-	f.otlpGRPC = fs.String("otlp-grpc", "127.0.0.1:4317", "the collector's OTLP gRPC receiver (with JAEGER_BIN and OTELCOL_BIN)")
-	f.sudp = fs.String("statsd-udp", "127.0.0.1:9125", "statsd_exporter's DogStatsD port, where the services send metrics (UDP)")
-	f.otlpHTTP = fs.String("otlp-http", "127.0.0.1:4318", "the collector's OTLP HTTP receiver (with JAEGER_BIN and OTELCOL_BIN)")
-	f.loki = fs.String("loki", "127.0.0.1:3100", "the stand-in for Loki: its push and log-query API, fed by the collector (with OTELCOL_BIN)")
-	f.natsAddr = fs.String("nats", "127.0.0.1:4222", "NATS's client port (with NATS_SERVER_BIN); often taken by a NATS of your own: -nats 127.0.0.1:0")
-	f.natsMon = fs.String("nats-monitor", "127.0.0.1:8222", "NATS's monitoring endpoint (with NATS_SERVER_BIN)")
-	f.stateDir = fs.String("state", ".cache/local", "the runner's state: lock, pids, logs (make logs, make chaos-kill read it)")
-	f.quiet = fs.Bool("quiet", false, "do not stream the processes' log lines to the terminal (logs/ keeps them)")
+	fs.StringVar(&f.service1, "service1", "127.0.0.1:8000", "service1 listen address")
+	fs.StringVar(&f.service2, "service2", "127.0.0.1:8001", "service2 listen address")
+	fs.StringVar(&f.statsdExporter, "statsd-exporter", "127.0.0.1:9102", "statsd_exporter's metrics page (with STATSD_EXPORTER_BIN)")
+	fs.StringVar(&f.prometheus, "prometheus", "127.0.0.1:9090", "Prometheus's address (with PROMETHEUS_BIN)")
+	fs.StringVar(&f.alertmanager, "alertmanager", "127.0.0.1:9093", "Alertmanager's API (with ALERTMANAGER_BIN and the metrics pipeline)")
+	fs.StringVar(&f.alertlog, "alertlog", "127.0.0.1:9095", "alertlog, the webhook receiver Alertmanager notifies (with ALERTMANAGER_BIN)")
+	fs.StringVar(&f.toxiproxy, "toxiproxy", "127.0.0.1:8474", "toxiproxy's API, for make chaos-*")
+	fs.StringVar(&f.jaeger, "jaeger", "127.0.0.1:16686", "Jaeger's query API (with JAEGER_BIN and OTELCOL_BIN)")
+	fs.StringVar(&f.otlpGRPC, "otlp-grpc", "127.0.0.1:4317", "the collector's OTLP gRPC receiver (with JAEGER_BIN and OTELCOL_BIN)")
+	fs.StringVar(&f.statsdUDP, "statsd-udp", "127.0.0.1:9125", "statsd_exporter's DogStatsD port, where the services send metrics (UDP)")
+	fs.StringVar(&f.otlpHTTP, "otlp-http", "127.0.0.1:4318", "the collector's OTLP HTTP receiver (with JAEGER_BIN and OTELCOL_BIN)")
+	fs.StringVar(&f.loki, "loki", "127.0.0.1:3100", "the stand-in for Loki: its push and log-query API, fed by the collector (with OTELCOL_BIN)")
+	fs.StringVar(&f.nats, "nats", "127.0.0.1:4222", "NATS's client port (with NATS_SERVER_BIN); often taken by a NATS of your own: -nats 127.0.0.1:0")
+	fs.StringVar(&f.natsMonitor, "nats-monitor", "127.0.0.1:8222", "NATS's monitoring endpoint (with NATS_SERVER_BIN)")
+	fs.StringVar(&f.stateDir, "state", ".cache/local", "the runner's state: lock, pids, logs (make logs, make chaos-kill read it)")
+	fs.BoolVar(&f.quiet, "quiet", false, "do not stream the processes' log lines to the terminal (logs/ keeps them)")
 	return fs, f
 }
 
+// toolsFromEnv is where make local says the telemetry programs are.
+func toolsFromEnv() devstack.Telemetry {
+	return devstack.Telemetry{
+		StatsdExporterBin: os.Getenv("STATSD_EXPORTER_BIN"), PrometheusBin: os.Getenv("PROMETHEUS_BIN"),
+		OtelcolBin: os.Getenv("OTELCOL_BIN"), JaegerBin: os.Getenv("JAEGER_BIN"), NATSBin: os.Getenv("NATS_SERVER_BIN"),
+		AlertmanagerBin: os.Getenv("ALERTMANAGER_BIN"),
+	}
+}
+
+// plan is what this run starts: the tools it has, those still to build
+// (a first run builds them after the stack is up), and the addresses.
+type plan struct {
+	tools            devstack.Telemetry
+	metrics, tracing bool
+	missing          []string // tools set but not built yet
+	buildCmd         string   // the command that builds them (make's)
+	wanted           []namedAddr
+}
+
+func (p plan) later() bool { return len(p.missing) > 0 }
+
+func newPlan(f *localFlags, tools devstack.Telemetry, buildCmd string) (plan, error) {
+	p := plan{tools: tools, buildCmd: buildCmd, missing: missingTools(tools),
+		metrics: tools.StatsdExporterBin != "" && tools.PrometheusBin != "",
+		tracing: tools.OtelcolBin != "" && tools.JaegerBin != ""}
+	if p.later() && buildCmd == "" {
+		return p, fmt.Errorf("not built: %s (make local builds them)", strings.Join(p.missing, ", "))
+	}
+	p.wanted = []namedAddr{{"service1", f.service1, ""}, {"service2", f.service2, ""}, {"toxiproxy", f.toxiproxy, ""}, {"loki", f.loki, ""}}
+	if p.metrics {
+		p.wanted = append(p.wanted, namedAddr{"statsd-exporter", f.statsdExporter, ""}, namedAddr{"prometheus", f.prometheus, ""}, namedAddr{"statsd-udp", f.statsdUDP, "udp"})
+		if tools.AlertmanagerBin != "" {
+			p.wanted = append(p.wanted, namedAddr{"alertmanager", f.alertmanager, ""}, namedAddr{"alertlog", f.alertlog, ""})
+		}
+	}
+	if p.tracing {
+		p.wanted = append(p.wanted, namedAddr{"jaeger", f.jaeger, ""}, namedAddr{"otlp-grpc", f.otlpGRPC, ""}, namedAddr{"otlp-http", f.otlpHTTP, ""})
+	}
+	if tools.NATSBin != "" {
+		p.wanted = append(p.wanted, namedAddr{"nats", f.nats, ""}, namedAddr{"nats-monitor", f.natsMonitor, ""})
+	}
+	return p, nil
+}
+
+// options are the dev stack's options for this run: compose's wiring on
+// the flags' addresses; the tools that are built now, the rest later.
+func (p plan) options(f *localFlags, root, work string, log io.Writer, spool string) devstack.Options {
+	opts := devstack.Options{
+		RepoRoot:     root,
+		WorkDir:      work,
+		Log:          log,
+		Version:      gitVersion(root),
+		MySQLDSN:     os.Getenv("MYSQL_TEST_DSN"),
+		Service1Addr: f.service1,
+		Service2Addr: f.service2,
+		Env:          map[string][]string{"service2": {"SPOOL_DIR=" + spool}},
+		// toxiproxy on both hops, as in compose, with its proxies' names:
+		// make chaos-latency and the others work on this stack too.
+		Chaos:     true,
+		ChaosAddr: f.toxiproxy,
+		// The logs pipeline as in compose: every program's output kept as
+		// Docker keeps it, read by the collector, sent to a stand-in for
+		// Loki (Loki is AGPL and never built here) on Loki's port.
+		LokiAddr: f.loki,
+
+		StatsdExporterWebAddr: f.statsdExporter, PrometheusAddr: f.prometheus, StatsdUDPAddr: f.statsdUDP,
+		AlertmanagerAddr: f.alertmanager, AlertLogAddr: f.alertlog,
+		CollectorGRPCAddr: f.otlpGRPC, CollectorHTTPAddr: f.otlpHTTP, JaegerQueryAddr: f.jaeger,
+		TelemetryLater: p.later() && (p.metrics || p.tracing || p.tools.NATSBin != ""),
+	}
+	if p.tools.NATSBin != "" {
+		// NATS and the worker, as in compose (one worker here).
+		opts.NATSAddr, opts.NATSMonitorAddr = f.nats, f.natsMonitor
+		if !p.later() {
+			opts.NATSBin = p.tools.NATSBin
+		}
+	}
+	if !p.later() {
+		if p.metrics {
+			opts.StatsdExporterBin, opts.PrometheusBin, opts.AlertmanagerBin = p.tools.StatsdExporterBin, p.tools.PrometheusBin, p.tools.AlertmanagerBin
+		}
+		if p.tracing {
+			opts.OtelcolBin, opts.JaegerBin = p.tools.OtelcolBin, p.tools.JaegerBin
+		}
+	}
+	return opts
+}
+
+// run is make local, top to bottom: the flags and the plan, the lock and
+// the ports, the signals, the logs and the temporary folder, the stack, then
+// supervision until a signal, and the stop.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, f := newFlags()
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	tools := devstack.Telemetry{
-		StatsdExporterBin: os.Getenv("STATSD_EXPORTER_BIN"), PrometheusBin: os.Getenv("PROMETHEUS_BIN"),
-		OtelcolBin: os.Getenv("OTELCOL_BIN"), JaegerBin: os.Getenv("JAEGER_BIN"), NATSBin: os.Getenv("NATS_SERVER_BIN"),
-		AlertmanagerBin: os.Getenv("ALERTMANAGER_BIN"),
-	}
-	metrics := tools.StatsdExporterBin != "" && tools.PrometheusBin != ""
-	tracing := tools.OtelcolBin != "" && tools.JaegerBin != ""
 	// make local sets LOCAL_BUILD_TOOLS to the command that builds the
 	// tools: on a first run the stack serves at once and the telemetry
 	// joins when they are built.
-	buildCmd := os.Getenv("LOCAL_BUILD_TOOLS")
-	missing := missingTools(tools)
-	if len(missing) > 0 && buildCmd == "" {
-		return fmt.Errorf("not built: %s (make local builds them)", strings.Join(missing, ", "))
-	}
-	later := len(missing) > 0
-	wanted := []namedAddr{{"service1", *f.s1, ""}, {"service2", *f.s2, ""}, {"toxiproxy", *f.toxi, ""}, {"loki", *f.loki, ""}}
-	if metrics {
-		wanted = append(wanted, namedAddr{"statsd-exporter", *f.sx, ""}, namedAddr{"prometheus", *f.prom, ""}, namedAddr{"statsd-udp", *f.sudp, "udp"})
-		if tools.AlertmanagerBin != "" {
-			wanted = append(wanted, namedAddr{"alertmanager", *f.am, ""}, namedAddr{"alertlog", *f.alertlog, ""})
-		}
-	}
-	if tracing {
-		wanted = append(wanted, namedAddr{"jaeger", *f.jaeger, ""}, namedAddr{"otlp-grpc", *f.otlpGRPC, ""}, namedAddr{"otlp-http", *f.otlpHTTP, ""})
-	}
-	if tools.NATSBin != "" {
-		wanted = append(wanted, namedAddr{"nats", *f.natsAddr, ""}, namedAddr{"nats-monitor", *f.natsMon, ""})
-	}
-	// The lock first: another runner is named as such, not as ports taken;
-	// and what a killed runner left may hold ports until it is cleaned up.
-	st8, err := openState(*f.stateDir, stdout)
+	p, err := newPlan(f, toolsFromEnv(), os.Getenv("LOCAL_BUILD_TOOLS"))
 	if err != nil {
 		return err
 	}
-	defer st8.close()
-	if err := checkFree(wanted); err != nil {
+	// The lock first: another runner is named as such, not as ports taken;
+	// and what a killed runner left may hold ports until it is cleaned up.
+	state, err := openState(f.stateDir, stdout)
+	if err != nil {
+		return err
+	}
+	defer state.close()
+	if err := checkFree(p.wanted); err != nil {
 		return err
 	}
 	// Ctrl-C, a supervisor's or make's SIGTERM, a closed terminal's SIGHUP:
@@ -129,12 +202,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var term io.Writer = stdout
-	if *f.quiet {
+	if f.quiet {
 		term = io.Discard
 	}
-	log := &logFiles{term: term, dir: filepath.Join(*f.stateDir, "logs")}
+	log := &logFiles{term: term, dir: filepath.Join(f.stateDir, "logs")}
 	defer log.close()
-	spoolNote, err := st8.mountSpool()
+	spoolNote, err := state.mountSpool()
 	if err != nil {
 		return err
 	}
@@ -143,54 +216,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	if err := st8.setWorkdir(work); err != nil {
+	if err := state.setWorkdir(work); err != nil {
 		return err
 	}
 
-	if later {
+	if p.later() {
 		fmt.Fprintf(stdout, "first run: building %s once, side by side, after the stack is up (%s);\n"+
-			"the services serve meanwhile (a new user's task waits in the outbox), and metrics, traces, NATS and the worker join when the build is done\n", strings.Join(missing, ", "), firstBuildTime)
+			"the services serve meanwhile (a new user's task waits in the outbox), and metrics, traces, NATS and the worker join when the build is done\n", strings.Join(p.missing, ", "), firstBuildTime)
 	}
 	fmt.Fprintln(stdout, "building and starting the stack...")
-	opts := devstack.Options{
-		RepoRoot:     root,
-		WorkDir:      work,
-		Log:          log,
-		Version:      gitVersion(root),
-		MySQLDSN:     os.Getenv("MYSQL_TEST_DSN"),
-		Service1Addr: *f.s1,
-		Service2Addr: *f.s2,
-		Env:          map[string][]string{"service2": {"SPOOL_DIR=" + st8.spool()}},
-		// toxiproxy on both hops, as in compose, with its proxies' names:
-		// make chaos-latency and the others work on this stack too.
-		Chaos:     true,
-		ChaosAddr: *f.toxi,
-		// The logs pipeline as in compose: every program's output kept as
-		// Docker keeps it, read by the collector, sent to a stand-in for
-		// Loki (Loki is AGPL and never built here) on Loki's port.
-		LokiAddr: *f.loki,
-
-		StatsdExporterWebAddr: *f.sx, PrometheusAddr: *f.prom, StatsdUDPAddr: *f.sudp,
-		AlertmanagerAddr: *f.am, AlertLogAddr: *f.alertlog,
-		CollectorGRPCAddr: *f.otlpGRPC, CollectorHTTPAddr: *f.otlpHTTP, JaegerQueryAddr: *f.jaeger,
-		TelemetryLater: later && (metrics || tracing || tools.NATSBin != ""),
-	}
-	if tools.NATSBin != "" {
-		// NATS and the worker, as in compose (one worker here).
-		opts.NATSAddr, opts.NATSMonitorAddr = *f.natsAddr, *f.natsMon
-		if !later {
-			opts.NATSBin = tools.NATSBin
-		}
-	}
-	if !later {
-		if metrics {
-			opts.StatsdExporterBin, opts.PrometheusBin, opts.AlertmanagerBin = tools.StatsdExporterBin, tools.PrometheusBin, tools.AlertmanagerBin
-		}
-		if tracing {
-			opts.OtelcolBin, opts.JaegerBin = tools.OtelcolBin, tools.JaegerBin
-		}
-	}
-	st, err := devstack.Start(ctx, opts)
+	st, err := devstack.Start(ctx, p.options(f, root, work, log, state.spool()))
 	if err != nil && ctx.Err() != nil {
 		fmt.Fprintln(stdout, "stopped before the stack was up")
 		return nil // a signal during the start: everything started is stopped
@@ -198,29 +233,29 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for name, pid := range st.Programs() {
-		st8.setPid(name, pid)
-	}
-	if st.NATS != nil {
-		st8.setNATS(st.NATSDirectURL())
-	}
+	state.record(st)
 	printURLs(stdout, st, spoolNote)
+	superviseUntilStopped(ctx, st, p, state, log, stdout)
+	fmt.Fprintln(stdout, "stopping...")
+	return st.Stop()
+}
 
-	// The telemetry, built and started in the background on a first run.
+// superviseUntilStopped reports and restarts a program that dies, as
+// compose's restart policy does, until a signal ends ctx. On a first run it
+// builds and starts the telemetry meanwhile, and starts over once that has
+// joined, to watch it too.
+func superviseUntilStopped(ctx context.Context, st *devstack.Stack, p plan, state *state, log io.Writer, stdout io.Writer) {
 	var telemetry chan error
-	if later {
+	if p.later() {
 		telemetry = make(chan error, 1)
 		go func() {
-			err := buildTools(ctx, buildCmd, log)
+			err := buildTools(ctx, p.buildCmd, log)
 			if err == nil {
-				err = st.StartTelemetry(ctx, tools)
+				err = st.StartTelemetry(ctx, p.tools)
 			}
 			telemetry <- err
 		}()
 	}
-	// Supervision until a signal: a program that dies is reported and
-	// restarted, as compose's restart policy does. It starts over once the
-	// telemetry has joined, to watch it too.
 	for {
 		sctx, cancel := context.WithCancel(ctx)
 		supervised := make(chan struct{})
@@ -229,7 +264,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			st.Supervise(sctx, func(e devstack.Event) {
 				fmt.Fprintf(log, "local| %s %s\n", e.Name, e.Msg)
 				if e.Pid != 0 {
-					st8.setPid(e.Name, e.Pid)
+					state.setPid(e.Name, e.Pid)
 				}
 			})
 		}()
@@ -242,12 +277,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				fmt.Fprintf(stdout, "\nthe telemetry did not start (%v); the services go on without it\n", err)
 				continue
 			}
-			for name, pid := range st.Programs() {
-				st8.setPid(name, pid)
-			}
-			if st.NATS != nil {
-				st8.setNATS(st.NATSDirectURL())
-			}
+			state.record(st)
 			fmt.Fprintln(stdout, "\nthe telemetry has joined:")
 			printTelemetryURLs(stdout, st)
 			continue
@@ -260,8 +290,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if telemetry != nil {
 		<-telemetry // the build and start, ended by ctx
 	}
-	fmt.Fprintln(stdout, "stopping...")
-	return st.Stop()
 }
 
 // firstBuildTime is what building the tools takes from an empty Go build

@@ -28,6 +28,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/failready/failready/devstack"
 )
 
 // spoolSize is the spool filesystem's size, as compose's spool volume.
@@ -170,6 +172,16 @@ func (s *state) setNATS(url string) {
 
 // close removes the run's records (the logs stay, for make logs) and
 // releases the lock.
+// record keeps the pid of every program of the stack, and where NATS is.
+func (s *state) record(st *devstack.Stack) {
+	for name, pid := range st.Programs() {
+		s.setPid(name, pid)
+	}
+	if st.NATS != nil {
+		s.setNATS(st.NATSDirectURL())
+	}
+}
+
 func (s *state) close() {
 	pids, _ := filepath.Glob(filepath.Join(s.dir, "pids", "*"))
 	for _, f := range pids {

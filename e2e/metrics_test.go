@@ -5,9 +5,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,47 +32,6 @@ func toolBin(t *testing.T, env string) string {
 		devstacktest.Missing(t, env+": "+err.Error())
 	}
 	return p
-}
-
-type promResult struct {
-	Status string `json:"status"`
-	Error  string `json:"error"`
-	Data   struct {
-		ResultType string            `json:"resultType"`
-		Result     []json.RawMessage `json:"result"`
-	} `json:"data"`
-}
-
-func promQuery(t *testing.T, base, expr string) promResult {
-	t.Helper()
-	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(expr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r promResult
-	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatalf("%s: %v: %s", expr, err, b)
-	}
-	return r
-}
-
-// promSeries returns the label sets of the series named name.
-func promSeries(t *testing.T, base, name string) []map[string]string {
-	t.Helper()
-	resp, err := http.Get(base + "/api/v1/series?match[]=" + url.QueryEscape(name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r struct {
-		Data []map[string]string `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatal(err)
-	}
-	return r.Data
 }
 
 // panelQueries returns every PromQL expression of every dashboard, and

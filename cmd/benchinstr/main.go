@@ -39,6 +39,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/failready/failready/cmd/internal/stats"
 )
 
 // benchmarks are measured; pairs are compared: a stack and its baseline.
@@ -158,7 +160,7 @@ func measureAll(ctx context.Context, bin string, benchmarks []string, n1, n2, re
 	}
 	per := map[string]float64{}
 	for _, b := range benchmarks {
-		per[b] = (median(counts[job{b, n2}]) - median(counts[job{b, n1}])) / float64(n2-n1)
+		per[b] = (stats.Median(counts[job{b, n2}]) - stats.Median(counts[job{b, n1}])) / float64(n2-n1)
 	}
 	return per, nil
 }
@@ -216,18 +218,6 @@ func newResult(per map[string]float64) Result {
 		}
 	}
 	return res
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func report(out io.Writer, r Result) {

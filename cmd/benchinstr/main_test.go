@@ -51,17 +51,6 @@ func TestRatiosAndTheGate(t *testing.T) {
 	}
 }
 
-func TestMedian(t *testing.T) {
-	for _, c := range []struct {
-		in   []float64
-		want float64
-	}{{[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}, {nil, 0}} {
-		if got := median(c.in); got != c.want {
-			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
-		}
-	}
-}
-
 func TestUsage(t *testing.T) {
 	var out strings.Builder
 	if err := run(t.Context(), nil, &out); err == nil || !strings.Contains(err.Error(), "usage") {

@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/failready/failready/cmd/internal/stats"
 )
 
 // pairs are the comparisons: a stack and the baseline it is measured against.
@@ -86,10 +88,10 @@ func parse(in io.Reader) (Result, error) {
 	}
 	res := Result{Ratios: map[string]float64{}, Allocs: map[string]float64{}, NsOp: map[string]float64{}}
 	for k, v := range ns {
-		res.NsOp[k] = median(v)
+		res.NsOp[k] = stats.Median(v)
 	}
 	for k, v := range allocs {
-		res.Allocs[k] = median(v)
+		res.Allocs[k] = stats.Median(v)
 	}
 	for _, p := range pairs {
 		a, okA := res.NsOp[p[0]]
@@ -99,15 +101,6 @@ func parse(in io.Reader) (Result, error) {
 		}
 	}
 	return res, nil
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func report(out io.Writer, r Result) {

@@ -2,7 +2,7 @@
 
 package e2e
 
-// The statistics of make bench-load (load_test.go), here so that make e2e
+// The statistics of make bench-load (bench_load_test.go), here so that make e2e
 // tests them on every run.
 
 import (

@@ -16,7 +16,7 @@ INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integrati
 
 .PHONY: experiment gameday chaos-latency chaos-service2-down chaos-mysql-down chaos-reset-peer chaos-kill chaos-disk-full chaos-reset chaos-nats-down chaos-kill-worker chaos-worker-slow chaos-poison-task
 .PHONY: images docker-plugins busybox compose-smoke all-tools
-.PHONY: bench bench-check bench-baseline bench-load bench-logs bench-worker bench-capacity valgrind k8s-tools k8s-validate k8s-up k8s-down slo-rules help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker walkthrough-kubernetes
+.PHONY: lint vet-go test-go bench bench-check bench-baseline bench-load bench-logs bench-worker bench-capacity valgrind k8s-tools k8s-validate k8s-up k8s-down slo-rules help up down logs local load test test-integration e2e ci fmt vet mariadb tools otelcol local-tools jq shellcheck walkthroughs walkthrough-logging walkthrough-metrics walkthrough-tracing walkthrough-chaos walkthrough-logs-pipeline walkthrough-worker walkthrough-kubernetes
 
 # make help lists the targets by section (the ##@ lines), this file's
 # first, then the tools'.
@@ -170,15 +170,26 @@ fmt: ## format the code
 	gofmt -w $$(git ls-files --cached --others --exclude-standard '*.go')
 
 ALL_TAGS = integration e2e benchload compose
-vet: $(STATICCHECK_BIN) shellcheck ## gofmt check, go vet and staticcheck, with every build tag; shellcheck on scripts/
+# go vet builds with -race, as make test's go test does, so that every
+# package is compiled once, for both; lint is the checks that do not use the
+# go build cache (staticcheck, shellcheck), run beside them by make test.
+vet: lint vet-go ## gofmt check, go vet and staticcheck, with every build tag; shellcheck on scripts/
+
+vet-go:
+	$(GO) vet -race -tags '$(ALL_TAGS)' ./...
+
+lint: $(STATICCHECK_BIN) shellcheck
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(GO) vet -tags '$(ALL_TAGS)' ./...
 	$(STATICCHECK_BIN) -tags '$(ALL_TAGS)' ./...
 	shellcheck -S warning -x scripts/*.sh scripts/logs deploy/images/*/docker-entrypoint.sh
 
-test: vet ## unit tests: Go only, no services needed
+# The Go tests (go vet, then the race-detecting run, on one build) beside
+# the lint (staticcheck is built on first use meanwhile).
+test: ## unit tests (race detector), the lift proof, gofmt, go vet, staticcheck, shellcheck: Go only, no services needed
+	@$(MAKE) --no-print-directory -j2 lint test-go
+
+test-go: vet-go
 	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run 'AllocationBudget' ./service1/  # allocation counts need a build without -race
 
 test-integration: ## tests against a real MySQL-protocol server (MYSQL_TEST_DSN)
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
@@ -251,8 +262,9 @@ bench: ## benchmarks: the server and client stacks beside their baselines, as ra
 # The performance gate counts instructions (callgrind), which do not depend
 # on what else the machine runs; see cmd/benchinstr and BENCHMARKS.md.
 BENCH_TEST = .cache/bench/service1.test
-bench-check: valgrind ## the perf gate: instructions per request (callgrind) as ratios, against bench/instructions.json; fails on > 3 %
+bench-check: valgrind ## the perf gate: the allocation budget, then instructions per request (callgrind) as ratios, against bench/instructions.json; fails on > 3 %
 	$(GO) test -c -o $(BENCH_TEST) ./service1/
+	$(BENCH_TEST) -test.count=1 -test.run 'AllocationBudget' -test.v  # allocation counts need a build without -race
 	$(GO) run ./cmd/benchinstr -test $(BENCH_TEST) -check bench/instructions.json
 
 bench-load: mariadb tools ## the end-to-end load benchmark: telemetry off, to a sink, through the pipeline, dead, black-holed (5 min; BENCHMARKS.md)

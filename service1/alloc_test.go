@@ -1,7 +1,8 @@
 //go:build !race
 
 // The race detector changes what allocates (sync.Pool drops items at
-// random), so make test runs this file in a second, race-free pass.
+// random), so make bench-check runs this file, in the race-free build it
+// counts instructions with.
 
 package main
 

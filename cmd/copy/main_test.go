@@ -124,8 +124,15 @@ func TestLiftProof(t *testing.T) {
 	}
 	// Every build tag of the tests compiles; the integration tests (and the
 	// outbox's example) run when a MySQL server is there to run them on.
-	goIn(t, dir, append([]string{"vet", "-tags", "integration"}, pkgs...)...)
+	build := []string{"-tags", "integration"}
+	if raceBuild { // make test's: the compiled dependencies are shared
+		build = append(build, "-race")
+	}
+	goIn(t, dir, slices.Concat([]string{"vet"}, build, pkgs)...)
 	args := []string{"test", "-count=1"}
+	if raceBuild {
+		args = append(args, "-race")
+	}
 	if os.Getenv("MYSQL_TEST_DSN") != "" {
 		args = append(args, "-tags", "integration")
 	}

@@ -112,6 +112,22 @@ func declaredTestDeps(doc string) []string {
 
 func covers(dep, imp string) bool { return imp == dep || strings.HasPrefix(imp, dep+"/") }
 
+// unnamed returns the imports no name covers, and the names that cover no
+// import: what a list of dependencies gets wrong both ways.
+func unnamed(imports, names []string) (notNamed, notImported []string) {
+	for _, imp := range imports {
+		if !slices.ContainsFunc(names, func(d string) bool { return covers(d, imp) }) {
+			notNamed = append(notNamed, imp)
+		}
+	}
+	for _, d := range names {
+		if !slices.ContainsFunc(imports, func(imp string) bool { return covers(d, imp) }) {
+			notImported = append(notImported, d)
+		}
+	}
+	return notNamed, notImported
+}
+
 // TestPackageDocsNameTheirDependencies: every package under internal/ and app/ says
 // in its doc comment what else it needs ("Depends on: ..."), and that is
 // exactly what it imports: a reader who copies one folder knows what comes
@@ -128,16 +144,12 @@ func TestPackageDocsNameTheirDependencies(t *testing.T) {
 			t.Errorf("%s: the package doc has no \"Depends on:\" paragraph", name)
 			continue
 		}
-		imports := nonStd(p.Imports)
-		for _, imp := range imports {
-			if !slices.ContainsFunc(declared, func(d string) bool { return covers(d, imp) }) {
-				t.Errorf("%s imports %s, which its doc's \"Depends on\" does not name (%v)", name, imp, declared)
-			}
+		notNamed, notImported := unnamed(nonStd(p.Imports), declared)
+		for _, imp := range notNamed {
+			t.Errorf("%s imports %s, which its doc's \"Depends on\" does not name (%v)", name, imp, declared)
 		}
-		for _, d := range declared {
-			if !slices.ContainsFunc(imports, func(imp string) bool { return covers(d, imp) }) {
-				t.Errorf("%s: its doc names %s, which it does not import", name, d)
-			}
+		for _, d := range notImported {
+			t.Errorf("%s: its doc names %s, which it does not import", name, d)
 		}
 		// Its tests: what they import beyond that is its "Tests use:"
 		// paragraph, so that a copy with its tests knows what comes too.
@@ -148,15 +160,12 @@ func TestPackageDocsNameTheirDependencies(t *testing.T) {
 			}
 		}
 		testDeclared := declaredTestDeps(packageDoc(t, p))
-		for _, imp := range testOnly {
-			if !slices.ContainsFunc(testDeclared, func(d string) bool { return covers(d, imp) }) {
-				t.Errorf("%s's tests import %s, which its doc's \"Tests use:\" does not name (%v)", name, imp, testDeclared)
-			}
+		notNamed, notImported = unnamed(testOnly, testDeclared)
+		for _, imp := range notNamed {
+			t.Errorf("%s's tests import %s, which its doc's \"Tests use:\" does not name (%v)", name, imp, testDeclared)
 		}
-		for _, d := range testDeclared {
-			if !slices.ContainsFunc(testOnly, func(imp string) bool { return covers(d, imp) }) {
-				t.Errorf("%s: its doc's \"Tests use:\" names %s, which its tests do not import beyond its own dependencies", name, d)
-			}
+		for _, d := range notImported {
+			t.Errorf("%s: its doc's \"Tests use:\" names %s, which its tests do not import beyond its own dependencies", name, d)
 		}
 	}
 }

@@ -402,15 +402,12 @@ func TestReadmeDemoTableUses(t *testing.T) {
 				uses = append(uses, d)
 			}
 		}
-		for _, imp := range imports {
-			if !slices.ContainsFunc(uses, func(d string) bool { return covers(d, imp) }) {
-				t.Errorf("README: %s imports %s, which its \"uses\" cell does not name (%s)", where, imp, cell)
-			}
+		notNamed, notImported := unnamed(imports, uses)
+		for _, imp := range notNamed {
+			t.Errorf("README: %s imports %s, which its \"uses\" cell does not name (%s)", where, imp, cell)
 		}
-		for _, d := range uses {
-			if !slices.ContainsFunc(imports, func(imp string) bool { return covers(d, imp) }) {
-				t.Errorf("README: %s's \"uses\" cell names %s, which it does not import", where, d)
-			}
+		for _, d := range notImported {
+			t.Errorf("README: %s's \"uses\" cell names %s, which it does not import", where, d)
 		}
 	}
 }

@@ -8,7 +8,7 @@
 //	make gameday                         # all of them, in turn, and a table
 //	go run ./cmd/chaos check             # check every file, inject nothing
 //
-// Each experiment is one YAML file (deploy/chaos/README.md says how to write
+// Each experiment is one YAML file (docs/chaos.md, "The file", says how to write
 // one). A run drives a steady load through service1 (make load), prints a
 // verdict, writes a JSON journal to .cache/chaos, and annotates Grafana's
 // dashboards (compose) with its start and end. The exit status: 0 when

@@ -100,7 +100,7 @@ endef
 # Every pinned tool the tests build, side by side: on a new machine most of
 # their time is fetching modules and packages, which overlaps well (.ci/run
 # runs this with -j3 before make ci).
-all-tools: tools k8s-tools $(SLOTH_BIN) $(BUILDX_BIN) $(TOXIPROXY_BIN) $(DEBIAN_ROOTFS) ## build every pinned tool the tests use (make -j3 all-tools: side by side)
+all-tools: tools k8s-tools $(STATICCHECK_BIN) $(SLOTH_BIN) $(BUILDX_BIN) $(TOXIPROXY_BIN) $(DEBIAN_ROOTFS) ## build every pinned tool the tests use (make -j3 all-tools: side by side)
 
 tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(ALERTMANAGER_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(COMPOSE_BIN) $(NATS_SERVER_BIN) ## install the pinned statsd_exporter, Prometheus, Alertmanager, collector, Jaeger, compose CLI and nats-server (cached in ~/.cache/failready/tools)
 

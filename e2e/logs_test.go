@@ -463,7 +463,7 @@ func lokiNamesUsed(t *testing.T, records []lokitest.Record) {
 		}
 	}
 	var queries []string
-	b, err := os.ReadFile(filepath.Join(repoRoot, "grafana", "dashboards", "logs.json"))
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "grafana", "dashboards", "logs.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +482,7 @@ func lokiNamesUsed(t *testing.T, records []lokitest.Record) {
 			queries = append(queries, tg.Expr)
 		}
 	}
-	ds, err := os.ReadFile(filepath.Join(repoRoot, "grafana", "provisioning", "datasources", "datasources.yaml"))
+	ds, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "grafana", "provisioning", "datasources", "datasources.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func toolBin(t *testing.T, env string) string {
 // those Jaeger's trace-to-metrics links run.
 func panelQueries(t *testing.T) map[string]string {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(repoRoot, "grafana", "dashboards", "*.json"))
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "deploy", "grafana", "dashboards", "*.json"))
 	if len(files) < 4 {
 		t.Fatalf("dashboards: %v", files)
 	}
@@ -80,7 +80,7 @@ func panelQueries(t *testing.T) map[string]string {
 			} `yaml:"jsonData"`
 		} `yaml:"datasources"`
 	}
-	b, err := os.ReadFile(filepath.Join(repoRoot, "grafana", "provisioning", "datasources", "datasources.yaml"))
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "grafana", "provisioning", "datasources", "datasources.yaml"))
 	if err == nil {
 		err = yaml.Unmarshal(b, &ds)
 	}

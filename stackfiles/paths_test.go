@@ -1,10 +1,14 @@
 package stackfiles
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -41,5 +45,63 @@ func TestRepositoryPathsExist(t *testing.T) {
 	}
 	if n < 50 {
 		t.Fatalf("only %d paths named in the repository's files", n)
+	}
+}
+
+// TestRepositoryJoinsExist: every filepath.Join(repoRoot, "a", "b", ...)
+// in the repository's Go files, tests included, names a path that exists,
+// up to its first argument that is not a plain name (a variable, a glob).
+// A folder moved without its readers fails here, not in a late e2e run.
+func TestRepositoryJoinsExist(t *testing.T) {
+	out, err := exec.Command("git", "-C", repoRoot, "ls-files", "*.go").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	n := 0
+	for _, f := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot, f), nil, parser.SkipObjectResolution)
+		if err != nil {
+			continue // a file the checkout has deleted
+		}
+		ast.Inspect(file, func(node ast.Node) bool {
+			call, ok := node.(*ast.CallExpr)
+			if !ok || len(call.Args) < 2 {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || sel.Sel.Name != "Join" {
+				return true
+			}
+			if pkg, ok := sel.X.(*ast.Ident); !ok || pkg.Name != "filepath" {
+				return true
+			}
+			if root, ok := call.Args[0].(*ast.Ident); !ok || root.Name != "repoRoot" {
+				return true
+			}
+			var parts []string
+			for _, a := range call.Args[1:] {
+				lit, ok := a.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					break
+				}
+				s, err := strconv.Unquote(lit.Value)
+				if err != nil || strings.ContainsAny(s, "*?[") {
+					break
+				}
+				parts = append(parts, s)
+			}
+			if len(parts) == 0 {
+				return true
+			}
+			n++
+			p := filepath.Join(parts...)
+			if _, err := os.Stat(filepath.Join(repoRoot, p)); err != nil {
+				t.Errorf("%s joins repoRoot with %s, which is not in the repository", f, p)
+			}
+			return true
+		})
+	}
+	if n < 20 {
+		t.Fatalf("only %d joins of repoRoot found", n)
 	}
 }

@@ -13,11 +13,11 @@ import (
 // startAlerting builds and starts alertlog, then Alertmanager, on the
 // addresses the options give or free loopback ports.
 func (s *Stack) startAlerting(ctx context.Context) error {
-	logAddr, err := addrOrFree(s.opts.AlertLogAddr)
+	logAddr, err := addrOrFree(s.opts.Alerting.AlertLogAddr)
 	if err != nil {
 		return err
 	}
-	amAddr, err := addrOrFree(s.opts.AlertmanagerAddr)
+	amAddr, err := addrOrFree(s.opts.Alerting.AlertmanagerAddr)
 	if err != nil {
 		return err
 	}

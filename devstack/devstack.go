@@ -40,7 +40,10 @@ import (
 	"github.com/failready/failready/devstack/lokidoor"
 )
 
-// Options of a stack. Zero values pick free ports and a temporary directory.
+// Options of a stack, by component. Zero values pick free ports and a
+// temporary directory. The embedded Telemetry names the pinned tools'
+// binaries: a component whose binary is set is started, one whose binary
+// is empty is not (and the services run without it).
 type Options struct {
 	RepoRoot string    // the repository, for the init files and go build
 	WorkDir  string    // binaries, MySQL data; a temporary one when empty
@@ -53,83 +56,114 @@ type Options struct {
 
 	// Bins are prebuilt binaries by name (see Build); built when nil.
 	Bins map[string]string
-
-	// MySQLDSN is used when no private mariadbd can be started (root rights).
-	MySQLDSN string
-
-	Service1Addr, Service2Addr string // "127.0.0.1:0" when empty
-	// StatsdExporterWebAddr and PrometheusAddr are where statsd_exporter's
-	// metrics page and Prometheus listen, StatsdUDPAddr where it takes the
-	// services' metrics; empty or port 0: a free port.
-	StatsdExporterWebAddr, PrometheusAddr, StatsdUDPAddr string
-
 	// Env adds variables to a service's environment, by service name.
 	Env map[string][]string
 
-	// The metrics pipeline, started when both are set: statsd_exporter with
-	// deploy/statsd-exporter/mapping.yaml, and Prometheus with
-	// deploy/prometheus/prometheus.yml, its targets pointed at loopback.
-	StatsdExporterBin, PrometheusBin string
+	Telemetry
 
-	// Alerting, started with the metrics pipeline when AlertmanagerBin is
-	// set: alertlog (cmd/alertlog, the webhook receiver) on AlertLogAddr,
-	// then Alertmanager with deploy/alertmanager/alertmanager.yml on
-	// AlertmanagerAddr (empty or port 0: free ports), which Prometheus then
-	// sends its alerts to. Without it Prometheus evaluates the rules and
-	// sends nowhere.
-	AlertmanagerBin, AlertmanagerAddr, AlertLogAddr string
-
-	// The tracing pipeline, started when OtelcolBin is set: the collector
-	// built from deploy/otel-collector/builder-config.yaml with
-	// deploy/otel-collector/config.yaml, its ports moved to free loopback ones and
-	// its exporter pointed at TraceExportEndpoint (host:port of an OTLP gRPC
-	// receiver). Without it the services run with tracing off.
-	OtelcolBin, TraceExportEndpoint string
-	// LogsExportEndpoint is where the collector sends the logs it reads
-	// from ContainerLogs, as to Loki (a base URL: /v1/logs is appended).
-	LogsExportEndpoint string
-	// CollectorConfig is the collector's config file, relative to
-	// RepoRoot: CollectorConfigFile (compose's) when empty.
-	CollectorConfig string
-	// CollectorGRPCAddr and CollectorHTTPAddr are where the collector's OTLP
-	// receivers listen (empty or port 0: a free port).
-	CollectorGRPCAddr, CollectorHTTPAddr string
-
-	// Jaeger, started when JaegerBin is set, before the collector, which
-	// then exports to it (unless TraceExportEndpoint says otherwise): the
-	// binary built from Jaeger's module, with deploy/jaeger/config.yaml
-	// (in-memory storage), its query API on JaegerQueryAddr (empty or port
-	// 0: a free port).
-	JaegerBin, JaegerQueryAddr string
-
-	// TelemetryLater starts the services pointed at StatsdUDPAddr and
-	// CollectorGRPCAddr (both must be set) before anything listens there:
-	// StartTelemetry starts the pipeline once its programs are built, and
-	// what the services send meanwhile is lost, as with a telemetry
-	// pipeline that is down.
+	// TelemetryLater starts the services pointed at Metrics.StatsdUDPAddr
+	// and Collector.GRPCAddr (both must be set) before anything listens
+	// there: StartTelemetry starts the pipeline once its programs are
+	// built, and what the services send meanwhile is lost, as with a
+	// telemetry pipeline that is down. With NATS.Addr set, service2 is told
+	// that address too, and StartTelemetry starts NATS and the workers.
 	TelemetryLater bool
 
-	// Chaos puts toxiproxy (in process) on both hops, as compose does, its
-	// API on ChaosAddr (empty or port 0: a free port).
-	Chaos     bool
-	ChaosAddr string
+	Services  ServicesOptions
+	MySQL     MySQLOptions
+	Metrics   MetricsOptions
+	Alerting  AlertingOptions
+	Collector CollectorOptions
+	Jaeger    JaegerOptions
+	NATS      NATSOptions
+	Loki      LokiOptions
+	Chaos     ChaosOptions
+}
 
-	// NATSBin, when set, runs a private nats-server with JetStream (its
-	// store in WorkDir) on NATSAddr, its monitoring on NATSMonitorAddr
-	// (empty or port 0: free ports); service2's outbox relay publishes to
-	// it and Workers workers (1 when 0) consume from it. Without it
-	// service2 runs with NATS_URL=off and there is no worker, unless
-	// TelemetryLater and NATSAddr are set: then service2 is told that
-	// address, and StartTelemetry starts NATS and the workers.
-	NATSBin, NATSAddr, NATSMonitorAddr string
-	Workers                            int
+// ServicesOptions: where service1 and service2 listen ("127.0.0.1:0" when
+// empty).
+type ServicesOptions struct {
+	Service1Addr, Service2Addr string
+}
 
-	// LokiAddr, when set (port 0: a free one), serves a stand-in for Loki
-	// there, in process (lokidoor: Loki's OTLP push and its log-query API,
-	// with the index labels of deploy/loki/config.yaml). The collector
-	// sends it the logs (unless LogsExportEndpoint says otherwise), read
-	// from ContainerLogs (a folder in WorkDir when empty).
-	LokiAddr string
+// MySQLOptions: DSN is used when no private mariadbd can be started (root
+// rights).
+type MySQLOptions struct {
+	DSN string
+}
+
+// MetricsOptions: the metrics pipeline, started when StatsdExporterBin and
+// PrometheusBin are both set: statsd_exporter with
+// deploy/statsd-exporter/mapping.yaml, its metrics page on ExporterWebAddr
+// and the services' metrics taken on StatsdUDPAddr, and Prometheus with
+// deploy/prometheus/prometheus.yml on PrometheusAddr, its targets pointed
+// at loopback. Empty or port 0: a free port.
+type MetricsOptions struct {
+	ExporterWebAddr, StatsdUDPAddr, PrometheusAddr string
+}
+
+// AlertingOptions: started with the metrics pipeline when AlertmanagerBin
+// is set: alertlog (cmd/alertlog, the webhook receiver) on AlertLogAddr,
+// then Alertmanager with deploy/alertmanager/alertmanager.yml on
+// AlertmanagerAddr (empty or port 0: free ports), which Prometheus then
+// sends its alerts to. Without it Prometheus evaluates the rules and sends
+// nowhere.
+type AlertingOptions struct {
+	AlertmanagerAddr, AlertLogAddr string
+}
+
+// CollectorOptions: the tracing pipeline, started when OtelcolBin is set:
+// the collector built from deploy/otel-collector/builder-config.yaml. Without
+// it the services run with tracing off.
+type CollectorOptions struct {
+	// Config is the collector's config file, relative to RepoRoot:
+	// CollectorConfigFile (compose's) when empty. Its ports are moved to
+	// free loopback ones.
+	Config string
+	// GRPCAddr and HTTPAddr are where its OTLP receivers listen (empty or
+	// port 0: a free port).
+	GRPCAddr, HTTPAddr string
+	// TraceExportEndpoint is where it sends traces (host:port of an OTLP
+	// gRPC receiver): Jaeger's when empty.
+	TraceExportEndpoint string
+	// LogsExportEndpoint is where it sends the logs it reads from
+	// ContainerLogs, as to Loki (a base URL: /v1/logs is appended): the
+	// Loki stand-in's when empty.
+	LogsExportEndpoint string
+}
+
+// JaegerOptions: Jaeger, started when JaegerBin is set, before the
+// collector, which then exports to it: the binary built from Jaeger's
+// module, with deploy/jaeger/config.yaml (in-memory storage), its query
+// API on QueryAddr (empty or port 0: a free port).
+type JaegerOptions struct {
+	QueryAddr string
+}
+
+// NATSOptions: when NATSBin is set, a private nats-server with JetStream
+// (its store in WorkDir) on Addr, its monitoring on MonitorAddr (empty or
+// port 0: free ports); service2's outbox relay publishes to it and Workers
+// workers (1 when 0) consume from it. Without it service2 runs with
+// NATS_URL=off and there is no worker (but see TelemetryLater).
+type NATSOptions struct {
+	Addr, MonitorAddr string
+	Workers           int
+}
+
+// LokiOptions: when Addr is set (port 0: a free one), a stand-in for Loki
+// serves there, in process (lokidoor: Loki's OTLP push and its log-query
+// API, with the index labels of deploy/loki/config.yaml). The collector
+// sends it the logs (unless Collector.LogsExportEndpoint says otherwise),
+// read from ContainerLogs (a folder in WorkDir when empty).
+type LokiOptions struct {
+	Addr string
+}
+
+// ChaosOptions: Enabled puts toxiproxy (in process) on both hops, as
+// compose does, its API on Addr (empty or port 0: a free port).
+type ChaosOptions struct {
+	Enabled bool
+	Addr    string
 }
 
 // Stack is a running stack.
@@ -139,7 +173,7 @@ type Stack struct {
 	mu       sync.Mutex
 	opts     Options
 	tempDir  string
-	MariaDB  *MariaDB // nil when MySQLDSN is used
+	MariaDB  *MariaDB // nil when MySQL.DSN is used
 	DB       *Database
 	Service1 *Process
 	Service2 *Process
@@ -170,8 +204,8 @@ type Stack struct {
 	workerNATSURL string     // the workers' (their own proxy with chaos)
 	Workers       []*Process // worker, worker-2, ...
 
-	Chaos *Chaos           // toxiproxy on both hops; nil unless Options.Chaos
-	Loki  *lokidoor.Server // the stand-in for Loki; nil unless Options.LokiAddr
+	Chaos *Chaos           // toxiproxy on both hops; nil unless Options.Chaos.Enabled
+	Loki  *lokidoor.Server // the stand-in for Loki; nil unless Options.Loki.Addr
 }
 
 // Start builds the services, starts MySQL and both services, and waits
@@ -205,20 +239,20 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err = s.startMySQL(ctx); err != nil {
 		return nil, err
 	}
-	if o.Chaos {
-		if s.Chaos, err = startChaos(ctx, o.ChaosAddr); err != nil {
+	if o.Chaos.Enabled {
+		if s.Chaos, err = startChaos(ctx, o.Chaos.Addr); err != nil {
 			return nil, err
 		}
 		if s.Chaos.MySQL, err = s.Chaos.proxy("mysql", s.DB.Addr); err != nil {
 			return nil, err
 		}
 	}
-	if o.LokiAddr != "" {
+	if o.Loki.Addr != "" {
 		if err = s.startLoki(); err != nil {
 			return nil, err
 		}
 	}
-	if o.NATSBin != "" || (o.TelemetryLater && o.NATSAddr != "") {
+	if o.NATSBin != "" || (o.TelemetryLater && o.NATS.Addr != "") {
 		if err = s.prepareNATS(); err != nil {
 			return nil, err
 		}
@@ -230,13 +264,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	if o.TelemetryLater {
 		// The addresses must be known now: the services are told them.
-		if s.opts.StatsdUDPAddr, err = udpAddrOrFree(o.StatsdUDPAddr); err != nil {
+		if s.opts.Metrics.StatsdUDPAddr, err = udpAddrOrFree(o.Metrics.StatsdUDPAddr); err != nil {
 			return nil, err
 		}
-		if s.opts.CollectorGRPCAddr, err = addrOrFree(o.CollectorGRPCAddr); err != nil {
+		if s.opts.Collector.GRPCAddr, err = addrOrFree(o.Collector.GRPCAddr); err != nil {
 			return nil, err
 		}
-		s.StatsdUDP, s.OTLPEndpoint = s.opts.StatsdUDPAddr, s.opts.CollectorGRPCAddr
+		s.StatsdUDP, s.OTLPEndpoint = s.opts.Metrics.StatsdUDPAddr, s.opts.Collector.GRPCAddr
 	} else if err = s.startTelemetry(ctx); err != nil {
 		return nil, err
 	}
@@ -265,8 +299,7 @@ type Telemetry struct {
 // Call it before Supervise, or restart Supervise after it.
 func (s *Stack) StartTelemetry(ctx context.Context, t Telemetry) error {
 	s.mu.Lock()
-	s.opts.StatsdExporterBin, s.opts.PrometheusBin, s.opts.OtelcolBin, s.opts.JaegerBin, s.opts.NATSBin, s.opts.AlertmanagerBin =
-		t.StatsdExporterBin, t.PrometheusBin, t.OtelcolBin, t.JaegerBin, t.NATSBin, t.AlertmanagerBin
+	s.opts.Telemetry = t
 	s.mu.Unlock()
 	if t.NATSBin != "" && s.NATSURL != "" && s.NATS == nil {
 		// The services were told where NATS would be: their tasks waited.
@@ -313,8 +346,8 @@ func (s *Stack) startMySQL(ctx context.Context) error {
 		}
 		s.MariaDB = m
 		rootDSN, name = m.RootDSN(""), "failready"
-	case s.opts.MySQLDSN != "":
-		rootDSN = s.opts.MySQLDSN
+	case s.opts.MySQL.DSN != "":
+		rootDSN = s.opts.MySQL.DSN
 	default:
 		return errNoMySQL
 	}

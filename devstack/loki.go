@@ -11,7 +11,7 @@ import (
 // labels.
 const LokiConfigFile = "deploy/loki/config.yaml"
 
-// startLoki serves the stand-in on LokiAddr, with the index labels of
+// startLoki serves the stand-in on Loki.Addr, with the index labels of
 // compose's Loki config, keeping the last 200 000 records (about 200 MiB at
 // most); the services' output is kept as container logs for the collector
 // to read.
@@ -24,7 +24,7 @@ func (s *Stack) startLoki() error {
 	if err != nil {
 		return err
 	}
-	l, err := lokidoor.Listen(s.opts.LokiAddr, indexed, 200_000)
+	l, err := lokidoor.Listen(s.opts.Loki.Addr, indexed, 200_000)
 	if err != nil {
 		return err
 	}

@@ -15,21 +15,21 @@ import (
 	"github.com/failready/failready/internal/health"
 )
 
-// prepareNATS picks NATS's addresses (NATSAddr and NATSMonitorAddr, or
+// prepareNATS picks NATS's addresses (NATS.Addr and NATS.MonitorAddr, or
 // free ports) and the URL the services and workers are given: through
 // toxiproxy's nats proxy (the workers': worker-nats) when the stack has
 // chaos. The services can be
 // told it before NATS runs (TelemetryLater): their tasks wait meanwhile.
 func (s *Stack) prepareNATS() error {
-	addr, err := addrOrFree(s.opts.NATSAddr)
+	addr, err := addrOrFree(s.opts.NATS.Addr)
 	if err != nil {
 		return err
 	}
-	mon, err := addrOrFree(s.opts.NATSMonitorAddr)
+	mon, err := addrOrFree(s.opts.NATS.MonitorAddr)
 	if err != nil {
 		return err
 	}
-	s.opts.NATSAddr, s.opts.NATSMonitorAddr = addr, mon
+	s.opts.NATS.Addr, s.opts.NATS.MonitorAddr = addr, mon
 	url, workerURL := "nats://"+addr, "nats://"+addr
 	if s.Chaos != nil {
 		if s.Chaos.NATS, err = s.Chaos.proxy("nats", addr); err != nil {
@@ -50,12 +50,12 @@ func (s *Stack) prepareNATS() error {
 // (its monitoring endpoint, which KEDA's nats-jetstream scaler reads, on
 // the same host), and waits until JetStream answers /healthz.
 func (s *Stack) startNATS(ctx context.Context) error {
-	host, port, _ := net.SplitHostPort(s.opts.NATSAddr)
-	_, mport, _ := net.SplitHostPort(s.opts.NATSMonitorAddr) // the monitoring listens on -a's host
+	host, port, _ := net.SplitHostPort(s.opts.NATS.Addr)
+	_, mport, _ := net.SplitHostPort(s.opts.NATS.MonitorAddr) // the monitoring listens on -a's host
 	p, err := StartTool(ctx, "nats", s.opts.NATSBin, []string{
 		"-a", host, "-p", port, "-m", mport,
 		"-js", "-sd", filepath.Join(s.opts.WorkDir, "nats"), "-n", "failready",
-	}, s.opts.NATSMonitorAddr, "/healthz?js-enabled-only=true", s.output())
+	}, s.opts.NATS.MonitorAddr, "/healthz?js-enabled-only=true", s.output())
 	if err != nil {
 		return err
 	}
@@ -65,9 +65,9 @@ func (s *Stack) startNATS(ctx context.Context) error {
 	return nil
 }
 
-// startWorkers starts the workers (Options.Workers, at least one).
+// startWorkers starts the workers (Options.NATS.Workers, at least one).
 func (s *Stack) startWorkers(ctx context.Context) error {
-	for i := range max(s.opts.Workers, 1) {
+	for i := range max(s.opts.NATS.Workers, 1) {
 		if err := s.StartWorker(ctx, i); err != nil {
 			return err
 		}
@@ -118,4 +118,4 @@ func (s *Stack) StartWorker(ctx context.Context, i int) error {
 
 // NATSDirectURL is NATS's own address, not through toxiproxy (for tools
 // that inject tasks while an experiment cuts the services' way to it).
-func (s *Stack) NATSDirectURL() string { return "nats://" + s.opts.NATSAddr }
+func (s *Stack) NATSDirectURL() string { return "nats://" + s.opts.NATS.Addr }

@@ -45,11 +45,11 @@ func udpAddrOrFree(addr string) (string, error) {
 // startMetrics starts statsd_exporter and Prometheus, on the addresses the
 // options give or free loopback ports, with the files compose mounts.
 func (s *Stack) startMetrics(ctx context.Context) error {
-	udp, err := udpAddrOrFree(s.opts.StatsdUDPAddr)
+	udp, err := udpAddrOrFree(s.opts.Metrics.StatsdUDPAddr)
 	if err != nil {
 		return err
 	}
-	webAddr, err := addrOrFree(s.opts.StatsdExporterWebAddr)
+	webAddr, err := addrOrFree(s.opts.Metrics.ExporterWebAddr)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 	s.StatsdExporter = exporter
 	s.mu.Unlock()
 
-	promAddr, err := addrOrFree(s.opts.PrometheusAddr)
+	promAddr, err := addrOrFree(s.opts.Metrics.PrometheusAddr)
 	if err != nil {
 		return err
 	}
@@ -124,10 +124,10 @@ func (s *Stack) writeConfig(program, file string, cfg []byte) (dir, path string,
 func (s *Stack) startCollector(ctx context.Context) error {
 	var ports CollectorPorts
 	var err error
-	if ports.OTLPGRPC, err = addrOrFree(s.opts.CollectorGRPCAddr); err != nil {
+	if ports.OTLPGRPC, err = addrOrFree(s.opts.Collector.GRPCAddr); err != nil {
 		return err
 	}
-	if ports.OTLPHTTP, err = addrOrFree(s.opts.CollectorHTTPAddr); err != nil {
+	if ports.OTLPHTTP, err = addrOrFree(s.opts.Collector.HTTPAddr); err != nil {
 		return err
 	}
 	if ports.Health, err = addrOrFree(""); err != nil {
@@ -136,7 +136,7 @@ func (s *Stack) startCollector(ctx context.Context) error {
 	if ports.Metrics, err = FreePort(); err != nil {
 		return err
 	}
-	export := s.opts.TraceExportEndpoint
+	export := s.opts.Collector.TraceExportEndpoint
 	if export == "" && s.Jaeger != nil {
 		export = s.jaegerOTLP
 	}
@@ -155,7 +155,7 @@ func (s *Stack) startCollector(ctx context.Context) error {
 	if err := os.MkdirAll(containers, 0o755); err != nil {
 		return err
 	}
-	logsTo := s.opts.LogsExportEndpoint
+	logsTo := s.opts.Collector.LogsExportEndpoint
 	switch {
 	case logsTo != "":
 	case s.Loki != nil:
@@ -163,7 +163,7 @@ func (s *Stack) startCollector(ctx context.Context) error {
 	default:
 		logsTo = "http://" + discardAddr
 	}
-	config := s.opts.CollectorConfig
+	config := s.opts.Collector.Config
 	if config == "" {
 		config = CollectorConfigFile
 	}
@@ -189,7 +189,7 @@ func (s *Stack) startCollector(ctx context.Context) error {
 func (s *Stack) startJaeger(ctx context.Context) error {
 	var ports JaegerPorts
 	var err error
-	if ports.QueryHTTP, err = addrOrFree(s.opts.JaegerQueryAddr); err != nil {
+	if ports.QueryHTTP, err = addrOrFree(s.opts.Jaeger.QueryAddr); err != nil {
 		return err
 	}
 	for _, a := range []*string{&ports.OTLPGRPC, &ports.QueryGRPC, &ports.Health} {

@@ -63,7 +63,7 @@ func (s *Stack) StartService(ctx context.Context, name string) error {
 	switch name {
 	case "service1":
 		s.mu.Lock()
-		w.ListenAddr, w.Service2URL = s.opts.Service1Addr, s.Service2.URL()
+		w.ListenAddr, w.Service2URL = s.opts.Services.Service1Addr, s.Service2.URL()
 		s.mu.Unlock()
 		if s.Chaos != nil {
 			if err := s.Chaos.route("service2", &s.Chaos.Service2, s.Service2.Addr); err != nil {
@@ -72,7 +72,7 @@ func (s *Stack) StartService(ctx context.Context, name string) error {
 			w.Service2URL = "http://" + s.Chaos.Service2.Listen
 		}
 	case "service2":
-		w.ListenAddr, w.MySQLAddr, w.DB, w.NATSURL = s.opts.Service2Addr, s.DB.Addr, s.DB, s.NATSURL
+		w.ListenAddr, w.MySQLAddr, w.DB, w.NATSURL = s.opts.Services.Service2Addr, s.DB.Addr, s.DB, s.NATSURL
 		if s.Chaos != nil {
 			w.MySQLAddr = s.Chaos.MySQL.Listen
 		}

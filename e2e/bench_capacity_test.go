@@ -76,9 +76,8 @@ func TestCapacity(t *testing.T) {
 	}
 	one := []string{"GOMAXPROCS=1"}
 	st, _ := startStackWith(t, devstack.Options{
-		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"), PrometheusBin: toolBin(t, "PROMETHEUS_BIN"),
-		OtelcolBin: toolBin(t, "OTELCOL_BIN"), JaegerBin: toolBin(t, "JAEGER_BIN"),
-		NATSBin: toolBin(t, "NATS_SERVER_BIN"), Workers: 1,
+		Telemetry: tools(t, "STATSD_EXPORTER_BIN", "PROMETHEUS_BIN", "OTELCOL_BIN", "JAEGER_BIN", "NATS_SERVER_BIN"),
+		NATS:      devstack.NATSOptions{Workers: 1},
 		Env: map[string][]string{
 			"service1": append([]string{"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}, one...),
 			"service2": one,

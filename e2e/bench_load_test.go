@@ -246,8 +246,8 @@ func TestLoadTelemetryOverhead(t *testing.T) {
 		return map[string][]string{"service1": e, "service2": e}
 	}
 	st, _ := startStackWith(t, devstack.Options{
-		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"), PrometheusBin: toolBin(t, "PROMETHEUS_BIN"),
-		OtelcolBin: toolBin(t, "OTELCOL_BIN"), JaegerBin: toolBin(t, "JAEGER_BIN"), Env: env(),
+		Telemetry: tools(t, "STATSD_EXPORTER_BIN", "PROMETHEUS_BIN", "OTELCOL_BIN", "JAEGER_BIN"),
+		Env:       env(),
 	})
 	ctx := context.Background()
 	const rate, d = 200, 10 * time.Second

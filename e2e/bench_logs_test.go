@@ -32,8 +32,8 @@ func TestLogsPipelineThroughput(t *testing.T) {
 	otelcol := toolBin(t, "OTELCOL_BIN")
 	rcv := lokitest.ListenLogs(t)
 	containers := t.TempDir()
-	st, _ := startStackWith(t, devstack.Options{OtelcolBin: otelcol, ContainerLogs: containers,
-		LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp"})
+	st, _ := startStackWith(t, devstack.Options{Telemetry: devstack.Telemetry{OtelcolBin: otelcol}, ContainerLogs: containers,
+		Collector: devstack.CollectorOptions{LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp"}})
 	time.Sleep(3 * time.Second) // the services' start lines go through first
 
 	// The baseline: a collector of its own, reading its own folder.

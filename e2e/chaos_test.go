@@ -28,7 +28,7 @@ import (
 
 func chaosStack(t *testing.T, env map[string][]string) *devstack.Stack {
 	t.Helper()
-	st, _ := startStackWith(t, devstack.Options{Chaos: true, Env: env})
+	st, _ := startStackWith(t, devstack.Options{Chaos: devstack.ChaosOptions{Enabled: true}, Env: env})
 	t.Cleanup(func() { _ = st.Chaos.Reset() })
 	return st
 }

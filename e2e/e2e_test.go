@@ -79,7 +79,7 @@ func startStackWith(t *testing.T, o devstack.Options) (*devstack.Stack, string) 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	o.RepoRoot, o.Log, o.Version, o.Bins = repoRoot, logf, version, bins
-	o.MySQLDSN = os.Getenv("MYSQL_TEST_DSN")
+	o.MySQL.DSN = os.Getenv("MYSQL_TEST_DSN")
 	st, err := devstack.Start(ctx, o)
 	if err != nil {
 		logf.Close()
@@ -424,4 +424,47 @@ func TestSIGTERMDuringLoadLosesNothing(t *testing.T) {
 		t.Fatalf("service1 after SIGTERM: exit %d, %v", code, err)
 	}
 	t.Logf("%d requests, 0 failed; service1 exited 0 %s after SIGTERM", sum.Requests, time.Since(sigterm).Round(100*time.Millisecond))
+}
+
+// toolBin returns the path of a pinned tool that make installs (make e2e
+// exports STATSD_EXPORTER_BIN, PROMETHEUS_BIN, PROMTOOL_BIN).
+func toolBin(t *testing.T, env string) string {
+	t.Helper()
+	p := os.Getenv(env)
+	if p == "" {
+		devstacktest.Missing(t, env+" is not set (run make e2e, which installs the pinned tools)")
+	}
+	if _, err := os.Stat(p); err != nil {
+		devstacktest.Missing(t, env+": "+err.Error())
+	}
+	return p
+}
+
+// tools is a stack's Telemetry with the pinned tools named by the
+// variables make e2e exports (STATSD_EXPORTER_BIN, PROMETHEUS_BIN,
+// ALERTMANAGER_BIN, OTELCOL_BIN, JAEGER_BIN, NATS_SERVER_BIN), each through
+// toolBin.
+func tools(t *testing.T, vars ...string) devstack.Telemetry {
+	t.Helper()
+	var tl devstack.Telemetry
+	for _, v := range vars {
+		bin := toolBin(t, v)
+		switch v {
+		case "STATSD_EXPORTER_BIN":
+			tl.StatsdExporterBin = bin
+		case "PROMETHEUS_BIN":
+			tl.PrometheusBin = bin
+		case "ALERTMANAGER_BIN":
+			tl.AlertmanagerBin = bin
+		case "OTELCOL_BIN":
+			tl.OtelcolBin = bin
+		case "JAEGER_BIN":
+			tl.JaegerBin = bin
+		case "NATS_SERVER_BIN":
+			tl.NATSBin = bin
+		default:
+			t.Fatalf("tools: %s is no part of a stack's Telemetry", v)
+		}
+	}
+	return tl
 }

@@ -285,8 +285,8 @@ func TestKubernetesScalingSignals(t *testing.T) {
 		t.Fatalf("autoscaling.yaml: no prometheus trigger on service1 or nats-jetstream trigger on the worker: %v", triggers)
 	}
 	st, _ := startStackWith(t, devstack.Options{
-		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"), PrometheusBin: toolBin(t, "PROMETHEUS_BIN"),
-		NATSBin: toolBin(t, "NATS_SERVER_BIN"), Workers: 1,
+		Telemetry: tools(t, "STATSD_EXPORTER_BIN", "PROMETHEUS_BIN", "NATS_SERVER_BIN"),
+		NATS:      devstack.NATSOptions{Workers: 1},
 		Env: map[string][]string{
 			"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"},
 			"worker":   {"TASK_LATENCY=10s", "WORKER_CONCURRENCY=2"},
@@ -374,8 +374,9 @@ func TestKubernetesCollectorReadsCRILogs(t *testing.T) {
 	if err := os.MkdirAll(pod, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), LokiAddr: "127.0.0.1:0",
-		ContainerLogs: logs, CollectorConfig: "deploy/kubernetes/dependencies/otel-collector-config.yaml"})
+	st, _ := startStackWith(t, devstack.Options{Telemetry: tools(t, "OTELCOL_BIN"),
+		Loki: devstack.LokiOptions{Addr: "127.0.0.1:0"}, ContainerLogs: logs,
+		Collector: devstack.CollectorOptions{Config: "deploy/kubernetes/dependencies/otel-collector-config.yaml"}})
 
 	access := func(id, route string, status int) string {
 		return fmt.Sprintf(`{"time":"2026-11-29T15:00:00.123456789Z","level":"INFO","msg":"http request","service":"service1","version":"k8s","deployment_id":"kubernetes","request_id":"%s","method":"GET","route":"%s","path":"%s","status":%d,"duration_ms":1.5}`,

@@ -37,8 +37,8 @@ import (
 func TestLogsThroughTheCollector(t *testing.T) {
 	rcv := lokitest.ListenLogs(t)
 	containers := t.TempDir()
-	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), ContainerLogs: containers,
-		LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp"})
+	st, _ := startStackWith(t, devstack.Options{Telemetry: tools(t, "OTELCOL_BIN"), ContainerLogs: containers,
+		Collector: devstack.CollectorOptions{LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp"}})
 
 	// Requests whose lines must arrive, a successful probe whose line must
 	// not (the pipeline drops it), and a failed probe (a WARN) that must.
@@ -276,9 +276,9 @@ func TestLogsThroughTheCollector(t *testing.T) {
 // twice only if it was written before the kill, and each copy is the same.
 func TestLogsSurviveACollectorKill(t *testing.T) {
 	rcv := lokitest.ListenLogs(t)
-	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), ContainerLogs: t.TempDir(),
-		LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp",
-		Env:                map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
+	st, _ := startStackWith(t, devstack.Options{Telemetry: tools(t, "OTELCOL_BIN"), ContainerLogs: t.TempDir(),
+		Collector: devstack.CollectorOptions{LogsExportEndpoint: "http://" + rcv.Addr() + "/otlp"},
+		Env:       map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
 	supervise(t, st)
 
 	// Every access line of a run of requests, by service and request ID.
@@ -378,8 +378,8 @@ func sameRecord(a, b lokitest.Record) bool {
 func TestLogsWaitForLoki(t *testing.T) {
 	rcv := lokitest.ListenLogs(t)
 	addr := rcv.Addr()
-	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), ContainerLogs: t.TempDir(),
-		LogsExportEndpoint: "http://" + addr + "/otlp"})
+	st, _ := startStackWith(t, devstack.Options{Telemetry: tools(t, "OTELCOL_BIN"), ContainerLogs: t.TempDir(),
+		Collector: devstack.CollectorOptions{LogsExportEndpoint: "http://" + addr + "/otlp"}})
 
 	// One request a 20 ms with its own ID, as long as more returns true;
 	// the slowest answer.

@@ -20,20 +20,6 @@ import (
 	"github.com/failready/failready/internal/metrics"
 )
 
-// toolBin returns the path of a pinned tool that make installs (make e2e
-// exports STATSD_EXPORTER_BIN, PROMETHEUS_BIN, PROMTOOL_BIN).
-func toolBin(t *testing.T, env string) string {
-	t.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		devstacktest.Missing(t, env+" is not set (run make e2e, which installs the pinned tools)")
-	}
-	if _, err := os.Stat(p); err != nil {
-		devstacktest.Missing(t, env+": "+err.Error())
-	}
-	return p
-}
-
 // panelQueries returns every PromQL expression of every dashboard, and
 // those Jaeger's trace-to-metrics links run.
 func panelQueries(t *testing.T) map[string]string {
@@ -103,10 +89,9 @@ func panelQueries(t *testing.T) map[string]string {
 func TestMetricsPipeline(t *testing.T) {
 	promtool := toolBin(t, "PROMTOOL_BIN")
 	st, _ := startStackWith(t, devstack.Options{
-		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"),
-		PrometheusBin:     toolBin(t, "PROMETHEUS_BIN"),
-		OtelcolBin:        toolBin(t, "OTELCOL_BIN"),     // its own metrics are scraped too
-		NATSBin:           toolBin(t, "NATS_SERVER_BIN"), // the worker's and the outbox's
+		// The collector's own metrics are scraped too; NATS for the
+		// worker's and the outbox's.
+		Telemetry: tools(t, "STATSD_EXPORTER_BIN", "PROMETHEUS_BIN", "OTELCOL_BIN", "NATS_SERVER_BIN"),
 	})
 
 	if out, err := exec.Command(promtool, "check", "config", filepath.Join(repoRoot, devstack.PrometheusConfigFile)).CombinedOutput(); err != nil {

@@ -68,10 +68,9 @@ func TestSLORules(t *testing.T) {
 // receiver (alertlog) through the ticket route.
 func TestSLORecordingRulesOnRealSeries(t *testing.T) {
 	st, _ := startStackWith(t, devstack.Options{
-		StatsdExporterBin: toolBin(t, "STATSD_EXPORTER_BIN"), PrometheusBin: toolBin(t, "PROMETHEUS_BIN"),
-		AlertmanagerBin: toolBin(t, "ALERTMANAGER_BIN"),
-		NATSBin:         toolBin(t, "NATS_SERVER_BIN"), Workers: 1,
-		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
+		Telemetry: tools(t, "STATSD_EXPORTER_BIN", "PROMETHEUS_BIN", "ALERTMANAGER_BIN", "NATS_SERVER_BIN"),
+		NATS:      devstack.NATSOptions{Workers: 1},
+		Env:       map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
 	prom := st.Prometheus.URL()
 
 	// Every group of both files, loaded and healthy.

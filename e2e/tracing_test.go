@@ -40,7 +40,7 @@ func TestCollectorConfigValidates(t *testing.T) {
 // runs them). Whole traces come back from Jaeger's query API, the one
 // Grafana's Jaeger data source reads, parent links intact.
 func TestTracesThroughTheCollector(t *testing.T) {
-	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), JaegerBin: toolBin(t, "JAEGER_BIN")})
+	st, _ := startStackWith(t, devstack.Options{Telemetry: tools(t, "OTELCOL_BIN", "JAEGER_BIN")})
 
 	resp := call(t, "GET", st.Service1.URL()+"/users/1", "", map[string]string{requestid.Header: "e2e-trace-1"})
 	if resp.status != 200 {
@@ -123,7 +123,7 @@ func TestTracesThroughTheCollector(t *testing.T) {
 // TestCollectorKilledMidRun: requests keep succeeding when the collector
 // dies, and SIGTERM still stops each service within 10 s.
 func TestCollectorKilledMidRun(t *testing.T) {
-	st, _ := startStackWith(t, devstack.Options{OtelcolBin: toolBin(t, "OTELCOL_BIN"), JaegerBin: toolBin(t, "JAEGER_BIN"),
+	st, _ := startStackWith(t, devstack.Options{Telemetry: tools(t, "OTELCOL_BIN", "JAEGER_BIN"),
 		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}}})
 	var (
 		mu       sync.Mutex

@@ -28,7 +28,7 @@ import (
 // that tasks are in flight when things break).
 func startQueueStack(t *testing.T, workers int, workerEnv ...string) *devstack.Stack {
 	t.Helper()
-	st, _ := startStackWith(t, devstack.Options{NATSBin: toolBin(t, "NATS_SERVER_BIN"), Workers: workers,
+	st, _ := startStackWith(t, devstack.Options{Telemetry: tools(t, "NATS_SERVER_BIN"), NATS: devstack.NATSOptions{Workers: workers},
 		Env: map[string][]string{
 			"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"},
 			"worker":   append([]string{"TASK_LATENCY=20ms"}, workerEnv...),
@@ -247,8 +247,7 @@ func TestTwoWorkersDrainFaster(t *testing.T) {
 // queue, to the worker's task and its write; the worker's log lines carry
 // the request ID and the trace.
 func TestTraceThroughTheQueue(t *testing.T) {
-	st, _ := startStackWith(t, devstack.Options{NATSBin: toolBin(t, "NATS_SERVER_BIN"),
-		OtelcolBin: toolBin(t, "OTELCOL_BIN"), JaegerBin: toolBin(t, "JAEGER_BIN")})
+	st, _ := startStackWith(t, devstack.Options{Telemetry: tools(t, "NATS_SERVER_BIN", "OTELCOL_BIN", "JAEGER_BIN")})
 	r := call(t, "POST", st.Service1.URL()+"/users", `{"first_name":"grace","last_name":"hopper"}`,
 		map[string]string{"Content-Type": "application/json", requestid.Header: "e2e-queue-trace"})
 	if r.status != 201 {
@@ -303,7 +302,7 @@ func TestTraceThroughTheQueue(t *testing.T) {
 // on the NATS hop (service2's relay and the worker both lose NATS): every
 // create answers 201, and after chaos-reset every task is done once.
 func TestNATSProxyDown(t *testing.T) {
-	st, _ := startStackWith(t, devstack.Options{NATSBin: toolBin(t, "NATS_SERVER_BIN"), Chaos: true,
+	st, _ := startStackWith(t, devstack.Options{Telemetry: tools(t, "NATS_SERVER_BIN"), Chaos: devstack.ChaosOptions{Enabled: true},
 		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}, "worker": {"TASK_LATENCY=20ms"}}})
 	for _, p := range []*toxiclient.Proxy{st.Chaos.NATS, st.Chaos.WorkerNATS} {
 		p.Enabled = false

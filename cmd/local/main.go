@@ -100,6 +100,20 @@ type plan struct {
 
 func (p plan) later() bool { return len(p.missing) > 0 }
 
+// started are the tools this run starts: the metrics pipeline when both
+// its programs are there (Alertmanager with it), the tracing pipeline
+// likewise, and NATS.
+func (p plan) started() devstack.Telemetry {
+	t := devstack.Telemetry{NATSBin: p.tools.NATSBin}
+	if p.metrics {
+		t.StatsdExporterBin, t.PrometheusBin, t.AlertmanagerBin = p.tools.StatsdExporterBin, p.tools.PrometheusBin, p.tools.AlertmanagerBin
+	}
+	if p.tracing {
+		t.OtelcolBin, t.JaegerBin = p.tools.OtelcolBin, p.tools.JaegerBin
+	}
+	return t
+}
+
 func newPlan(f *localFlags, tools devstack.Telemetry, buildCmd string) (plan, error) {
 	p := plan{tools: tools, buildCmd: buildCmd, missing: missingTools(tools),
 		metrics: tools.StatsdExporterBin != "" && tools.PrometheusBin != "",
@@ -127,42 +141,34 @@ func newPlan(f *localFlags, tools devstack.Telemetry, buildCmd string) (plan, er
 // the flags' addresses; the tools that are built now, the rest later.
 func (p plan) options(f *localFlags, root, work string, log io.Writer, spool string) devstack.Options {
 	opts := devstack.Options{
-		RepoRoot:     root,
-		WorkDir:      work,
-		Log:          log,
-		Version:      gitVersion(root),
-		MySQLDSN:     os.Getenv("MYSQL_TEST_DSN"),
-		Service1Addr: f.service1,
-		Service2Addr: f.service2,
-		Env:          map[string][]string{"service2": {"SPOOL_DIR=" + spool}},
+		RepoRoot: root,
+		WorkDir:  work,
+		Log:      log,
+		Version:  gitVersion(root),
+		Env:      map[string][]string{"service2": {"SPOOL_DIR=" + spool}},
+		Services: devstack.ServicesOptions{Service1Addr: f.service1, Service2Addr: f.service2},
+		MySQL:    devstack.MySQLOptions{DSN: os.Getenv("MYSQL_TEST_DSN")},
 		// toxiproxy on both hops, as in compose, with its proxies' names:
 		// make chaos-latency and the others work on this stack too.
-		Chaos:     true,
-		ChaosAddr: f.toxiproxy,
+		Chaos: devstack.ChaosOptions{Enabled: true, Addr: f.toxiproxy},
 		// The logs pipeline as in compose: every program's output kept as
 		// Docker keeps it, read by the collector, sent to a stand-in for
 		// Loki (Loki is AGPL and never built here) on Loki's port.
-		LokiAddr: f.loki,
-
-		StatsdExporterWebAddr: f.statsdExporter, PrometheusAddr: f.prometheus, StatsdUDPAddr: f.statsdUDP,
-		AlertmanagerAddr: f.alertmanager, AlertLogAddr: f.alertlog,
-		CollectorGRPCAddr: f.otlpGRPC, CollectorHTTPAddr: f.otlpHTTP, JaegerQueryAddr: f.jaeger,
-		TelemetryLater: p.later() && (p.metrics || p.tracing || p.tools.NATSBin != ""),
+		Loki:      devstack.LokiOptions{Addr: f.loki},
+		Metrics:   devstack.MetricsOptions{ExporterWebAddr: f.statsdExporter, PrometheusAddr: f.prometheus, StatsdUDPAddr: f.statsdUDP},
+		Alerting:  devstack.AlertingOptions{AlertmanagerAddr: f.alertmanager, AlertLogAddr: f.alertlog},
+		Collector: devstack.CollectorOptions{GRPCAddr: f.otlpGRPC, HTTPAddr: f.otlpHTTP},
+		Jaeger:    devstack.JaegerOptions{QueryAddr: f.jaeger},
+		// The tools that are built start with the stack; on a first run
+		// they start once built (StartTelemetry).
+		TelemetryLater: p.later() && p.started() != devstack.Telemetry{},
 	}
 	if p.tools.NATSBin != "" {
 		// NATS and the worker, as in compose (one worker here).
-		opts.NATSAddr, opts.NATSMonitorAddr = f.nats, f.natsMonitor
-		if !p.later() {
-			opts.NATSBin = p.tools.NATSBin
-		}
+		opts.NATS = devstack.NATSOptions{Addr: f.nats, MonitorAddr: f.natsMonitor}
 	}
 	if !p.later() {
-		if p.metrics {
-			opts.StatsdExporterBin, opts.PrometheusBin, opts.AlertmanagerBin = p.tools.StatsdExporterBin, p.tools.PrometheusBin, p.tools.AlertmanagerBin
-		}
-		if p.tracing {
-			opts.OtelcolBin, opts.JaegerBin = p.tools.OtelcolBin, p.tools.JaegerBin
-		}
+		opts.Telemetry = p.started()
 	}
 	return opts
 }
@@ -251,7 +257,7 @@ func superviseUntilStopped(ctx context.Context, st *devstack.Stack, p plan, stat
 		go func() {
 			err := buildTools(ctx, p.buildCmd, log)
 			if err == nil {
-				err = st.StartTelemetry(ctx, p.tools)
+				err = st.StartTelemetry(ctx, p.started())
 			}
 			telemetry <- err
 		}()

@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/failready/failready/devstack/promapi"
 )
 
 // sloFile holds the SLOs whose SLIs the slo probes measure.
@@ -132,64 +133,17 @@ func (r *Reading) set(v float64, err error, lo, hi *float64) {
 	r.Held = (lo == nil || v >= *lo) && (hi == nil || v <= *hi)
 }
 
-// promValue runs an instant query that must give one number.
+// promValue runs an instant query that must give one number; NaN (no
+// events in the window) is no reading.
 func (pr *prober) promValue(ctx context.Context, q string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pr.prometheus+"/api/v1/query?query="+url.QueryEscape(q), nil)
-	if err != nil {
-		return 0, err
+	v, err := promapi.Value(ctx, pr.client, pr.prometheus, q)
+	if errors.Is(err, promapi.ErrNotOne) {
+		return 0, fmt.Errorf("%w: the probe wants one number (aggregate with sum or max)", err)
 	}
-	resp, err := pr.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("prometheus: %w", err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			ResultType string            `json:"resultType"`
-			Result     []json.RawMessage `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
-		return 0, fmt.Errorf("prometheus: %s: %w", resp.Status, err)
-	}
-	if out.Status != "success" {
-		return 0, fmt.Errorf("prometheus: %s", out.Error)
-	}
-	var sample []any
-	switch out.Data.ResultType {
-	case "scalar":
-		var s []any
-		raw, _ := json.Marshal(out.Data.Result)
-		_ = json.Unmarshal(raw, &s)
-		sample = s
-	case "vector":
-		if len(out.Data.Result) != 1 {
-			return 0, fmt.Errorf("%d series: the probe wants one number (aggregate with sum or max)", len(out.Data.Result))
-		}
-		var s struct {
-			Value []any `json:"value"`
-		}
-		if err := json.Unmarshal(out.Data.Result[0], &s); err != nil {
-			return 0, err
-		}
-		sample = s.Value
-	default:
-		return 0, fmt.Errorf("a %s: the probe wants one number", out.Data.ResultType)
-	}
-	if len(sample) != 2 {
-		return 0, fmt.Errorf("no sample")
-	}
-	str, _ := sample[1].(string)
-	v, err := strconv.ParseFloat(str, 64)
-	if err != nil {
-		return 0, err
-	}
-	if math.IsNaN(v) {
+	if err == nil && math.IsNaN(v) {
 		return 0, fmt.Errorf("NaN (no events in the window)")
 	}
-	return v, nil
+	return v, err
 }
 
 // call makes the request of an http probe.

@@ -1,0 +1,90 @@
+package promapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/devstacktest"
+	"github.com/failready/failready/devstack/promapi"
+)
+
+// TestAgainstPrometheus asks the pinned Prometheus (PROMETHEUS_BIN, which
+// the Makefile exports) what the tooling asks: scalars and one-series
+// vectors are numbers, NaN included; no series or two are ErrNotOne; a
+// query Prometheus refuses is its error; Series lists Prometheus's own.
+func TestAgainstPrometheus(t *testing.T) {
+	bin := os.Getenv("PROMETHEUS_BIN")
+	if _, err := os.Stat(bin); bin == "" || err != nil {
+		devstacktest.Missing(t, "PROMETHEUS_BIN is not built (make tools)")
+	}
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	self := "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: self\n    static_configs: [{targets: ['" + addr + "']}]\n"
+	if err := os.WriteFile(cfg, []byte(self), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, err := devstack.StartTool(ctx, "prometheus", bin, []string{"--config.file=" + cfg,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"), "--web.listen-address=" + addr}, addr, "/-/ready", devstack.Output{Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(10 * time.Second)
+	base, c := "http://"+addr, &http.Client{Timeout: 10 * time.Second}
+
+	for expr, want := range map[string]float64{
+		"scalar(vector(3))":           3,
+		"vector(2)":                   2,
+		"sum(vector(1) or vector(4))": 1, // or keeps the left side's one series
+		"1 / 0":                       math.Inf(1),
+		`label_replace(vector(5), "a", "b", "", "")`: 5,
+	} {
+		got, err := promapi.Value(ctx, c, base, expr)
+		if err != nil || got != want {
+			t.Errorf("Value(%s) = %v, %v; want %v", expr, got, err, want)
+		}
+	}
+	if got, err := promapi.Value(ctx, c, base, "0 / 0"); err != nil || !math.IsNaN(got) {
+		t.Errorf("Value(0 / 0) = %v, %v; want NaN", got, err)
+	}
+	for _, expr := range []string{`vector(1) > 2`, `label_replace(vector(1), "a", "b", "", "") or vector(2)`} {
+		if _, err := promapi.Value(ctx, c, base, expr); !errors.Is(err, promapi.ErrNotOne) {
+			t.Errorf("Value(%s): %v, want ErrNotOne", expr, err)
+		}
+	}
+	if _, err := promapi.Value(ctx, c, base, "sum("); err == nil || !strings.Contains(err.Error(), "parse error") {
+		t.Errorf("Value(sum(): %v, want Prometheus's parse error", err)
+	}
+	if _, err := promapi.Value(ctx, c, "http://127.0.0.1:1", "vector(1)"); err == nil {
+		t.Error("Value against nothing: no error")
+	}
+
+	var series []map[string]string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && len(series) == 0; time.Sleep(500 * time.Millisecond) {
+		if series, err = promapi.Series(ctx, c, base, `up{job="self"}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(series) != 1 || series[0]["instance"] != addr {
+		t.Errorf("Series(up) = %v, want Prometheus's own target %s", series, addr)
+	}
+	if _, err := promapi.Series(ctx, c, base, "{"); err == nil {
+		t.Error("Series({): no error")
+	}
+}

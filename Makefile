@@ -55,10 +55,11 @@ logs: ## follow every program's logs, of whichever stack runs (scripts/logs serv
 # runner itself when they are missing, once the services serve: on a first
 # run, metrics and traces join a few minutes after the stack is up.
 LOCAL_FLAGS ?=
-local-tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(ALERTMANAGER_BIN) $(OTELCOL_BIN) $(JAEGER_BIN) $(NATS_SERVER_BIN)
+# Longest first: Jaeger and the collector are the long poles of a first run.
+local-tools: $(JAEGER_BIN) $(OTELCOL_BIN) $(PROMETHEUS_BIN) $(ALERTMANAGER_BIN) $(NATS_SERVER_BIN) $(STATSD_EXPORTER_BIN)
 	@:
 local: mariadb ## run the stack without Docker: host processes on loopback, on compose's ports (Ctrl-C stops)
-	$(GO) build -o .cache/bin/local ./cmd/local
+	$(GO_STATIC) build -trimpath -o .cache/bin/local ./cmd/local
 	LOCAL_BUILD_TOOLS='$(MAKE) --no-print-directory -j4 local-tools' exec .cache/bin/local $(LOCAL_FLAGS)
 
 LOAD_RATE     ?= 50
@@ -171,8 +172,9 @@ fmt: ## format the code
 
 ALL_TAGS = integration e2e benchload compose
 # go vet builds with -race, as make test's go test does, so that every
-# package is compiled once, for both; lint is the checks that do not use the
-# go build cache (staticcheck, shellcheck), run beside them by make test.
+# package is compiled once, for both; so does staticcheck (GOFLAGS=-race: the
+# export data it asks go list for is the race build's). lint (staticcheck,
+# shellcheck, gofmt) runs beside the Go tests in make test.
 vet: lint vet-go ## gofmt check, go vet and staticcheck, with every build tag; shellcheck on scripts/
 
 vet-go:
@@ -180,7 +182,7 @@ vet-go:
 
 lint: $(STATICCHECK_BIN) shellcheck
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(STATICCHECK_BIN) -tags '$(ALL_TAGS)' ./...
+	GOFLAGS='$(GOFLAGS) -race' $(STATICCHECK_BIN) -tags '$(ALL_TAGS)' ./...
 	shellcheck -S warning -x scripts/*.sh scripts/logs deploy/images/*/docker-entrypoint.sh
 
 # The Go tests (go vet, then the race-detecting run, on one build) beside

@@ -9,7 +9,12 @@
 # once per version, shared by every clone (FAILREADY_TOOLS moves it). The
 # ones the stand-in images carry (make images) are static (CGO_ENABLED=0),
 # as their upstream images' are: scratch and busybox images have no C
-# library to load ("-static" in their folder's name). Keep
+# library to load ("-static" in their folder's name). make local's tools,
+# the collector's builder and the services all build with $(GO_STATIC):
+# one build of the standard library, and of any module they share, serves
+# them all (each difference in cgo or -trimpath is a build of its own), and
+# without DWARF (-s -w, as the collector's builder does) the links are
+# shorter. Keep
 # them equal to the compose image tags (a test checks): statsd-exporter
 # vX.Y.Z is prom/statsd-exporter:vX.Y.Z; the Prometheus Go module v0.3XX.Y is
 # Prometheus v3.XX.Y.
@@ -27,6 +32,10 @@ COMPOSE_VERSION           := v2.40.3
 # nats-server vX.Y.Z is the nats:X.Y.Z image.
 NATS_SERVER_VERSION       := v2.15.3
 STATICCHECK_VERSION       := v0.8.2
+# How make local's tools and the services build (see above); STRIP goes
+# first in a recipe's -ldflags (a second -ldflags replaces the first).
+GO_STATIC                 := CGO_ENABLED=0 $(GO)
+STRIP                     := -s -w
 # Kubernetes (deploy/kubernetes): kube-apiserver and kubectl build from
 # k8s.io/kubernetes, whose staging modules are published as k8s.io/X
 # v0.MINOR.PATCH; etcd is the latest patch of the 3.7 series Kubernetes
@@ -107,11 +116,15 @@ tools: $(STATSD_EXPORTER_BIN) $(PROMETHEUS_BIN) $(ALERTMANAGER_BIN) $(OTELCOL_BI
 otelcol: $(OTELCOL_BIN) ## build the OpenTelemetry collector from deploy/otel-collector/builder-config.yaml
 
 $(OTELCOL_BUILDER):
-	GOBIN=$(dir $@) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OTELCOL_VERSION)
+	GOBIN=$(dir $@) $(GO_STATIC) install -trimpath -ldflags "$(STRIP)" go.opentelemetry.io/collector/cmd/builder@$(OTELCOL_VERSION)
 
 # A changed manifest is a new folder (OTELCOL_MANIFEST); the builder writes
-# into the cache.
-$(OTELCOL_BIN): $(OTELCOL_BUILDER)
+# into the cache. The builder is installed inside this recipe, not as its
+# prerequisite: under make -j the collector, a long pole, then starts at
+# once (as a prerequisite's dependent it waited for a free slot behind
+# shorter builds).
+$(OTELCOL_BIN):
+	@$(MAKE) --no-print-directory $(OTELCOL_BUILDER)
 	@echo "building the OpenTelemetry collector $(OTELCOL_VERSION) from deploy/otel-collector/builder-config.yaml once (about 2.5 minutes on 2 cores; cached in $(TOOLS))"
 	mkdir -p $(OTELCOL_DIR)
 	cd $(OTELCOL_DIR) && $(OTELCOL_BUILDER) --config=$(CURDIR)/deploy/otel-collector/builder-config.yaml
@@ -120,11 +133,11 @@ $(STATICCHECK_BIN):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 $(STATSD_EXPORTER_BIN):
-	CGO_ENABLED=0 GOBIN=$(dir $@) $(GO) install github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION)
+	GOBIN=$(dir $@) $(GO_STATIC) install -trimpath -ldflags "$(STRIP)" github.com/prometheus/statsd_exporter@$(STATSD_EXPORTER_VERSION)
 
 # The stack's own NATS (JetStream), never the machine's.
 $(NATS_SERVER_BIN):
-	CGO_ENABLED=0 GOBIN=$(dir $@) $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+	GOBIN=$(dir $@) $(GO_STATIC) install -trimpath -ldflags "$(STRIP)" github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 # promtool comes with it (same module, same version). -tags remove_all_sd
 # leaves out every service-discovery plugin (plugins/*.go are built with
@@ -132,7 +145,7 @@ $(NATS_SERVER_BIN):
 # and the build takes 2 min 47 s instead of 5 min 42 s from an empty Go build cache.
 $(PROMETHEUS_BIN):
 	@echo "building Prometheus $(PROMETHEUS_MODULE_VERSION) once, without service discovery (about 3 minutes on 2 cores; cached in $(TOOLS))"
-	CGO_ENABLED=0 GOBIN=$(dir $@) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_MODULE_VERSION) \
+	GOBIN=$(dir $@) $(GO_STATIC) install -trimpath -ldflags "$(STRIP)" -tags remove_all_sd github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_MODULE_VERSION) \
 		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_MODULE_VERSION)
 
 # build_in_module MODULE VERSION PACKAGES OUTPUT LDFLAGS [PREPARE]: `go
@@ -145,7 +158,7 @@ define build_in_module
 	work=$$(mktemp -d); trap 'chmod -R u+w "$$work"; rm -rf "$$work"' EXIT; \
 	cp -r "$$src" "$$work/src"; chmod -R u+w "$$work/src"; mkdir -p $(dir $(4)); \
 	cd "$$work/src"; $(if $(6),$(6);) \
-	$(GO) build -mod=mod -trimpath -ldflags "$(5)" -o $(patsubst %/,%.tmp/,$(4)$(if $(filter %/,$(4)),,.tmp)) $(3) && \
+	$(GO) build -mod=mod -trimpath -ldflags "$(STRIP) $(5)" -o $(patsubst %/,%.tmp/,$(4)$(if $(filter %/,$(4)),,.tmp)) $(3) && \
 	$(if $(filter %/,$(4)),mv $(4:/=.tmp)/* $(4) && rmdir $(4:/=.tmp),mv $(4).tmp $(4))
 endef
 
@@ -181,7 +194,7 @@ $(BUILDX_BIN):
 	$(call build_in_module,github.com/docker/buildx,$(BUILDX_VERSION),./cmd/buildx,$@,-X github.com/docker/buildx/version.Version=$(BUILDX_VERSION) -X github.com/docker/buildx/version.Revision=$(BUILDX_VERSION))
 
 $(TOXIPROXY_BIN) $(TOXIPROXY_CLI_BIN) &:
-	CGO_ENABLED=0 GOBIN=$(dir $(TOXIPROXY_BIN)) $(GO) install -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$(TOXIPROXY_VERSION:v%=%)" \
+	GOBIN=$(dir $(TOXIPROXY_BIN)) $(GO_STATIC) install -trimpath -ldflags "$(STRIP) -X github.com/Shopify/toxiproxy/v2.Version=$(TOXIPROXY_VERSION:v%=%)" \
 		github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION) github.com/Shopify/toxiproxy/v2/cmd/cli@$(TOXIPROXY_VERSION)
 
 # Debian's MariaDB on a minimal root, with the mysql user (999) the official

@@ -1,5 +1,6 @@
 // Building the binaries the stack runs, as the Dockerfile builds them
-// (trimmed paths, the version stamped in).
+// (static, trimmed paths, the version stamped in): also as make local's
+// tools are built, so that a first run compiles the standard library once.
 
 package devstack
 
@@ -23,6 +24,7 @@ func Build(ctx context.Context, repoRoot, dir, version string, names ...string) 
 	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build %s: %w\n%s", strings.Join(names, " "), err, out)
 	}

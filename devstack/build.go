@@ -1,6 +1,7 @@
 // Building the binaries the stack runs, as the Dockerfile builds them
-// (static, trimmed paths, the version stamped in): also as make local's
-// tools are built, so that a first run compiles the standard library once.
+// (static, trimmed paths, no DWARF, the version stamped in), and as make
+// local's tools are built, so that a first run compiles the standard
+// library once.
 
 package devstack
 
@@ -17,7 +18,7 @@ import (
 // version, and returns their paths by name.
 func Build(ctx context.Context, repoRoot, dir, version string, names ...string) (map[string]string, error) {
 	bins := map[string]string{}
-	args := []string{"build", "-trimpath", "-ldflags", "-X main.version=" + version, "-o", dir + string(os.PathSeparator)}
+	args := []string{"build", "-trimpath", "-ldflags", "-s -w -X main.version=" + version, "-o", dir + string(os.PathSeparator)}
 	for _, n := range names {
 		args = append(args, "./"+n)
 		bins[n] = filepath.Join(dir, filepath.Base(n))

@@ -298,9 +298,9 @@ func superviseUntilStopped(ctx context.Context, st *devstack.Stack, p plan, stat
 	}
 }
 
-// firstBuildTime is what building the tools takes from an empty Go build
-// cache on 2 cores, measured (see README).
-const firstBuildTime = "7.5 minutes on 2 cores with an empty Go build cache"
+// firstBuildTime is what building the tools took on 2 cores from empty Go
+// module and build caches, measured (see README).
+const firstBuildTime = "about 15 minutes on 2 cores with empty Go caches"
 
 // missingTools names the tools that are set but not built yet.
 func missingTools(t devstack.Telemetry) []string {

@@ -53,7 +53,8 @@ logs: ## follow every program's logs, of whichever stack runs (scripts/logs serv
 # running. LOCAL_FLAGS passes flags to it (see go run ./cmd/local -h). The
 # tools it needs are built once, side by side (a sub-make with -j), by the
 # runner itself when they are missing, once the services serve: on a first
-# run, metrics and traces join a few minutes after the stack is up.
+# run, metrics, traces and NATS join once built (about 15 minutes on 2
+# cores from empty Go caches; the README has the figures).
 LOCAL_FLAGS ?=
 # Longest first: Jaeger and the collector are the long poles of a first run.
 local-tools: $(JAEGER_BIN) $(OTELCOL_BIN) $(PROMETHEUS_BIN) $(ALERTMANAGER_BIN) $(NATS_SERVER_BIN) $(STATSD_EXPORTER_BIN)

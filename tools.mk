@@ -13,7 +13,7 @@
 # the collector's builder and the services all build with $(GO_STATIC):
 # one build of the standard library, and of any module they share, serves
 # them all (each difference in cgo or -trimpath is a build of its own), and
-# without DWARF (-s -w, as the collector's builder does) the links are
+# without DWARF (-s -w) the links are
 # shorter. Keep
 # them equal to the compose image tags (a test checks): statsd-exporter
 # vX.Y.Z is prom/statsd-exporter:vX.Y.Z; the Prometheus Go module v0.3XX.Y is

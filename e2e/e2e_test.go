@@ -447,24 +447,17 @@ func toolBin(t *testing.T, env string) string {
 func tools(t *testing.T, vars ...string) devstack.Telemetry {
 	t.Helper()
 	var tl devstack.Telemetry
+	fields := map[string]*string{
+		"STATSD_EXPORTER_BIN": &tl.StatsdExporterBin, "PROMETHEUS_BIN": &tl.PrometheusBin,
+		"ALERTMANAGER_BIN": &tl.AlertmanagerBin, "OTELCOL_BIN": &tl.OtelcolBin,
+		"JAEGER_BIN": &tl.JaegerBin, "NATS_SERVER_BIN": &tl.NATSBin,
+	}
 	for _, v := range vars {
-		bin := toolBin(t, v)
-		switch v {
-		case "STATSD_EXPORTER_BIN":
-			tl.StatsdExporterBin = bin
-		case "PROMETHEUS_BIN":
-			tl.PrometheusBin = bin
-		case "ALERTMANAGER_BIN":
-			tl.AlertmanagerBin = bin
-		case "OTELCOL_BIN":
-			tl.OtelcolBin = bin
-		case "JAEGER_BIN":
-			tl.JaegerBin = bin
-		case "NATS_SERVER_BIN":
-			tl.NATSBin = bin
-		default:
+		field, ok := fields[v]
+		if !ok {
 			t.Fatalf("tools: %s is no part of a stack's Telemetry", v)
 		}
+		*field = toolBin(t, v)
 	}
 	return tl
 }

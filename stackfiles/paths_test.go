@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/failready/failready/devstack/devstacktest"
 )
 
 // TestRepositoryPathsExist: every path of this repository that a file
@@ -18,17 +20,13 @@ import (
 // references stand alone and lead somewhere. Tests' fixtures and the
 // examples of what a user writes are left out by name.
 func TestRepositoryPathsExist(t *testing.T) {
-	out, err := exec.Command("git", "-C", repoRoot, "ls-files").Output()
-	if err != nil {
-		t.Skipf("not a git checkout: %v", err)
-	}
 	ref := regexp.MustCompile(`(?:^|[^/.\w-])((?:deploy|docs|internal|app|devstack|cmd|scripts|e2e|stackfiles|service1|service2|worker|bench)/[A-Za-z0-9_./-]+\.(?:md|go|yaml|yml|sql|sh|json|mk))\b`)
 	examples := map[string]bool{
 		"bench/baseline.json": true, // what go run ./cmd/benchratio -write writes, in its usage
 		"deploy/chaos/x.yaml": true, // a refused experiment, in docs/chaos.md's example output
 	}
 	n := 0
-	for _, f := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, f := range gitFiles(t) {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
 		}
@@ -53,12 +51,8 @@ func TestRepositoryPathsExist(t *testing.T) {
 // up to its first argument that is not a plain name (a variable, a glob).
 // A folder moved without its readers fails here, not in a late e2e run.
 func TestRepositoryJoinsExist(t *testing.T) {
-	out, err := exec.Command("git", "-C", repoRoot, "ls-files", "*.go").Output()
-	if err != nil {
-		t.Skipf("not a git checkout: %v", err)
-	}
 	n := 0
-	for _, f := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, f := range gitFiles(t, "*.go") {
 		file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot, f), nil, parser.SkipObjectResolution)
 		if err != nil {
 			continue // a file the checkout has deleted
@@ -104,4 +98,16 @@ func TestRepositoryJoinsExist(t *testing.T) {
 	if n < 20 {
 		t.Fatalf("only %d joins of repoRoot found", n)
 	}
+}
+
+// gitFiles lists the repository's tracked files (matching patterns, if
+// any). Outside a git checkout the tests that read them are skipped on a
+// laptop and fail in CI, which always runs on a clone.
+func gitFiles(t *testing.T, patterns ...string) []string {
+	t.Helper()
+	out, err := exec.Command("git", append([]string{"-C", repoRoot, "ls-files", "--"}, patterns...)...).Output()
+	if err != nil {
+		devstacktest.Missing(t, "not a git checkout: "+err.Error())
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
 }

@@ -6,7 +6,8 @@
 // deduplication ID, and the dead-letter format. Both sides declare the
 // streams with DeclareStreams, so either may start first.
 //
-// Depends on: github.com/nats-io/nats.go (its jetstream package).
+// Depends on: github.com/nats-io/nats.go (its jetstream package),
+// internal/outage (NATS away is logged once, not per reconnect).
 //
 // Tests use: go.opentelemetry.io/otel.
 package tasks
@@ -23,6 +24,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/failready/failready/internal/outage"
 )
 
 // The streams and subjects.
@@ -167,11 +170,15 @@ func WelcomeConsumer(ackWait time.Duration, maxAckPending int) jetstream.Consume
 }
 
 // Connect connects to NATS the way a service that must never wait on it
-// does: it returns at once, connected or not (RetryOnFailedConnect), keeps
-// reconnecting every second for ever, and logs losing and finding NATS.
-// Publishes and fetches fail while it is away; what the caller does then
-// (an outbox row waits, a fetch is tried again) is the caller's decision.
+// does: it returns at once, connected or not (RetryOnFailedConnect), and
+// keeps reconnecting every second for ever. Losing NATS is logged once,
+// while it stays away once a minute, and finding it again once, with how
+// long it was gone (internal/outage), not once per attempt. Publishes and
+// fetches fail while it is away; what the caller does then (an outbox row
+// waits, a fetch is tried again) is the caller's decision.
 func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
+	away := outage.New("nats", outage.Options{Logger: logger})
+	ctx := context.Background()
 	return nats.Connect(url,
 		nats.Name(name),
 		nats.RetryOnFailedConnect(true),
@@ -179,9 +186,11 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				logger.Warn("nats disconnected", "error", err.Error())
+				away.Failed(ctx, err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { away.Failed(ctx, err) }),
+		nats.ConnectHandler(func(*nats.Conn) { away.Up(ctx) }),
+		nats.ReconnectHandler(func(*nats.Conn) { away.Up(ctx) }),
 	)
 }

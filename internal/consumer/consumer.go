@@ -12,7 +12,8 @@
 // fails is dead-lettered, kept and visible, and a task whose worker died
 // before deciding is delivered again.
 //
-// Depends on: github.com/nats-io/nats.go (its jetstream package).
+// Depends on: github.com/nats-io/nats.go (its jetstream package),
+// internal/outage (NATS away is logged once, not per fetch).
 //
 // Tests use: go.uber.org/goleak.
 package consumer
@@ -26,6 +27,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/failready/failready/internal/outage"
 )
 
 // ErrPoison marks a task that can never succeed: it is dead-lettered at
@@ -119,6 +122,7 @@ type Consumer struct {
 	inFlight atomic.Int64
 	progress atomic.Int64 // unix nanoseconds of the last progress
 	stopping atomic.Bool
+	fetching *outage.Log // failing fetches (NATS away): logged once, once a minute, and when they work again
 }
 
 // New returns a consumer of cons.
@@ -141,7 +145,8 @@ func New(cons jetstream.Consumer, h Handler, o Options) *Consumer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Consumer{cons: cons, handle: h, o: o, slots: make(chan struct{}, o.Concurrency)}
+	c := &Consumer{cons: cons, handle: h, o: o, slots: make(chan struct{}, o.Concurrency),
+		fetching: outage.New("task fetch", outage.Options{Logger: o.Logger})}
 	c.progressed()
 	return c
 }
@@ -204,14 +209,18 @@ func (c *Consumer) Run(ctx context.Context) {
 		for range free - got {
 			<-c.slots // the slots nothing took
 		}
+		reached := got > 0 || err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages)
+		if reached {
+			c.fetching.Up(ctx)
+		}
 		switch {
-		case got == 0 && (err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages)):
+		case got == 0 && reached:
 			c.progressed() // nothing to do is progress too
 		case err != nil && ctx.Err() == nil:
 			// NATS away: the loop turns, so it is live (a restart would not
 			// bring NATS back); try again shortly, without spinning.
 			c.progressed()
-			c.o.Logger.WarnContext(ctx, "fetching tasks failed", "error", err.Error())
+			c.fetching.Failed(ctx, err)
 			select { // half the liveness window at most
 			case <-time.After(min(time.Second, c.o.StuckAfter/2)):
 			case <-ctx.Done():

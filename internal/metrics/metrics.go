@@ -17,7 +17,8 @@
 // of on every request.
 //
 // Depends on: github.com/DataDog/datadog-go/v5, internal/httplabel,
-// github.com/go-chi/chi/v5/middleware (the response recorder).
+// github.com/go-chi/chi/v5/middleware (the response recorder),
+// internal/outage (a receiver not resolvable yet is logged once).
 //
 // Tests use: github.com/go-chi/chi/v5, go.uber.org/goleak,
 // internal/metrics/statsdtest.
@@ -33,6 +34,8 @@ import (
 	"time"
 
 	"github.com/DataDog/datadog-go/v5/statsd"
+
+	"github.com/failready/failready/internal/outage"
 )
 
 // Options of a Client.
@@ -82,9 +85,10 @@ func New(o Options, collectors ...Collector) *Client {
 	c.stop = cancel
 	if o.Addr != "" {
 		if err := c.connect(); err != nil {
-			o.Logger.Warn("metrics: statsd receiver not resolvable yet; sending nothing until it is",
-				"addr", o.Addr, "error", err.Error())
-			c.wg.Go(func() { c.reconnect(ctx) })
+			// not resolvable yet (compose starts it beside us): sending nothing until it is
+			away := outage.New("statsd "+o.Addr, outage.Options{Logger: o.Logger})
+			away.Failed(ctx, err)
+			c.wg.Go(func() { c.reconnect(ctx, away) })
 		}
 	}
 	c.collectors = append([]Collector{c.collectInFlight, runtimeCollector(), buildInfoCollector(o.Version)}, collectors...)
@@ -110,7 +114,9 @@ func (c *Client) connect() error {
 	return nil
 }
 
-func (c *Client) reconnect(ctx context.Context) {
+// reconnect tries every 5 s until the receiver resolves; away logs the
+// wait once, once a minute, and its end with how long it took.
+func (c *Client) reconnect(ctx context.Context, away *outage.Log) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
@@ -118,7 +124,9 @@ func (c *Client) reconnect(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if c.connect() == nil {
+			err := c.connect()
+			away.Report(ctx, err)
+			if err == nil {
 				return
 			}
 		}

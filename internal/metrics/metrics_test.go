@@ -1,6 +1,8 @@
 package metrics_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -150,7 +152,11 @@ func TestDeadReceiverCostsNothing(t *testing.T) {
 // container is not up); New returns a working no-op client, and Close is
 // prompt.
 func TestUnresolvableReceiverStartsAnyway(t *testing.T) {
-	c := metrics.New(metrics.Options{Addr: "no-such-host.invalid:9125", Service: "svc"})
+	var logs bytes.Buffer
+	c := metrics.New(metrics.Options{Addr: "no-such-host.invalid:9125", Service: "svc", Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if !strings.Contains(logs.String(), `"msg":"dependency down","dependency":"statsd no-such-host.invalid:9125"`) {
+		t.Errorf("the receiver's absence was not logged as an outage: %s", logs.String())
+	}
 	c.Timing(metrics.ServerRequestDuration, time.Millisecond, nil)
 	start := time.Now()
 	c.Close()

@@ -13,7 +13,8 @@
 // The table is Schema: create it beside the tables whose changes make
 // tasks, in the same database.
 //
-// Depends on: standard library (database/sql; the broker is a function).
+// Depends on: standard library (database/sql; the broker is a function),
+// internal/outage (a broker or database away is logged once, not per pass).
 //
 // Tests use: github.com/go-sql-driver/mysql (against a real server:
 // MYSQL_TEST_DSN, build tag integration).
@@ -28,6 +29,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/failready/failready/internal/outage"
 )
 
 // Schema creates the outbox table (MySQL 8 or MariaDB 10.6 and later): the
@@ -84,6 +87,7 @@ type Relay struct {
 	opts     Options
 	wake     chan struct{}
 	lastTidy time.Time
+	stalled  *outage.Log // failing passes: logged once, once a minute, and when they flow again
 }
 
 // Options of a relay; zero values take the defaults.
@@ -91,7 +95,7 @@ type Options struct {
 	Batch    int           // rows per transaction: 100
 	Interval time.Duration // the pass when nothing wakes it: 1 s (rows of other replicas, or after a failure)
 	KeepSent time.Duration // sent rows are deleted after: 24 h
-	Logger   *slog.Logger  // failures (discarded when nil)
+	Logger   *slog.Logger  // failures, as an outage: once, once a minute, and when rows flow again (discarded when nil)
 	Observe  func(Stats)   // after every pass (metrics)
 }
 
@@ -109,7 +113,8 @@ func NewRelay(db *sql.DB, publish Publish, o Options) *Relay {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{db: db, publish: publish, opts: o, wake: make(chan struct{}, 1)}
+	return &Relay{db: db, publish: publish, opts: o, wake: make(chan struct{}, 1),
+		stalled: outage.New("outbox relay", outage.Options{Logger: o.Logger})}
 }
 
 // Wake asks for a pass now (call it after committing a task): the task
@@ -152,8 +157,8 @@ func (r *Relay) Pass(ctx context.Context) (published int, err error) {
 		if r.opts.Observe != nil {
 			r.opts.Observe(Stats{Published: published, Failed: err != nil})
 		}
-		if err != nil && ctx.Err() == nil {
-			r.opts.Logger.WarnContext(ctx, "outbox relay: rows wait", "published", published, "error", err.Error())
+		if ctx.Err() == nil { // a stop is not an outage
+			r.stalled.Report(ctx, err) // failed: the rows wait for a later pass
 		}
 	}()
 	// READ COMMITTED: the locking read takes the rows it returns and no

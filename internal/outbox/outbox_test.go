@@ -43,7 +43,7 @@ func TestRelayWithTheDatabaseAway(t *testing.T) {
 	if n, err := r.Pass(context.Background()); n != 0 || err == nil {
 		t.Fatalf("pass: %d, %v; want nothing published and the error", n, err)
 	}
-	if !strings.Contains(logs.String(), "outbox relay: rows wait") {
+	if !strings.Contains(logs.String(), `"msg":"dependency down","dependency":"outbox relay"`) {
 		t.Errorf("the failed pass was not logged: %s", logs.String())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -57,5 +57,8 @@ func TestRelayWithTheDatabaseAway(t *testing.T) {
 	}
 	if passes.Load() < 3 || published.Load() != 0 {
 		t.Errorf("%d passes, %d published; want Run to keep trying on its interval and publish nothing", passes.Load(), published.Load())
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 1 {
+		t.Errorf("%d lines over %d failed passes, want the one down line (an outage is logged once): %s", n, passes.Load(), logs.String())
 	}
 }

@@ -299,17 +299,24 @@ func TestTraceThroughTheQueue(t *testing.T) {
 }
 
 // TestNATSProxyDown: make chaos-nats-down's experiment, through toxiproxy
-// on the NATS hop (service2's relay and the worker both lose NATS): every
-// create answers 201, and after chaos-reset every task is done once.
+// on the NATS hop (service2's relay and the worker both lose NATS) for
+// 30 s: every create answers 201, and after chaos-reset every task is done
+// once. The outage is logged once per dependency when it goes and once when
+// it is back, with its length, and nothing else is logged above INFO: not
+// a line per relay pass, fetch or reconnect (about 30 each).
 func TestNATSProxyDown(t *testing.T) {
+	// No metrics: this stack runs no statsd_exporter, and every service's
+	// sends to nowhere would fail and say so, another outage than this one.
 	st, _ := startStackWith(t, devstack.Options{Telemetry: tools(t, "NATS_SERVER_BIN"), Chaos: devstack.ChaosOptions{Enabled: true},
-		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000"}, "worker": {"TASK_LATENCY=20ms"}}})
+		Env: map[string][]string{"service1": {"RATE_LIMIT_PER_CLIENT=100000", "RATE_LIMIT_GLOBAL=100000", "STATSD_ADDR=off"},
+			"service2": {"STATSD_ADDR=off"}, "worker": {"TASK_LATENCY=20ms", "STATSD_ADDR=off"}}})
 	for _, p := range []*toxiclient.Proxy{st.Chaos.NATS, st.Chaos.WorkerNATS} {
 		p.Enabled = false
 		if err := p.Save(); err != nil {
 			t.Fatal(err)
 		}
 	}
+	cut := time.Now()
 	const n = 40
 	if s := createUsers(t, st, "e2e-natsproxy", n, 50*time.Millisecond); s[201] != n {
 		t.Errorf("creates with NATS cut off: %v, want %d × 201", s, n)
@@ -317,9 +324,62 @@ func TestNATSProxyDown(t *testing.T) {
 	if got := welcomeCount(t, st); got != 0 {
 		t.Errorf("%d welcome messages while NATS was cut off", got)
 	}
+	const outage = 30 * time.Second
+	time.Sleep(time.Until(cut.Add(outage)))
 	if err := st.Chaos.Reset(); err != nil {
 		t.Fatal(err)
 	}
 	took := exactly(t, st, n, 60*time.Second)
 	t.Logf("every task done %v after chaos-reset", took.Round(100*time.Millisecond))
+	for _, p := range []*devstack.Process{st.Service2, st.Workers[0]} {
+		checkOutageLoggedOnce(t, p, outage)
+	}
+}
+
+// checkOutageLoggedOnce: p's lines above INFO are outage lines only; each
+// dependency that went has one down line, no reminder (the outage was
+// shorter than a minute) and one back line whose length is about outage;
+// NATS is among them.
+func checkOutageLoggedOnce(t *testing.T, p *devstack.Process, outage time.Duration) {
+	t.Helper()
+	type counts struct {
+		down, still, back int
+		downFor           time.Duration
+	}
+	deps := map[string]*counts{}
+	var loud []string
+	for _, l := range logtest.Parse(t, p.Output()) {
+		dep := l.Str("dependency")
+		if deps[dep] == nil && dep != "" {
+			deps[dep] = &counts{}
+		}
+		switch l.Str("msg") {
+		case "dependency down":
+			deps[dep].down++
+		case "dependency still down":
+			deps[dep].still++
+		case "dependency back":
+			deps[dep].back++
+			deps[dep].downFor, _ = time.ParseDuration(l.Str("down_for"))
+		default:
+			if l["level"] != "INFO" && l["level"] != "DEBUG" {
+				loud = append(loud, l.Str("level")+" "+l.Str("msg"))
+			}
+		}
+	}
+	if len(loud) > 0 {
+		t.Errorf("%s: %d lines above INFO that are not outage lines, during a %v outage: %v", p.Name, len(loud), outage, loud)
+	}
+	if deps["nats"] == nil {
+		t.Errorf("%s: losing NATS was not logged: %v", p.Name, deps)
+	}
+	for dep, c := range deps {
+		t.Logf("%s: %s: %d down, %d still down, %d back after %v", p.Name, dep, c.down, c.still, c.back, c.downFor)
+		if c.down != 1 || c.still != 0 || c.back != 1 {
+			t.Errorf("%s: %s: %d down, %d still down, %d back lines over a %v outage; want 1, 0, 1", p.Name, dep, c.down, c.still, c.back, outage)
+		}
+		if c.downFor < outage/2 || c.downFor > outage+30*time.Second {
+			t.Errorf("%s: %s: back after %v, want about %v", p.Name, dep, c.downFor, outage)
+		}
+	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
+	"github.com/failready/failready/internal/outage"
 	"github.com/failready/failready/internal/respond"
 	"github.com/failready/failready/internal/tracing"
 )
@@ -144,8 +145,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // declare makes sure the streams and the consumer exist, trying again
-// every second while NATS is away.
+// every second while NATS is away (logged as an outage: once, once a
+// minute, and when JetStream answers).
 func declare(ctx context.Context, js jetstream.JetStream, cfg config, logger *slog.Logger) (jetstream.Consumer, error) {
+	away := outage.New("nats jetstream", outage.Options{Logger: logger})
 	for {
 		cons, err := func() (jetstream.Consumer, error) {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -155,10 +158,10 @@ func declare(ctx context.Context, js jetstream.JetStream, cfg config, logger *sl
 			}
 			return js.CreateOrUpdateConsumer(ctx, tasks.Stream, tasks.WelcomeConsumer(cfg.AckWait, 4*cfg.Concurrency))
 		}()
+		away.Report(ctx, err)
 		if err == nil {
 			return cons, nil
 		}
-		logger.Warn("waiting for NATS JetStream", "error", err.Error())
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

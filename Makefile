@@ -25,9 +25,13 @@ help: ## list the targets, by section
 
 ##@ Workshop: the stack, on compose or natively
 
-up: ## build the services at this commit, start the compose stack, print the URLs
+# With VENDOR_OTLP_ENDPOINT set, the collector also sends the traces and
+# logs to that vendor (docs/vendor.md); unset, nothing changes.
+COMPOSE_VENDOR = $(if $(VENDOR_OTLP_ENDPOINT),-f docker-compose.yml -f deploy/otel-collector/vendor.compose.yaml)
+
+up: ## build the services at this commit, start the compose stack, print the URLs (VENDOR_OTLP_ENDPOINT: fan out to a vendor too)
 	@scripts/stack.sh ports-free
-	docker compose up -d --build --wait
+	docker compose $(COMPOSE_VENDOR) up -d --build --wait
 	@echo
 	@echo "failready is up (version $(GIT_COMMIT)):"
 	@echo "  service1  http://localhost:8000/        (try: curl -i http://localhost:8000/)"
@@ -41,6 +45,7 @@ up: ## build the services at this commit, start the compose stack, print the URL
 	@echo "  nats      nats://localhost:4222         (monitoring http://localhost:8222/jsz?consumers=true; 2 workers)"
 	@echo "  mysql     127.0.0.1:3307 (user failready, password failready)"
 	@echo "  logs      make logs;  load: make load;  chaos: make experiment NAME=service2-down, make gameday"
+	@$(if $(VENDOR_OTLP_ENDPOINT),echo "  vendor    the collector also sends traces and logs to $(VENDOR_OTLP_ENDPOINT)")
 
 down: ## stop the compose stack and delete its data
 	docker compose down -v --remove-orphans

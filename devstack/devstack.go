@@ -130,7 +130,17 @@ type CollectorOptions struct {
 	// ContainerLogs, as to Loki (a base URL: /v1/logs is appended): the
 	// Loki stand-in's when empty.
 	LogsExportEndpoint string
+	// VendorEndpoint, when set, fans the traces and the logs out to a
+	// vendor's OTLP/HTTP endpoint too (a base URL), with VendorHeaders (a
+	// YAML or JSON map), as VENDOR_OTLP_ENDPOINT does on compose: the
+	// collector runs with VendorConfigFile merged over its config.
+	VendorEndpoint, VendorHeaders string
 }
+
+// VendorConfigFile is the collector's vendor fan-out, merged over
+// CollectorConfigFile when a vendor endpoint is set (relative to the
+// repository).
+const VendorConfigFile = "deploy/otel-collector/vendor.yaml"
 
 // JaegerOptions: Jaeger, started when JaegerBin is set, before the
 // collector, which then exports to it: the binary built from Jaeger's

@@ -167,11 +167,18 @@ func (s *Stack) startCollector(ctx context.Context) error {
 	if config == "" {
 		config = CollectorConfigFile
 	}
-	p, err := s.startOtelStyle(ctx, "otel-collector", s.opts.OtelcolBin, config, []string{CollectorFeatureGates},
-		func(src string) (string, error) { return LoopbackCollectorConfig(src, ports) },
-		[]string{"JAEGER_OTLP_ENDPOINT=" + export, "CONTAINER_LOGS_DIR=" + containers, "LOKI_OTLP_ENDPOINT=" + logsTo,
-			"COLLECTOR_STORAGE_DIR=" + filepath.Join(s.opts.WorkDir, "otel-collector", "storage")},
-		ports.Health, "/")
+	flags := []string{CollectorFeatureGates}
+	env := []string{"JAEGER_OTLP_ENDPOINT=" + export, "CONTAINER_LOGS_DIR=" + containers, "LOKI_OTLP_ENDPOINT=" + logsTo,
+		"COLLECTOR_STORAGE_DIR=" + filepath.Join(s.opts.WorkDir, "otel-collector", "storage")}
+	if v := s.opts.Collector.VendorEndpoint; v != "" { // the vendor overlay has no ports to move
+		flags = append(flags, "--config="+filepath.Join(s.opts.RepoRoot, VendorConfigFile))
+		env = append(env, "VENDOR_OTLP_ENDPOINT="+v)
+		if h := s.opts.Collector.VendorHeaders; h != "" {
+			env = append(env, "VENDOR_OTLP_HEADERS="+h)
+		}
+	}
+	p, err := s.startOtelStyle(ctx, "otel-collector", s.opts.OtelcolBin, config, flags,
+		func(src string) (string, error) { return LoopbackCollectorConfig(src, ports) }, env, ports.Health, "/")
 	if err != nil {
 		return err
 	}

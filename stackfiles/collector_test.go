@@ -1,6 +1,7 @@
 package stackfiles
 
 import (
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -187,5 +188,70 @@ func TestCollectorFeatureGates(t *testing.T) {
 	}
 	if !found {
 		t.Error("no otel-collector workload in deploy/kubernetes/dependencies")
+	}
+}
+
+// TestVendorFanOutIsAnOverlay: the vendor fan-out (vendor.yaml) only adds:
+// each pipeline's exporters are config.yaml's with the vendor's appended
+// (lists are replaced when configs merge, so a drift would drop Jaeger or
+// Loki), its exporter reads its endpoint and headers from the environment,
+// config.yaml alone names no vendor, and compose's override runs the
+// collector as docker-compose.yml does, with vendor.yaml added, mounted and
+// its settings passed on.
+func TestVendorFanOutIsAnOverlay(t *testing.T) {
+	var base, vendor collectorConfig
+	loadYAML(t, devstack.CollectorConfigFile, &base)
+	loadYAML(t, devstack.VendorConfigFile, &vendor)
+	const exporter = "otlp_http/vendor"
+	if e, ok := vendor.Exporters[exporter]; !ok || e.Endpoint != "${env:VENDOR_OTLP_ENDPOINT}" || len(vendor.Exporters) != 1 {
+		t.Errorf("vendor.yaml's exporters: %+v; want only %s, its endpoint from VENDOR_OTLP_ENDPOINT", vendor.Exporters, exporter)
+	}
+	for name, p := range base.Service.Pipelines {
+		if slices.Contains(p.Exporters, exporter) {
+			t.Errorf("config.yaml's %s pipeline names the vendor: an unset vendor must change nothing", name)
+		}
+		v, ok := vendor.Service.Pipelines[name]
+		if want := append(slices.Clone(p.Exporters), exporter); !ok || !slices.Equal(v.Exporters, want) {
+			t.Errorf("vendor.yaml's %s exporters: %v, want %v", name, v.Exporters, want)
+		}
+		if len(v.Receivers)+len(v.Processors) > 0 {
+			t.Errorf("vendor.yaml's %s pipeline changes more than its exporters: %+v", name, v)
+		}
+	}
+	if len(vendor.Service.Pipelines) != len(base.Service.Pipelines) {
+		t.Errorf("vendor.yaml's pipelines: %v, config.yaml's: %v", vendor.Service.Pipelines, base.Service.Pipelines)
+	}
+
+	plain := loadCompose(t)
+	with := loadComposeFiles(t, []string{"docker-compose.yml", "deploy/otel-collector/vendor.compose.yaml"},
+		"VENDOR_OTLP_ENDPOINT=https://otlp.vendor.example", `VENDOR_OTLP_HEADERS={"api-key": "k"}`)
+	p, w := plain.Services["otel-collector"], with.Services["otel-collector"]
+	var cmd []string
+	for _, a := range p.Command {
+		cmd = append(cmd, a)
+		if a == "--config=/etc/otelcol-contrib/config.yaml" {
+			cmd = append(cmd, "--config=/etc/otelcol-contrib/vendor.yaml")
+		}
+	}
+	if !slices.Equal([]string(w.Command), cmd) {
+		t.Errorf("the collector's command with the vendor: %q, want %q", w.Command, cmd)
+	}
+	if w.Environment["VENDOR_OTLP_ENDPOINT"] == nil || *w.Environment["VENDOR_OTLP_ENDPOINT"] != "https://otlp.vendor.example" ||
+		w.Environment["VENDOR_OTLP_HEADERS"] == nil || *w.Environment["VENDOR_OTLP_HEADERS"] != `{"api-key": "k"}` {
+		t.Errorf("the collector's vendor settings: %v", w.Environment)
+	}
+	if p.Environment["VENDOR_OTLP_ENDPOINT"] != nil {
+		t.Error("docker-compose.yml alone passes a vendor endpoint")
+	}
+	src, err := filepath.Abs(filepath.Join(repoRoot, devstack.VendorConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounted := false
+	for _, v := range w.Volumes {
+		mounted = mounted || (v.Target == "/etc/otelcol-contrib/vendor.yaml" && v.Source == src && v.ReadOnly)
+	}
+	if !mounted || len(w.Volumes) != len(p.Volumes)+1 {
+		t.Errorf("the collector's volumes with the vendor: %+v; want compose's and vendor.yaml, read-only", w.Volumes)
 	}
 }

@@ -25,7 +25,18 @@ const repoRoot = ".."
 // compose-spec loader (schema validation, interpolation, anchors, merges).
 func loadCompose(t *testing.T, env ...string) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{repoRoot + "/docker-compose.yml"},
+	return loadComposeFiles(t, []string{"docker-compose.yml"}, env...)
+}
+
+// loadComposeFiles loads compose files (relative to the repository) in
+// order, each merged over the ones before, as docker compose -f ... -f does.
+func loadComposeFiles(t *testing.T, files []string, env ...string) *types.Project {
+	t.Helper()
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, repoRoot+"/"+f)
+	}
+	opts, err := cli.NewProjectOptions(paths,
 		cli.WithWorkingDirectory(repoRoot),
 		cli.WithEnv(env),
 		cli.WithName("failready"),
@@ -36,7 +47,7 @@ func loadCompose(t *testing.T, env ...string) *types.Project {
 	}
 	p, err := opts.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("docker-compose.yml does not load: %v", err)
+		t.Fatalf("%v do not load: %v", files, err)
 	}
 	return p
 }

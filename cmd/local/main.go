@@ -154,14 +154,14 @@ func (p plan) options(f *localFlags, root, work string, log io.Writer, spool str
 		// The logs pipeline as in compose: every program's output kept as
 		// Docker keeps it, read by the collector, sent to a stand-in for
 		// Loki (Loki is AGPL and never built here) on Loki's port.
-		Loki:      devstack.LokiOptions{Addr: f.loki},
-		Metrics:   devstack.MetricsOptions{ExporterWebAddr: f.statsdExporter, PrometheusAddr: f.prometheus, StatsdUDPAddr: f.statsdUDP},
-		Alerting:  devstack.AlertingOptions{AlertmanagerAddr: f.alertmanager, AlertLogAddr: f.alertlog},
+		Loki:     devstack.LokiOptions{Addr: f.loki},
+		Metrics:  devstack.MetricsOptions{ExporterWebAddr: f.statsdExporter, PrometheusAddr: f.prometheus, StatsdUDPAddr: f.statsdUDP},
+		Alerting: devstack.AlertingOptions{AlertmanagerAddr: f.alertmanager, AlertLogAddr: f.alertlog},
 		// VENDOR_OTLP_ENDPOINT (and _HEADERS) fan the traces and logs out
 		// to a vendor too, as on compose (docs/vendor.md).
 		Collector: devstack.CollectorOptions{GRPCAddr: f.otlpGRPC, HTTPAddr: f.otlpHTTP,
 			VendorEndpoint: os.Getenv("VENDOR_OTLP_ENDPOINT"), VendorHeaders: os.Getenv("VENDOR_OTLP_HEADERS")},
-		Jaeger:    devstack.JaegerOptions{QueryAddr: f.jaeger},
+		Jaeger: devstack.JaegerOptions{QueryAddr: f.jaeger},
 		// The tools that are built start with the stack; on a first run
 		// they start once built (StartTelemetry).
 		TelemetryLater: p.later() && p.started() != devstack.Telemetry{},

@@ -25,16 +25,16 @@ const healthyDay = 1440
 const perMinute = 600
 
 type sloUnderTest struct {
-	alert, slo, category, summary, runbook string
+	alert, slo, category, summary, runbookURL string
 }
 
 var slosUnderTest = map[string]sloUnderTest{
 	"availability": {"Service1Availability", "service1-availability", "availability",
-		"service1 is answering 5xx fast enough to spend its 30-day error budget early", "docs/walkthroughs.md#walkthrough-4-chaos"},
+		"service1 is answering 5xx fast enough to spend its 30-day error budget early", "docs/runbooks/Service1Availability.md"},
 	"latency": {"Service1Latency", "service1-latency", "latency",
-		"service1 is answering slower than 250 ms often enough to spend its 30-day budget early", "docs/walkthroughs.md#walkthrough-4-chaos"},
+		"service1 is answering slower than 250 ms often enough to spend its 30-day budget early", "docs/runbooks/Service1Latency.md"},
 	"freshness": {"WelcomeFreshness", "welcome-freshness", "freshness",
-		"welcome tasks are taking longer than 30 s often enough to spend the 30-day budget early", "docs/walkthroughs.md#walkthrough-6-the-worker-and-its-queue"},
+		"welcome tasks are taking longer than 30 s often enough to spend the 30-day budget early", "docs/runbooks/WelcomeFreshness.md"},
 }
 
 // phase is some minutes at a rate a minute.
@@ -124,8 +124,8 @@ func sloTest(name string, kinds []string, comment string, bad []phase, evals []e
 			for _, sev := range e.severities {
 				fmt.Fprintf(&b, "          - exp_labels: {owner: workshop, sloth_id: failready-%s, sloth_service: failready, sloth_slo: %s, category: %s, severity: %s, sloth_severity: %s}\n",
 					s.slo, s.slo, s.category, sev, sev)
-				fmt.Fprintf(&b, "            exp_annotations:\n              summary: %q\n              runbook: %s\n              title: \"(%s) failready %s SLO error budget burn rate is too fast.\"\n",
-					s.summary, s.runbook, sev, s.slo)
+				fmt.Fprintf(&b, "            exp_annotations:\n              summary: %q\n              runbook_url: %s\n              title: \"(%s) failready %s SLO error budget burn rate is too fast.\"\n",
+					s.summary, s.runbookURL, sev, s.slo)
 			}
 		}
 	}

@@ -100,7 +100,7 @@ func (r *receiver) receive(w http.ResponseWriter, req *http.Request) {
 	for _, a := range n.Alerts {
 		r.log.Warn("alert "+a.Status,
 			"receiver", n.Receiver, "alertname", a.Labels["alertname"], "severity", a.Labels["severity"],
-			"summary", a.Annotations["summary"], "starts_at", a.StartsAt, "labels", a.Labels)
+			"summary", a.Annotations["summary"], "runbook_url", a.Annotations["runbook_url"], "starts_at", a.StartsAt, "labels", a.Labels)
 	}
 	r.mu.Lock()
 	r.last = append(r.last, n)

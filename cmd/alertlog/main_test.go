@@ -14,7 +14,7 @@ import (
 const notification = `{"version":"4","receiver":"page","status":"firing","groupKey":"{}/{severity=\"page\"}:{alertname=\"Service1Availability\"}",
 "groupLabels":{"alertname":"Service1Availability"},"commonAnnotations":{"summary":"burning"},
 "alerts":[{"status":"firing","labels":{"alertname":"Service1Availability","severity":"page","sloth_id":"failready-service1-availability"},
-"annotations":{"summary":"burning"},"startsAt":"2026-11-29T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"abc"}]}`
+"annotations":{"summary":"burning","runbook_url":"docs/runbooks/Service1Availability.md"},"startsAt":"2026-11-29T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"abc"}]}`
 
 func TestReceiver(t *testing.T) {
 	var logs bytes.Buffer
@@ -36,7 +36,8 @@ func TestReceiver(t *testing.T) {
 	if err := json.Unmarshal(bytes.SplitN(logs.Bytes(), []byte("\n"), 2)[0], &line); err != nil {
 		t.Fatalf("log line: %v\n%s", err, logs.String())
 	}
-	if line["msg"] != "alert firing" || line["receiver"] != "page" || line["alertname"] != "Service1Availability" || line["severity"] != "page" {
+	if line["msg"] != "alert firing" || line["receiver"] != "page" || line["alertname"] != "Service1Availability" || line["severity"] != "page" ||
+		line["runbook_url"] != "docs/runbooks/Service1Availability.md" {
 		t.Errorf("log line %v", line)
 	}
 

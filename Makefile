@@ -133,15 +133,16 @@ chaos-reset: ## chaos: undo every experiment (toxics, proxies, the spool)
 # Chaos experiments as code (deploy/chaos, one YAML file each; see
 # docs/chaos.md): cmd/chaos checks the steady state, injects the fault with
 # the chaos-* targets above, checks the hypothesis, rolls back, checks the
-# steady state returns; a verdict, a journal in .cache/chaos, Grafana
+# steady state returns; a verdict, a journal and its postmortem (markdown)
+# in .cache/chaos, Grafana
 # annotations (compose). CHAOS_FLAGS passes flags (go run ./cmd/chaos -h).
 CHAOS_FLAGS ?=
 CHAOS = $(GO) build -o .cache/bin/chaos ./cmd/chaos && .cache/bin/chaos $(CHAOS_FLAGS)
-experiment: ## chaos: one experiment against the running stack, with its hypothesis checked (NAME=service2-down; ls deploy/chaos)
+experiment: ## chaos: one experiment against the running stack, with its hypothesis checked, and its postmortem (NAME=service2-down; ls deploy/chaos)
 	@test -n "$(NAME)" || { echo "usage: make experiment NAME=<$$(ls deploy/chaos | sed -n 's/\.yaml$$//p' | paste -sd'|')>" >&2; exit 2; }
 	@$(CHAOS) run $(NAME)
 
-gameday: ## chaos: every experiment of deploy/chaos in turn against the running stack, then a table of verdicts
+gameday: ## chaos: every experiment of deploy/chaos in turn against the running stack, then a table of verdicts; a postmortem each
 	@$(CHAOS) gameday
 
 ##@ Walkthroughs

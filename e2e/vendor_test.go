@@ -3,10 +3,8 @@
 package e2e
 
 import (
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -63,24 +61,10 @@ func listenVendor(t *testing.T, addr string) *vendor {
 
 func (v *vendor) URL() string { return "http://" + v.ln.Addr().String() + "/otlp" }
 
-// exportTraces takes an OTLP/HTTP trace export: protobuf, gzip or not.
+// exportTraces takes an OTLP/HTTP trace export, as the Loki door takes logs.
 func (v *vendor) exportTraces(w http.ResponseWriter, r *http.Request) {
-	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = zr
-	}
-	b, err := io.ReadAll(body)
 	var req coltracepb.ExportTraceServiceRequest
-	if err == nil {
-		err = proto.Unmarshal(b, &req)
-	}
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	if !lokidoor.ReadOTLP(w, r, &req) {
 		return
 	}
 	_, _ = v.traces.Export(r.Context(), &req)

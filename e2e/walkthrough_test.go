@@ -123,8 +123,11 @@ func checkJournals(t *testing.T, since time.Time) {
 				Before, During, After *journalPhase
 			} `json:"probes"`
 			Method, Rollbacks []struct {
-				Did string `json:"did"`
-				OK  bool   `json:"ok"`
+				Name   string    `json:"name"`
+				Did    string    `json:"did"`
+				OK     bool      `json:"ok"`
+				Start  time.Time `json:"start"`
+				TookMS int64     `json:"took_ms"`
 			}
 			Annotation  string `json:"annotation"`
 			RecoveredMS int64  `json:"recovered_ms"`
@@ -142,6 +145,30 @@ func checkJournals(t *testing.T, since time.Time) {
 		for _, r := range append(j.Method, j.Rollbacks...) {
 			if !r.OK || r.Did == "" {
 				t.Errorf("%s: action %+v", f, r)
+			}
+		}
+		// The postmortem beside it: its timeline is the journal's times
+		// (UTC, to the millisecond), each SLO's budget, what held.
+		md, err := os.ReadFile(strings.TrimSuffix(f, ".json") + ".md")
+		if err != nil {
+			t.Errorf("%s: no postmortem: %v", f, err)
+		}
+		stamp := func(t time.Time) string { return "| " + t.UTC().Format("2006-01-02T15:04:05.000Z") + " | " }
+		rows := []string{stamp(j.Start) + "experiment started", stamp(j.End) + "experiment ended: " + j.Verdict}
+		for _, m := range j.Method {
+			rows = append(rows, stamp(m.Start)+"fault in: "+m.Name)
+		}
+		for _, r := range j.Rollbacks {
+			rows = append(rows, stamp(r.Start)+"rollback: "+r.Name)
+		}
+		if n := len(j.Rollbacks); n > 0 && j.RecoveredMS >= 0 {
+			last := j.Rollbacks[n-1]
+			rows = append(rows, stamp(last.Start.Add(time.Duration(last.TookMS+j.RecoveredMS)*time.Millisecond))+"recovered")
+		}
+		rows = append(rows, "## Error budget burned", "| service1-availability | ", "## What held and what did not")
+		for _, r := range rows {
+			if !strings.Contains(string(md), r) {
+				t.Errorf("%s: the postmortem lacks %q (from the journal):\n%s", f, r, md)
 			}
 		}
 		for _, p := range j.Probes {

@@ -12,29 +12,9 @@ import (
 // silent at some time (a blip, or before it fires, or after it resolves).
 // make e2e runs them.
 func TestEveryAlertHasUnitTests(t *testing.T) {
-	type rules struct {
-		Groups []struct {
-			Rules []struct {
-				Alert  string            `yaml:"alert"`
-				Labels map[string]string `yaml:"labels"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
 	severities := map[string][]string{}
-	files, _ := filepath.Glob(filepath.Join(repoRoot, "deploy/prometheus/rules/*.yaml"))
-	if len(files) < 2 {
-		t.Fatalf("rule files: %v", files)
-	}
-	for _, f := range files {
-		var r rules
-		loadYAML(t, "deploy/prometheus/rules/"+filepath.Base(f), &r)
-		for _, g := range r.Groups {
-			for _, rule := range g.Rules {
-				if rule.Alert != "" {
-					severities[rule.Alert] = append(severities[rule.Alert], rule.Labels["severity"])
-				}
-			}
-		}
+	for _, rule := range alertRules(t) {
+		severities[rule.Alert] = append(severities[rule.Alert], rule.Labels["severity"])
 	}
 	type tests struct {
 		RuleFiles []string `yaml:"rule_files"`
@@ -81,4 +61,38 @@ func TestEveryAlertHasUnitTests(t *testing.T) {
 			t.Errorf("the unit tests expect %s, which no rule file has", alert)
 		}
 	}
+}
+
+// alertRule is one alerting rule of deploy/prometheus/rules.
+type alertRule struct {
+	Alert       string            `yaml:"alert"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// alertRules is every alerting rule of deploy/prometheus/rules (the
+// symptom alerts and Sloth's), each severity its own rule.
+func alertRules(t *testing.T) []alertRule {
+	t.Helper()
+	var out []alertRule
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "deploy/prometheus/rules/*.yaml"))
+	if len(files) < 2 {
+		t.Fatalf("rule files: %v", files)
+	}
+	for _, f := range files {
+		var r struct {
+			Groups []struct {
+				Rules []alertRule `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		loadYAML(t, "deploy/prometheus/rules/"+filepath.Base(f), &r)
+		for _, g := range r.Groups {
+			for _, rule := range g.Rules {
+				if rule.Alert != "" {
+					out = append(out, rule)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -3,7 +3,6 @@ package stackfiles
 import (
 	"maps"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,37 +11,6 @@ import (
 	"github.com/failready/failready/devstack/runbook"
 )
 
-// alertRunbooks is every alert of deploy/prometheus/rules with the
-// runbook_url of each of its rules.
-func alertRunbooks(t *testing.T) map[string][]string {
-	t.Helper()
-	type rules struct {
-		Groups []struct {
-			Rules []struct {
-				Alert       string            `yaml:"alert"`
-				Annotations map[string]string `yaml:"annotations"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	out := map[string][]string{}
-	files, _ := filepath.Glob(filepath.Join(repoRoot, "deploy/prometheus/rules/*.yaml"))
-	for _, f := range files {
-		var r rules
-		loadYAML(t, "deploy/prometheus/rules/"+filepath.Base(f), &r)
-		for _, g := range r.Groups {
-			for _, rule := range g.Rules {
-				if rule.Alert != "" {
-					out[rule.Alert] = append(out[rule.Alert], rule.Annotations["runbook_url"])
-				}
-			}
-		}
-	}
-	if len(out) == 0 {
-		t.Fatal("no alert rules")
-	}
-	return out
-}
-
 // TestEveryAlertHasARunbook: each alert rule's runbook_url is its page,
 // docs/runbooks/<alert>.md; each page is an alert's and is in the index;
 // each names the fault that brings its alert on, and has at least one
@@ -50,7 +18,10 @@ func alertRunbooks(t *testing.T) map[string][]string {
 // stand-in answers (so that make e2e can run it) and the Jaeger search
 // naming a service.
 func TestEveryAlertHasARunbook(t *testing.T) {
-	alerts := alertRunbooks(t)
+	alerts := map[string][]string{} // each alert's rules' runbook_url
+	for _, rule := range alertRules(t) {
+		alerts[rule.Alert] = append(alerts[rule.Alert], rule.Annotations["runbook_url"])
+	}
 	pages, err := runbook.Read(repoRoot)
 	if err != nil {
 		t.Fatal(err)

@@ -65,6 +65,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	toxi := fs.String("toxiproxy", "http://127.0.0.1:8474", "toxiproxy's API")
 	grafana := fs.String("grafana", "http://127.0.0.1:3000", "Grafana, for the annotations (admin, GRAFANA_ADMIN_PASSWORD or admin)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "one experiment at most, all phases; its rollbacks run after it")
+	alertlog := fs.String("alertlog", "http://127.0.0.1:9095", "alertlog, the alerts that fired (for the postmortems)")
+	loki := fs.String("loki", "http://127.0.0.1:3100", "Loki, the failed requests' lines and trace IDs (for the postmortems)")
+	jaeger := fs.String("jaeger", "http://localhost:16686", "Jaeger's UI, for the postmortems' trace links")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chaos [flags] run NAME... | gameday | check [FILE...]")
 		fs.PrintDefaults()
@@ -128,6 +131,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		annotate: &annotator{url: strings.TrimSuffix(*grafana, "/"), user: "admin", password: password, client: client},
 		stack:    stack, journals: filepath.Join(*root, *journals), warmup: *warmup, interval: time.Second,
 		timeout: *timeout, out: stdout,
+		witness: &witnesses{alertlog: strings.TrimSuffix(*alertlog, "/"), loki: strings.TrimSuffix(*loki, "/"),
+			jaeger: strings.TrimSuffix(*jaeger, "/"), client: client},
 	}
 	fmt.Fprintf(stdout, "chaos: %d experiment(s) against the %s stack", len(exps), stack)
 	if *scale != 1 {

@@ -84,8 +84,9 @@ type runner struct {
 	interval  time.Duration
 	timeout   time.Duration // one experiment, all phases
 	out       io.Writer
-	annotated bool    // said once when Grafana is not there
-	load      *loader // nil without -load-rate
+	annotated bool       // said once when Grafana is not there
+	load      *loader    // nil without -load-rate
+	witness   *witnesses // for the postmortems (nil: none)
 }
 
 // Run runs one experiment; the rollbacks run whatever happens. It returns
@@ -227,6 +228,7 @@ func (r *runner) Run(ctx context.Context, e *Experiment) (*Journal, string) {
 	}
 	path := r.write(j)
 	r.verdict(j, e, path)
+	fmt.Fprintf(r.out, "   postmortem: %s\n", r.writePostmortem(ctx, j, path))
 	return j, path
 }
 

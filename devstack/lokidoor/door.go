@@ -93,29 +93,39 @@ func (d *Door) Pushes() int {
 	return d.pushes
 }
 
-// push takes an OTLP export as Loki does: protobuf, gzip or not; 204 on
-// success, 400 on a body it cannot decode, 415 on another content type.
-func (d *Door) push(w http.ResponseWriter, req *http.Request) {
+// ReadOTLP reads an OTLP/HTTP export's body into msg: protobuf, gzip or
+// not, 64 MiB at most. On a body it cannot take it answers (415 for
+// another content type, 400 for one it cannot decode) and returns false.
+func ReadOTLP(w http.ResponseWriter, req *http.Request, msg proto.Message) bool {
 	if req.Header.Get("Content-Type") != "application/x-protobuf" {
 		http.Error(w, "want application/x-protobuf", http.StatusUnsupportedMediaType)
-		return
+		return false
 	}
 	var body io.Reader = http.MaxBytesReader(w, req.Body, 64<<20)
 	if req.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+			return false
 		}
 		body = zr
 	}
 	b, err := io.ReadAll(body)
-	var msg collogspb.ExportLogsServiceRequest
 	if err == nil {
-		err = proto.Unmarshal(b, &msg)
+		err = proto.Unmarshal(b, msg)
 	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// push takes an OTLP export as Loki does: protobuf, gzip or not; 204 on
+// success, 400 on a body it cannot decode, 415 on another content type.
+func (d *Door) push(w http.ResponseWriter, req *http.Request) {
+	var msg collogspb.ExportLogsServiceRequest
+	if !ReadOTLP(w, req, &msg) {
 		return
 	}
 	var got []Record

@@ -6,8 +6,10 @@ package e2e
 // tests them on every run.
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -159,5 +161,143 @@ func TestLoadStatistics(t *testing.T) {
 	r, lo, hi = sumRatio([]float64{2.4, 2.2, 2.6}, []float64{2, 2, 2})
 	if r < 1.199 || r > 1.201 || lo < 1.09 || hi > 1.31 || lo > r || hi < r {
 		t.Errorf("CPU ratio %.3f (%.3f–%.3f)", r, lo, hi)
+	}
+}
+
+// telemetryGroup reports whether a group of a goroutine dump belongs to the
+// telemetry clients.
+func telemetryGroup(group string) bool {
+	return strings.Contains(group, "google.golang.org/grpc") || strings.Contains(group, "otlptrace") ||
+		strings.Contains(group, "datadog-go")
+}
+
+// grpcClients is how many gRPC client connections (ClientConns) service1's
+// telemetry holds: the OTLP trace exporter's.
+const grpcClients = 1
+
+// connectionKinds are the goroutines a gRPC client connection holds for as
+// long as it is open, with how many of each one connection has: its
+// transport's reader, its writer (the loopy writer) and its keepalive, and
+// the callback serializers of its resolver and balancer wrappers (started
+// when the connection leaves idle, at the first export). A connection the
+// exporter opened during the run and keeps is these, and no more; a leak
+// (a connection per export, say) is more of them than grpcClients allow.
+var connectionKinds = []struct {
+	kind, frame string
+	per         int
+}{
+	{"grpc transport reader", "(*http2Client).reader", 1},
+	{"grpc transport writer", "(*loopyWriter).run", 1},
+	{"grpc transport keepalive", "(*http2Client).keepalive", 1},
+	{"grpc callback serializer", "(*CallbackSerializer).run", 2},
+}
+
+// kindOf names a telemetry group of a goroutine dump: a connection's kind,
+// or its innermost telemetry frame (the function, without its arguments).
+func kindOf(group string) string {
+	for _, k := range connectionKinds {
+		if strings.Contains(group, k.frame) {
+			return k.kind
+		}
+	}
+	// debug=1 frames: "#\t0x4a5b6c\tpackage.function+0x12\t/path/file.go:34",
+	// innermost first.
+	for _, line := range strings.Split(group, "\n")[1:] {
+		f := strings.Split(line, "\t")
+		if len(f) >= 3 && f[0] == "#" && telemetryGroup(f[2]) {
+			fn, _, _ := strings.Cut(f[2], "+0x")
+			return fn
+		}
+	}
+	return "other telemetry"
+}
+
+// leaks is what a census after the load holds beyond a healthy process:
+// more of a connection's kinds than grpcClients open connections have, or
+// more of any other kind than before the load. A connection held open is
+// not a leak; one more connection than the exporters is.
+func leaks(before, after map[string]int) []string {
+	var out []string
+	bound := map[string]int{}
+	for _, k := range connectionKinds {
+		bound[k.kind] = k.per * grpcClients
+	}
+	for kind, n := range after {
+		if b, ok := bound[kind]; ok {
+			if n > b {
+				out = append(out, fmt.Sprintf("%d × %s, more than the %d of %d held connection(s)", n, kind, b, grpcClients))
+			}
+		} else if n > before[kind] {
+			out = append(out, fmt.Sprintf("%s: %d before the load, %d after", kind, before[kind], n))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// frame is a debug=1 goroutine dump's frame line of function fn.
+func frame(fn string) string { return "#\t0x4a5b6c\t" + fn + "+0x12\t/src/x.go:34" }
+
+// dump is a debug=1 goroutine dump of groups, each n goroutines in the
+// frames given (innermost first).
+func dump(groups ...[]string) string {
+	var b strings.Builder
+	for _, g := range groups {
+		fmt.Fprintf(&b, "%s @ 0x1 0x2\n", g[0])
+		for _, fn := range g[1:] {
+			b.WriteString(frame(fn) + "\n")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// TestGoroutineLeakVerdict: make bench-load's verdict on service1's
+// telemetry goroutines tells a connection the exporter holds (its reader,
+// its writer, a serializer: allowed) from a leak (a connection per export,
+// or any other kind that grew), on dumps in the shape pprof writes.
+func TestGoroutineLeakVerdict(t *testing.T) {
+	count := func(d string) map[string]int {
+		out := map[string]int{}
+		for _, group := range strings.Split(d, "\n\n") {
+			var n int
+			if _, err := fmt.Sscanf(group, "%d @", &n); err == nil && telemetryGroup(group) {
+				out[kindOf(group)] += n
+			}
+		}
+		return out
+	}
+	idle := [][]string{
+		{"1", "runtime.gopark", "github.com/DataDog/datadog-go/v5/statsd.(*sender).sendLoop"},
+		{"1", "runtime.gopark", "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc.(*client).Start.func1"},
+	}
+	conn := [][]string{
+		{"1", "runtime.gopark", "google.golang.org/grpc/internal/transport.(*http2Client).reader"},
+		{"1", "runtime.gopark", "google.golang.org/grpc/internal/transport.(*loopyWriter).run", "google.golang.org/grpc/internal/transport.NewHTTP2Client.func6"},
+		{"1", "runtime.gopark", "google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"},
+	}
+	before := count(dump(idle...))
+	if want := 2; len(before) != want {
+		t.Fatalf("kinds before: %v", before)
+	}
+	if got := leaks(before, count(dump(append(idle, conn...)...))); len(got) != 0 {
+		t.Errorf("a held connection judged a leak: %v", got)
+	}
+	perExport := append(slices.Clone(idle), [][]string{
+		{"4", "runtime.gopark", "google.golang.org/grpc/internal/transport.(*http2Client).reader"},
+		{"4", "runtime.gopark", "google.golang.org/grpc/internal/transport.(*loopyWriter).run"},
+		{"8", "runtime.gopark", "google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"},
+	}...)
+	want := []string{
+		"4 × grpc transport reader, more than the 1 of 1 held connection(s)",
+		"4 × grpc transport writer, more than the 1 of 1 held connection(s)",
+		"8 × grpc callback serializer, more than the 2 of 1 held connection(s)",
+	}
+	if got := leaks(before, count(dump(perExport...))); !slices.Equal(got, want) {
+		t.Errorf("a connection per export:\n%q\nwant\n%q", got, want)
+	}
+	grown := append(slices.Clone(idle), []string{"2", "runtime.gopark", "github.com/DataDog/datadog-go/v5/statsd.(*sender).sendLoop"})
+	if got := leaks(before, count(dump(grown...))); len(got) != 1 || !strings.Contains(got[0], "statsd.(*sender).sendLoop: 1 before the load, 3 after") {
+		t.Errorf("another kind grew: %v", got)
 	}
 }

@@ -89,7 +89,7 @@ func goroutines(t *testing.T, p *devstack.Process) (total, telemetry int) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	// "N @ 0x..." opens each group of N goroutines with the same stack.
-	for _, group := range strings.Split(string(b), "\n\n") {
+	for _, group := range dumpGroups(string(b)) {
 		var n int
 		if _, err := fmt.Sscanf(group, "%d @", &n); err != nil {
 			continue
@@ -126,7 +126,7 @@ func census(t *testing.T, p *devstack.Process) map[string]int {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	out := map[string]int{}
-	for _, group := range strings.Split(string(b), "\n\n") {
+	for _, group := range dumpGroups(string(b)) {
 		var n int
 		if _, err := fmt.Sscanf(group, "%d @", &n); err == nil && telemetryGroup(group) {
 			out[kindOf(group)] += n
@@ -145,7 +145,7 @@ func telemetryStacks(t *testing.T, p *devstack.Process) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	var out []string
-	for _, group := range strings.Split(string(b), "\n\n") {
+	for _, group := range dumpGroups(string(b)) {
 		if telemetryGroup(group) {
 			out = append(out, group)
 		}

@@ -82,14 +82,12 @@ poll:
 // which are not a leak.
 func goroutines(t *testing.T, p *devstack.Process) (total, telemetry int) {
 	t.Helper()
-	resp, err := http.Get(p.DebugURL() + "/debug/pprof/goroutine?debug=1")
+	d, err := goroutineDump(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	// "N @ 0x..." opens each group of N goroutines with the same stack.
-	for _, group := range dumpGroups(string(b)) {
+	for _, group := range dumpGroups(d) {
 		var n int
 		if _, err := fmt.Sscanf(group, "%d @", &n); err != nil {
 			continue
@@ -100,6 +98,17 @@ func goroutines(t *testing.T, p *devstack.Process) (total, telemetry int) {
 		}
 	}
 	return total, telemetry
+}
+
+// goroutineDump is p's goroutine dump, one group per stack (debug=1).
+func goroutineDump(p *devstack.Process) (string, error) {
+	resp, err := http.Get(p.DebugURL() + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
 
 // outageGoroutines is what a dead or black-holed collector holds in
@@ -119,33 +128,22 @@ const connectTimeout = 20 * time.Second
 // census counts p's telemetry goroutines by kind.
 func census(t *testing.T, p *devstack.Process) map[string]int {
 	t.Helper()
-	resp, err := http.Get(p.DebugURL() + "/debug/pprof/goroutine?debug=1")
+	d, err := goroutineDump(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	out := map[string]int{}
-	for _, group := range dumpGroups(string(b)) {
-		var n int
-		if _, err := fmt.Sscanf(group, "%d @", &n); err == nil && telemetryGroup(group) {
-			out[kindOf(group)] += n
-		}
-	}
-	return out
+	return telemetryKinds(d)
 }
 
 // telemetryStacks is the goroutine dump of the telemetry clients' groups.
 func telemetryStacks(t *testing.T, p *devstack.Process) string {
 	t.Helper()
-	resp, err := http.Get(p.DebugURL() + "/debug/pprof/goroutine?debug=1")
+	d, err := goroutineDump(p)
 	if err != nil {
 		return err.Error()
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var out []string
-	for _, group := range dumpGroups(string(b)) {
+	for _, group := range dumpGroups(d) {
 		if telemetryGroup(group) {
 			out = append(out, group)
 		}

@@ -182,6 +182,18 @@ func dumpGroups(dump string) []string {
 	return strings.Split(dump, "\n\n")
 }
 
+// telemetryKinds counts a goroutine dump's telemetry goroutines by kind.
+func telemetryKinds(dump string) map[string]int {
+	out := map[string]int{}
+	for _, group := range dumpGroups(dump) {
+		var n int
+		if _, err := fmt.Sscanf(group, "%d @", &n); err == nil && telemetryGroup(group) {
+			out[kindOf(group)] += n
+		}
+	}
+	return out
+}
+
 // grpcClients is how many gRPC client connections (ClientConns) service1's
 // telemetry holds: the OTLP trace exporter's.
 const grpcClients = 1
@@ -269,16 +281,7 @@ func dump(groups ...[]string) string {
 // its writer, a serializer: allowed) from a leak (a connection per export,
 // or any other kind that grew), on dumps in the shape pprof writes.
 func TestGoroutineLeakVerdict(t *testing.T) {
-	count := func(d string) map[string]int {
-		out := map[string]int{}
-		for _, group := range dumpGroups("goroutine profile: total 99\n" + d) {
-			var n int
-			if _, err := fmt.Sscanf(group, "%d @", &n); err == nil && telemetryGroup(group) {
-				out[kindOf(group)] += n
-			}
-		}
-		return out
-	}
+	count := func(d string) map[string]int { return telemetryKinds("goroutine profile: total 99\n" + d) }
 	idle := [][]string{
 		{"1", "runtime.gopark", "github.com/DataDog/datadog-go/v5/statsd.(*sender).sendLoop"},
 		{"1", "runtime.gopark", "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc.(*client).Start.func1"},

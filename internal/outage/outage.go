@@ -18,8 +18,9 @@ import (
 	"time"
 )
 
-// The messages of the three lines; the dependency is an attribute, so one
-// query finds every outage: {service="service2"} | json | msg="dependency down".
+// The messages of the three lines. The dependency is an attribute, so one
+// query finds every outage (LogQL, the attributes as Loki's structured
+// metadata): {service_name="service2"} | dependency=~".+".
 const (
 	MsgDown      = "dependency down"
 	MsgStillDown = "dependency still down"

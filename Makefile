@@ -47,8 +47,11 @@ up: ## build the services at this commit, start the compose stack, print the URL
 	@echo "  logs      make logs;  load: make load;  chaos: make experiment NAME=service2-down, make gameday"
 	@$(if $(VENDOR_OTLP_ENDPOINT),echo "  vendor    the collector also sends traces and logs to $(VENDOR_OTLP_ENDPOINT)")
 
+# Every profile: a one-off container of a profiled service (make load's
+# loadgen, the chaos diskfill) still running would otherwise be left, with
+# the network it holds.
 down: ## stop the compose stack and delete its data
-	docker compose down -v --remove-orphans
+	docker compose --profile '*' down -v --remove-orphans
 
 logs: ## follow every program's logs, of whichever stack runs (scripts/logs service1 service2 for some)
 	@scripts/logs -f

@@ -111,7 +111,7 @@ func TestRunbooks(t *testing.T) {
 		f := faults[name]
 		t.Run(name, func(t *testing.T) {
 			if len(byFault[name]) == 0 {
-				t.Skipf("no runbook names %s", name)
+				t.Fatalf("no runbook names the fault %s: a fault this test brings on must be some page's (drop it, or name it in a page)", name)
 			}
 			f.in(t)
 			defer f.out(t)

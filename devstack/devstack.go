@@ -333,6 +333,15 @@ func (s *Stack) startTelemetry(ctx context.Context) error {
 			return err
 		}
 	}
+	if o.PrometheusBin != "" && o.Metrics.PrometheusAddr == "" {
+		// Chosen now: the collector, which starts first, sends the
+		// histograms with exemplars to it.
+		addr, err := addrOrFree("")
+		if err != nil {
+			return err
+		}
+		s.opts.Metrics.PrometheusAddr = addr
+	}
 	if o.OtelcolBin != "" {
 		if err := s.startCollector(ctx); err != nil {
 			return err

@@ -93,12 +93,12 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	prom, err := StartTool(ctx, "prometheus", s.opts.PrometheusBin, []string{
+	prom, err := StartTool(ctx, "prometheus", s.opts.PrometheusBin, append([]string{
 		"--config.file=" + cfgPath,
 		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=" + promAddr,
 		"--log.level=warn",
-	}, promAddr, "/-/ready", s.output())
+	}, PrometheusFlags...), promAddr, "/-/ready", s.output())
 	if err != nil {
 		return err
 	}
@@ -107,6 +107,12 @@ func (s *Stack) startMetrics(ctx context.Context) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// PrometheusFlags are the flags compose's Prometheus has beyond its config,
+// storage and address (a test holds them equal): the OTLP receiver the
+// collector sends the histograms to, and exemplar storage, for their
+// exemplars.
+var PrometheusFlags = []string{"--web.enable-otlp-receiver", "--enable-feature=exemplar-storage"}
 
 // writeConfig writes a program's config file (compose's, moved to
 // loopback) to its folder of the work directory; it returns both.
@@ -163,12 +169,18 @@ func (s *Stack) startCollector(ctx context.Context) error {
 	default:
 		logsTo = "http://" + discardAddr
 	}
+	// The histograms with exemplars: to Prometheus when it runs.
+	metricsTo := "http://" + discardAddr
+	if s.opts.PrometheusBin != "" && s.opts.Metrics.PrometheusAddr != "" {
+		metricsTo = "http://" + s.opts.Metrics.PrometheusAddr + "/api/v1/otlp"
+	}
 	config := s.opts.Collector.Config
 	if config == "" {
 		config = CollectorConfigFile
 	}
 	flags := []string{CollectorFeatureGates}
 	env := []string{"JAEGER_OTLP_ENDPOINT=" + export, "CONTAINER_LOGS_DIR=" + containers, "LOKI_OTLP_ENDPOINT=" + logsTo,
+		"PROMETHEUS_OTLP_ENDPOINT=" + metricsTo,
 		"COLLECTOR_STORAGE_DIR=" + filepath.Join(s.opts.WorkDir, "otel-collector", "storage")}
 	if v := s.opts.Collector.VendorEndpoint; v != "" { // the vendor overlay has no ports to move
 		flags = append(flags, "--config="+filepath.Join(s.opts.RepoRoot, VendorConfigFile))

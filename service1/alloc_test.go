@@ -38,11 +38,11 @@ func TestAllocationBudget(t *testing.T) {
 		serve() // warm the caches (tags, pools)
 		return testing.AllocsPerRun(200, serve)
 	}
-	tr, logger, m, cfg := benchDeps(t)
+	tr, logger, m, mp, cfg := benchDeps(t)
 	r := chi.NewRouter()
 	r.Method("GET", "/users/{id}", handlerUnderTest())
 	base := allocs(otelhttp.NewHandler(r, "server", otelhttp.WithTracerProvider(tr.Provider), otelhttp.WithPropagators(tr.Propagator)))
-	full := allocs(newServer(logger, m, tr, stubService2{}, cfg, &health.Gate{}))
+	full := allocs(newServer(logger, m, tr, mp, stubService2{}, cfg, &health.Gate{}))
 	t.Logf("allocations per request: otelhttp alone %.0f, full stack %.0f (+%.0f; budget +%d)", base, full, full-base, allocBudget)
 	if full-base > allocBudget {
 		t.Errorf("the full stack adds %.0f allocations per request to otelhttp's %.0f; the budget is %d", full-base, base, allocBudget)

@@ -18,11 +18,14 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/deadline"
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
@@ -70,10 +73,20 @@ func statsdSink(b testing.TB) string {
 	return pc.LocalAddr().String()
 }
 
+// benchHistograms is a real metrics SDK with the services' exemplar filter,
+// read by nobody: what recording a histogram costs a request (the export
+// runs on its own goroutine, every few seconds, off the request's path).
+func benchHistograms(tb testing.TB) metric.MeterProvider {
+	mp := sdkmetric.NewMeterProvider(append(exemplars.ProviderOptions(), sdkmetric.WithReader(sdkmetric.NewManualReader()))...)
+	tb.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	return mp
+}
+
 // benchDeps are newServer's dependencies as the full-stack benchmark uses
-// them: a real SDK, a JSON logger writing to io.Discard, metrics to a real
-// UDP socket, and rate limits too high to refuse anything.
-func benchDeps(tb testing.TB) (tracing.Tracing, *slog.Logger, *metrics.Client, config) {
+// them: a real SDK for the spans and one for the histograms, a JSON logger
+// writing to io.Discard, metrics to a real UDP socket, and rate limits too
+// high to refuse anything.
+func benchDeps(tb testing.TB) (tracing.Tracing, *slog.Logger, *metrics.Client, metric.MeterProvider, config) {
 	m := metrics.New(metrics.Options{Addr: statsdSink(tb), Service: "bench"})
 	tb.Cleanup(func() { m.Close() })
 	logger := logging.New(io.Discard, logging.Options{Service: "bench", Level: slog.LevelInfo})
@@ -83,7 +96,7 @@ func benchDeps(tb testing.TB) (tracing.Tracing, *slog.Logger, *metrics.Client, c
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return benchTracing(tb), logger, m, cfg
+	return benchTracing(tb), logger, m, benchHistograms(tb), cfg
 }
 
 func serveBench(b *testing.B, h http.Handler) {
@@ -121,8 +134,8 @@ func BenchmarkServer(b *testing.B) {
 		serveBench(b, otelhttp.NewHandler(r, "server", otelhttp.WithTracerProvider(tr.Provider), otelhttp.WithPropagators(tr.Propagator)))
 	})
 	b.Run("full", func(b *testing.B) {
-		tr, logger, m, cfg := benchDeps(b)
-		serveBench(b, newServer(logger, m, tr, stubService2{}, cfg, &health.Gate{}))
+		tr, logger, m, mp, cfg := benchDeps(b)
+		serveBench(b, newServer(logger, m, tr, mp, stubService2{}, cfg, &health.Gate{}))
 	})
 }
 
@@ -155,7 +168,7 @@ func BenchmarkClient(b *testing.B) {
 		b.Cleanup(func() { m.Close() })
 		cfg, _ := loadConfig(func(string) string { return "" })
 		u, _ := url.Parse(srv.URL)
-		c := newService2Client(u, cfg.Service2, slog.New(slog.DiscardHandler), m, benchTracing(b))
+		c := newService2Client(u, cfg.Service2, slog.New(slog.DiscardHandler), m, benchTracing(b), benchHistograms(b))
 		ctx, span := benchTracing(b).Tracer("bench").Start(context.Background(), "request")
 		defer span.End()
 		b.ReportAllocs()
@@ -165,6 +178,42 @@ func BenchmarkClient(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkExemplarCost: what the OpenTelemetry latency histogram (with its
+// exemplar) adds to a request, as the services wire it: told of each
+// request by the DogStatsD middleware, which already has the timer, the
+// route and the status. The perf gate holds "with" − "without" under its
+// budget. The DogStatsD client here sends nothing and samples nothing (no
+// goroutine that runs by the clock: under callgrind, whatever runs by the
+// clock is counted in proportion to how slow the machine is that minute).
+func BenchmarkExemplarCost(b *testing.B) {
+	for _, name := range []string{"without", "with"} {
+		b.Run(name, func(b *testing.B) {
+			m := metrics.New(metrics.Options{Service: "bench", Interval: time.Hour})
+			b.Cleanup(func() { m.Close() })
+			var observe metrics.Observer
+			if name == "with" {
+				s, err := exemplars.NewServer(benchHistograms(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				observe = s.Observe
+			}
+			r := chi.NewRouter()
+			r.Use(m.MiddlewareWith(observe, health.LivePath))
+			r.Method("GET", "/users/{id}", handlerUnderTest())
+			serveBench(b, benchTracing(b).Handler(r))
+		})
+	}
+}
+
+func exemplarsMiddleware(b *testing.B) func(http.Handler) http.Handler {
+	mw, err := exemplars.Middleware(benchHistograms(b), health.LivePath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return mw
 }
 
 // BenchmarkMiddleware: what each middleware of the full stack costs on its
@@ -188,9 +237,10 @@ func BenchmarkMiddleware(b *testing.B) {
 		"shed": func(*metrics.Client) func(http.Handler) http.Handler {
 			return health.Bypass(shed.Limit(100, nil, respond.Error))
 		},
-		"deadline": func(*metrics.Client) func(http.Handler) http.Handler { return deadline.Middleware(3 * time.Second) },
+		"deadline":  func(*metrics.Client) func(http.Handler) http.Handler { return deadline.Middleware(3 * time.Second) },
+		"exemplars": func(*metrics.Client) func(http.Handler) http.Handler { return exemplarsMiddleware(b) },
 	}
-	for _, name := range []string{"none", "requestid", "tracingmw", "accesslog", "metrics", "recoverer", "ratelimit", "shed", "deadline"} {
+	for _, name := range []string{"none", "requestid", "tracingmw", "accesslog", "metrics", "exemplars", "recoverer", "ratelimit", "shed", "deadline"} {
 		b.Run(name, func(b *testing.B) {
 			tr := benchTracing(b)
 			m := metrics.New(metrics.Options{Addr: statsdSink(b), Service: "bench"})

@@ -22,12 +22,14 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/breaker"
 	"github.com/failready/failready/internal/deadline"
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/idempotency"
 	"github.com/failready/failready/internal/metrics"
@@ -83,6 +85,8 @@ type service2Client struct {
 	logger     *slog.Logger
 	metrics    *metrics.Client
 	tags       *metrics.Tags[callKey]
+	took       exemplars.Latency // each attempt, beside DogStatsD: its trace is the exemplar
+	tookAttrs  *exemplars.Attrs[callKey]
 	retryTags  *metrics.Tags[string]
 	deniedTags *metrics.Tags[string]
 	tracer     trace.Tracer
@@ -153,7 +157,11 @@ type resilience struct {
 	Breaker        breaker.Settings
 }
 
-func newService2Client(base *url.URL, p resilience, logger *slog.Logger, m *metrics.Client, tr tracing.Tracing) *service2Client {
+// ClientRequestDuration is the OpenTelemetry histogram of each attempt of a
+// call to service2, as the semantic conventions name it.
+const ClientRequestDuration = "http.client.request.duration"
+
+func newService2Client(base *url.URL, p resilience, logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, mp metric.MeterProvider) *service2Client {
 	t := &http.Transport{
 		Proxy:                 nil, // service2 is never behind an outbound proxy
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -182,8 +190,26 @@ func newService2Client(base *url.URL, p resilience, logger *slog.Logger, m *metr
 			return []string{"peer:service2", "method:" + k.method, "route:" + k.route,
 				"outcome:" + k.outcome.tag(), "status:" + metrics.StatusTag(k.status)}
 		}),
+		tookAttrs: exemplars.NewAttrs(500, func(k callKey) []attribute.KeyValue {
+			kv := []attribute.KeyValue{semconv.HTTPRequestMethodKey.String(k.method), semconv.ServerAddress("service2"),
+				semconv.URLTemplate(k.route)}
+			if k.status != 0 {
+				kv = append(kv, semconv.HTTPResponseStatusCode(k.status))
+			}
+			if k.outcome != succeeded && k.outcome != refused {
+				kv = append(kv, semconv.ErrorTypeKey.String(k.outcome.tag()))
+			}
+			return kv
+		}),
 		retryTags:  metrics.NewTags(50, func(route string) []string { return []string{"peer:service2", "route:" + route} }),
 		deniedTags: metrics.NewTags(10, func(reason string) []string { return []string{"peer:service2", "reason:" + reason} }),
+	}
+	// A bad instrument name loses the histogram (a zero Latency records
+	// nothing), never the client.
+	if took, err := exemplars.NewLatency(mp, ClientRequestDuration, "Duration of each attempt of a call to service2."); err == nil {
+		c.took = took
+	} else {
+		logger.Error("exemplars: no client histogram", "error", err.Error())
 	}
 	toTags := metrics.NewTags(10, func(to string) []string { return []string{"peer:service2", "to:" + to} })
 	p.Breaker.Name = "service2"
@@ -298,7 +324,9 @@ func (c *service2Client) attempt(ctx context.Context, span trace.Span, cl call) 
 	before := c.breaker.State()
 	done, err := c.breaker.Allow(ctx)
 	if err != nil {
-		c.metrics.Timing(metrics.ClientRequestDuration, 0, c.tags.Get(callKey{cl.method, cl.route, rejected, 0}))
+		k := callKey{cl.method, cl.route, rejected, 0}
+		c.metrics.Timing(metrics.ClientRequestDuration, 0, c.tags.Get(k))
+		c.took.Record(ctx, 0, c.tookAttrs.Get(k))
 		return &openError{c.breaker.RetryAfter()}
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -308,7 +336,9 @@ func (c *service2Client) attempt(ctx context.Context, span trace.Span, cl call) 
 	o := outcomeOf(err)
 	// A caller who went away says nothing about service2.
 	done(o.hurtsService2() && !errors.Is(ctx.Err(), context.Canceled))
-	c.metrics.Timing(metrics.ClientRequestDuration, time.Since(start), c.tags.Get(callKey{cl.method, cl.route, o, status}))
+	took, k := time.Since(start), callKey{cl.method, cl.route, o, status}
+	c.metrics.Timing(metrics.ClientRequestDuration, took, c.tags.Get(k))
+	c.took.Record(ctx, took, c.tookAttrs.Get(k))
 	if after := c.breaker.State(); after != before {
 		span.AddEvent("circuit breaker "+after, trace.WithAttributes(attribute.String("from", before)))
 	}

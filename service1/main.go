@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
@@ -54,12 +55,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer shutdownTracing(context.Background()) // bounded: flushes the last spans
+	mp, shutdownExemplars, err := exemplars.Setup(ctx, cfg.Exemplars, exemplars.Options{
+		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer shutdownExemplars(context.Background()) // bounded: exports the last histograms
 
 	m := metrics.New(metrics.Options{
 		Addr: cfg.StatsdAddr, Service: serviceName, Version: version, Logger: logger,
 	})
 	defer m.Close() // after the server has drained: flushes the last metrics
-	s2 := newService2Client(cfg.Service2URL, cfg.Service2, logger, m, tr)
+	s2 := newService2Client(cfg.Service2URL, cfg.Service2, logger, m, tr, mp)
 	m.AddCollector(s2.breakerCollector())
 	defer httpserver.StartDebug(ctx, cfg.DebugAddr, logger)()
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -69,6 +77,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	logger.Info("starting", "service2_url", cfg.Service2URL.String(), "request_timeout", cfg.RequestTimeout.String(),
 		"service2_timeout", cfg.Service2.AttemptTimeout.String(), "go_version", runtime.Version())
 	gate := &health.Gate{}
-	srv := httpserver.New(newServer(logger, m, tr, s2, cfg, gate), cfg.HTTP, logger)
+	srv := httpserver.New(newServer(logger, m, tr, mp, s2, cfg, gate), cfg.HTTP, logger)
 	return httpserver.Run(ctx, srv, ln, cfg.HTTP, gate.Close, logger)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/failready/failready/app/router"
 	"github.com/failready/failready/internal/deadline"
@@ -20,12 +21,12 @@ import (
 // newServer returns service1's whole HTTP API. The probes answer whatever the
 // load; everything else is rate limited per client IP and overall and shed
 // past MAX_IN_FLIGHT, and the API routes are bounded by the request budget.
-func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, s2 service2, cfg config, gate *health.Gate) http.Handler {
+func newServer(logger *slog.Logger, m *metrics.Client, tr tracing.Tracing, mp metric.MeterProvider, s2 service2, cfg config, gate *health.Gate) http.Handler {
 	// Ready while service2 can be reached: not while the breaker is open, nor
 	// once shutdown has begun.
 	ready := health.All(gate.Check, func(ctx context.Context) error { return s2.Ready(ctx, cfg.ReadyTimeout) })
 	limited := metrics.NewTags(4, func(scope string) []string { return []string{"scope:" + scope} })
-	r := router.New(logger, m)
+	r := router.New(logger, m, mp)
 	// Every request but the probes is rate limited (by the connection's IP:
 	// service1 is exposed directly, so no header is trusted) and shed,
 	// unknown routes included; the deadline only matters where a handler

@@ -9,10 +9,13 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/logging/logtest"
@@ -24,8 +27,11 @@ import (
 // tracedStack serves service1 (newServer, as run wires it) and a fake
 // service2 behind the same otelhttp server handler, over real HTTP, both
 // recording into one in-memory span recorder.
-func tracedStack(t *testing.T, s2 *fakeService2) (base string, sr *tracetest.SpanRecorder, logs *logtest.Buffer, baggage *string) {
+func tracedStack(t *testing.T, s2 *fakeService2) (base string, sr *tracetest.SpanRecorder, logs *logtest.Buffer, baggage *string, histograms *sdkmetric.ManualReader) {
 	t.Helper()
+	histograms = sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(append(exemplars.ProviderOptions(), sdkmetric.WithReader(histograms))...)
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	sr = tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -47,10 +53,10 @@ func tracedStack(t *testing.T, s2 *fakeService2) (base string, sr *tracetest.Spa
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := newService2Client(u, cfg.Service2, logger, m, tr)
-	srv := httptest.NewServer(newServer(logger, m, tr, client, cfg, &health.Gate{}))
+	client := newService2Client(u, cfg.Service2, logger, m, tr, mp)
+	srv := httptest.NewServer(newServer(logger, m, tr, mp, client, cfg, &health.Gate{}))
 	t.Cleanup(srv.Close)
-	return srv.URL, sr, logs, &bag
+	return srv.URL, sr, logs, &bag, histograms
 }
 
 func byName(spans []sdktrace.ReadOnlySpan) map[string]sdktrace.ReadOnlySpan {
@@ -69,7 +75,7 @@ func byName(spans []sdktrace.ReadOnlySpan) map[string]sdktrace.ReadOnlySpan {
 }
 
 func TestOneRequestOneTrace(t *testing.T) {
-	base, sr, logs, bag := tracedStack(t, &fakeService2{})
+	base, sr, logs, bag, histograms := tracedStack(t, &fakeService2{})
 	req, _ := http.NewRequest("GET", base+"/users/1", nil)
 	req.Header.Set(requestid.Header, "trace-me")
 	resp, err := http.DefaultClient.Do(req)
@@ -125,10 +131,37 @@ func TestOneRequestOneTrace(t *testing.T) {
 			t.Errorf("line without its trace: %v", l)
 		}
 	}
+
+	// The latency histograms' exemplars are this trace: the server's at
+	// the server span, the client's at the call's span.
+	var rm metricdata.ResourceMetrics
+	if err := histograms.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]trace.SpanID{exemplars.ServerRequestDuration: root.SpanContext().SpanID(), ClientRequestDuration: call.SpanContext().SpanID()}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			span, ok := want[m.Name]
+			if !ok {
+				continue
+			}
+			delete(want, m.Name)
+			dps := m.Data.(metricdata.Histogram[float64]).DataPoints
+			if len(dps) != 1 || len(dps[0].Exemplars) != 1 {
+				t.Fatalf("%s: %+v, want one data point with one exemplar", m.Name, dps)
+			}
+			if e := dps[0].Exemplars[0]; trace.TraceID(e.TraceID) != tid || trace.SpanID(e.SpanID) != span {
+				t.Errorf("%s: exemplar at trace %x span %x, want %s %s", m.Name, e.TraceID, e.SpanID, tid, span)
+			}
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("no histogram %v", want)
+	}
 }
 
 func TestFailuresAreErrorSpans(t *testing.T) {
-	base, sr, _, _ := tracedStack(t, &fakeService2{fail: 503})
+	base, sr, _, _, _ := tracedStack(t, &fakeService2{fail: 503})
 	for _, p := range []string{"/users/1", "/honeypot", "/healthz"} {
 		resp, err := http.Get(base + p)
 		if err != nil {

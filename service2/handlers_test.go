@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric/noop"
+
 	"github.com/failready/failready/app/user"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
@@ -83,7 +85,7 @@ func serve(t *testing.T, s users, method, path, contentType, body string) (*http
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newServer(logging.New(&buf, logging.Options{Service: serviceName, Level: slog.LevelDebug}), m, tracing.Disabled(), s, cfg, &health.Gate{})
+	h := newServer(logging.New(&buf, logging.Options{Service: serviceName, Level: slog.LevelDebug}), m, tracing.Disabled(), noop.NewMeterProvider(), s, cfg, &health.Gate{})
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -222,7 +224,7 @@ func TestBadIdempotencyKeyIsRefused(t *testing.T) {
 	}
 	m := metrics.New(metrics.Options{})
 	t.Cleanup(func() { m.Close() })
-	h := newServer(logging.New(io.Discard, logging.Options{Service: serviceName}), m, tracing.Disabled(), s, cfg, &health.Gate{})
+	h := newServer(logging.New(io.Discard, logging.Options{Service: serviceName}), m, tracing.Disabled(), noop.NewMeterProvider(), s, cfg, &health.Gate{})
 	for _, key := range []string{strings.Repeat("k", 65), "a b", "ключ", "x\u202e"} {
 		req := httptest.NewRequest("POST", "/users", strings.NewReader(`{"first_name":"a","last_name":"b"}`))
 		req.Header.Set("Content-Type", "application/json")

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/failready/failready/app/mysqldb"
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
@@ -56,6 +57,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer shutdownTracing(context.Background()) // bounded: flushes the last spans
+	mp, shutdownExemplars, err := exemplars.Setup(ctx, cfg.Exemplars, exemplars.Options{
+		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer shutdownExemplars(context.Background()) // bounded: exports the last histograms
 
 	db, err := mysqldb.Open(cfg.MySQL, logger, tr)
 	if err != nil {
@@ -99,6 +107,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		defer func() { stopRelay(); <-relayed }() // before the pool closes
 	}
 	gate := &health.Gate{}
-	srv := httpserver.New(newServer(logger, m, tr, s, cfg, gate), cfg.HTTP, logger)
+	srv := httpserver.New(newServer(logger, m, tr, mp, s, cfg, gate), cfg.HTTP, logger)
 	return httpserver.Run(ctx, srv, ln, cfg.HTTP, gate.Close, logger)
 }

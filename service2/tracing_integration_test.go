@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -42,7 +43,7 @@ func TestDBSpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(newServer(logger, m, tr, newStore(db, c.QueryTimeout, logger, m, tr), cfg, &health.Gate{}))
+	srv := httptest.NewServer(newServer(logger, m, tr, noop.NewMeterProvider(), newStore(db, c.QueryTimeout, logger, m, tr), cfg, &health.Gate{}))
 	defer srv.Close()
 
 	resp, err := http.Get(srv.URL + "/users/1")

@@ -21,6 +21,7 @@ var componentModules = map[string]string{
 	"file_log":       "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver",
 	"file_storage":   "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage",
 	"otlp_http":      "go.opentelemetry.io/collector/exporter/otlphttpexporter",
+	"transform":      "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor",
 }
 
 type collectorConfig struct {
@@ -194,7 +195,8 @@ func TestCollectorFeatureGates(t *testing.T) {
 // TestVendorFanOutIsAnOverlay: the vendor fan-out (vendor.yaml) only adds:
 // each pipeline's exporters are config.yaml's with the vendor's appended
 // (lists are replaced when configs merge, so a drift would drop Jaeger or
-// Loki), its exporter reads its endpoint and headers from the environment,
+// Loki), but for the metrics, which reach the vendor by a pipeline of their
+// own without the renaming that is only for Prometheus; its exporter reads its endpoint and headers from the environment,
 // config.yaml alone names no vendor, and compose's override runs the
 // collector as docker-compose.yml does, with vendor.yaml added, mounted and
 // its settings passed on.
@@ -209,6 +211,17 @@ func TestVendorFanOutIsAnOverlay(t *testing.T) {
 	for name, p := range base.Service.Pipelines {
 		if slices.Contains(p.Exporters, exporter) {
 			t.Errorf("config.yaml's %s pipeline names the vendor: an unset vendor must change nothing", name)
+		}
+		if name == "metrics" {
+			if _, ok := vendor.Service.Pipelines[name]; ok {
+				t.Error("vendor.yaml changes the metrics pipeline to Prometheus")
+			}
+			v := vendor.Service.Pipelines["metrics/vendor"]
+			if !slices.Equal(v.Receivers, p.Receivers) || !slices.Equal(v.Exporters, []string{exporter}) ||
+				!slices.Equal(v.Processors, slices.DeleteFunc(slices.Clone(p.Processors), func(s string) bool { return strings.HasPrefix(s, "transform/") })) {
+				t.Errorf("vendor.yaml's metrics/vendor pipeline: %+v; want the metrics pipeline's receivers and processors, but for the renaming, to the vendor only", v)
+			}
+			continue
 		}
 		v, ok := vendor.Service.Pipelines[name]
 		if want := append(slices.Clone(p.Exporters), exporter); !ok || !slices.Equal(v.Exporters, want) {

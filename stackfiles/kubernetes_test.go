@@ -442,7 +442,7 @@ func TestKubernetesNetworkPolicies(t *testing.T) {
 		"otel-collector":  {"4317": {"service1", "service2", "worker"}, "8888": {"prometheus"}},
 		"jaeger":          {"4317": {"otel-collector"}, "16686": {"grafana"}},
 		"loki":            {"3100": {"otel-collector", "grafana"}},
-		"prometheus":      {"9090": {"grafana", "keda"}},
+		"prometheus":      {"9090": {"grafana", "otel-collector", "keda"}},
 		"alertmanager":    {"9093": {"prometheus", "grafana"}},
 		"alertlog":        {"9095": {"alertmanager"}},
 		"grafana":         {"3000": {"*"}},

@@ -25,6 +25,7 @@ import (
 	"github.com/failready/failready/app/router"
 	"github.com/failready/failready/app/tasks"
 	"github.com/failready/failready/internal/consumer"
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
@@ -67,6 +68,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer shutdownTracing(context.Background())
+	mp, shutdownExemplars, err := exemplars.Setup(ctx, cfg.Exemplars, exemplars.Options{
+		Service: serviceName, Version: version, DeploymentID: cfg.DeploymentID, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer shutdownExemplars(context.Background())
+	took, err := exemplars.NewLatency(mp, TaskProcessDuration, "Time to handle one delivery of a task (the process span's duration).")
+	if err != nil {
+		return err
+	}
 	db, err := mysqldb.Open(cfg.MySQL, logger, tr)
 	if err != nil {
 		return err
@@ -86,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	w := &welcome{db: db, queryTimeout: cfg.MySQL.QueryTimeout, latency: cfg.TaskLatency, failureRate: cfg.TaskFailureRate,
-		tr: tr, tracer: tr.Tracer("failready/worker"), logger: logger, metrics: m}
+		tr: tr, tracer: tr.Tracer("failready/worker"), logger: logger, metrics: m, took: took, tookAttrs: processAttrs()}
 	var running atomic.Pointer[consumer.Consumer]
 	live := func(context.Context) error {
 		if c := running.Load(); c != nil {
@@ -106,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			defer cancel()
 			return db.PingContext(ctx)
 		})
-	r := router.New(logger, m)
+	r := router.New(logger, m, mp)
 	// Liveness checks the consume loop, and nothing outside the process.
 	r.Method("GET", health.LivePath, health.LiveIf(live, "the consume loop makes no progress", logger, respond.Error))
 	r.Method("GET", health.ReadyPath, health.Ready(ready, "nats or mysql unavailable", logger, respond.Error))

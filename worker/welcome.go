@@ -24,6 +24,7 @@ import (
 
 	"github.com/failready/failready/app/tasks"
 	"github.com/failready/failready/internal/consumer"
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/requestid"
 	"github.com/failready/failready/internal/tracing"
@@ -39,6 +40,25 @@ type welcome struct {
 	tracer       trace.Tracer
 	logger       *slog.Logger
 	metrics      *metrics.Client
+	took         exemplars.Latency // the process span's duration, its trace the exemplar
+	tookAttrs    *exemplars.Attrs[processKey]
+}
+
+// TaskProcessDuration is the OpenTelemetry histogram of a delivery's
+// handling, as the semantic conventions for messaging name it.
+const TaskProcessDuration = "messaging.process.duration"
+
+type processKey struct{ subject, errorType string }
+
+func processAttrs() *exemplars.Attrs[processKey] {
+	return exemplars.NewAttrs(100, func(k processKey) []attribute.KeyValue {
+		kv := []attribute.KeyValue{attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.name", "process"), attribute.String("messaging.destination.name", k.subject)}
+		if k.errorType != "" {
+			kv = append(kv, attribute.String("error.type", k.errorType))
+		}
+		return kv
+	})
 }
 
 // errSimulated is the demo's failure of the welcome message's sending: a
@@ -55,15 +75,22 @@ func (w *welcome) handle(ctx context.Context, msg jetstream.Msg) (err error) {
 	if rid != "" {
 		ctx = requestid.NewContext(ctx, rid)
 	}
+	start := time.Now()
 	ctx, span := w.tracer.Start(ctx, msg.Subject()+" process", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.operation.type", "process"),
 			attribute.String("messaging.destination.name", msg.Subject()),
 			attribute.String("messaging.message.id", h.Get(jetstream.MsgIDHeader)), attribute.String(tracing.RequestIDKey, rid)))
 	defer func() {
+		errorType := ""
 		if err != nil {
 			tracing.Fail(span, err)
 			w.logger.WarnContext(ctx, "task failed", "task", msg.Subject(), "error", err.Error())
+			errorType = "transient"
+			if errors.Is(err, consumer.ErrPoison) {
+				errorType = "poison"
+			}
 		}
+		w.took.Record(ctx, time.Since(start), w.tookAttrs.Get(processKey{msg.Subject(), errorType}))
 		span.End()
 	}()
 	if md, mdErr := msg.Metadata(); mdErr == nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -10,9 +11,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/failready/failready/app/tasks"
 	"github.com/failready/failready/internal/consumer"
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/metrics"
 	"github.com/failready/failready/internal/tracing"
 )
@@ -38,8 +42,13 @@ func (m msg) Metadata() (*jetstream.MsgMetadata, error) {
 func TestWelcomeDecidesBeforeTheDatabase(t *testing.T) {
 	m := metrics.New(metrics.Options{})
 	defer m.Close()
+	reader := sdkmetric.NewManualReader()
+	took, err := exemplars.NewLatency(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), TaskProcessDuration, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := &welcome{latency: time.Millisecond, failureRate: 1, tr: tracing.Disabled(), tracer: tracing.Disabled().Tracer("t"),
-		logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics: m}
+		logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics: m, took: took, tookAttrs: processAttrs()}
 	withID := func(id string) nats.Header {
 		h := nats.Header{}
 		if id != "" {
@@ -65,5 +74,19 @@ func TestWelcomeDecidesBeforeTheDatabase(t *testing.T) {
 		if d := consumer.Decide(err, 1, 5, false); (c.want == consumer.ErrPoison) != (d == consumer.DeadLetter) {
 			t.Errorf("%s: decided %v", c.name, d)
 		}
+	}
+	// Every delivery is in the OpenTelemetry histogram, by its error's type.
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	for _, dp := range rm.ScopeMetrics[0].Metrics[0].Data.(metricdata.Histogram[float64]).DataPoints {
+		e, _ := dp.Attributes.Value("error.type")
+		d, _ := dp.Attributes.Value("messaging.destination.name")
+		counts[d.AsString()+" "+e.AsString()] = dp.Count
+	}
+	if want := map[string]uint64{tasks.WelcomeSubject + " poison": 4, tasks.WelcomeSubject + " transient": 1}; fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("%s: %v, want %v", TaskProcessDuration, counts, want)
 	}
 }

@@ -1,6 +1,7 @@
 // Package router builds the chi router both services start from, inside the
 // server span: the request ID first, then the span's route name, the access
-// log, the metrics, then panic recovery (innermost,
+// log, the metrics (DogStatsD, and the OpenTelemetry latency histogram
+// whose buckets carry exemplars), then panic recovery (innermost,
 // so that the log and the metrics see its 500), and JSON answers for
 // unknown routes (404) and known routes with the wrong method (405, with the
 // Allow header, labelled with the route in logs and metrics). HEAD works
@@ -8,8 +9,9 @@
 // the body.
 //
 // Depends on: github.com/go-chi/chi/v5, github.com/go-chi/chi/v5/middleware
-// (GetHead) and, by design, the other middleware packages it composes:
-// internal/requestid, internal/tracing, internal/logging, internal/metrics,
+// (GetHead), go.opentelemetry.io/otel/metric (the meter provider) and, by
+// design, the other middleware packages it composes: internal/requestid,
+// internal/tracing, internal/logging, internal/metrics, internal/exemplars,
 // internal/recoverer, internal/health, internal/respond.
 package router
 
@@ -21,7 +23,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"go.opentelemetry.io/otel/metric"
 
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/health"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/metrics"
@@ -32,15 +36,25 @@ import (
 )
 
 // New returns a router with the shared middleware in place; add routes to
-// it, then serve it through Handler.
-func New(logger *slog.Logger, m *metrics.Client) *chi.Mux {
+// it, then serve it through Handler. mp takes the latency histogram with
+// exemplars (a noop provider records nothing).
+func New(logger *slog.Logger, m *metrics.Client, mp metric.MeterProvider) *chi.Mux {
 	r := chi.NewRouter()
 	probes := health.Paths()
+	// The OpenTelemetry histogram rides on the DogStatsD middleware: one
+	// timer and route lookup for both. It runs inside the span, whose trace
+	// is the exemplar.
+	var latency metrics.Observer
+	if s, err := exemplars.NewServer(mp); err == nil {
+		latency = s.Observe
+	} else { // a bad instrument name: the histogram is lost, not the service
+		logger.Error("exemplars: no server histogram", "error", err.Error())
+	}
 	r.Use(
 		requestid.Middleware(logger),
-		tracing.Middleware(),      // span name by route, request ID on the span, traceresponse
-		logging.AccessLog(logger), // probes too: the log pipeline drops the successful ones
-		m.Middleware(probes...),   // probes not measured
+		tracing.Middleware(),                 // span name by route, request ID on the span, traceresponse
+		logging.AccessLog(logger),            // probes too: the log pipeline drops the successful ones
+		m.MiddlewareWith(latency, probes...), // probes not measured
 		recoverer.Middleware(logger, respond.Error, m.PanicCounter(), tracing.RecordPanic),
 		middleware.GetHead, // HEAD is routed as GET where no HEAD route exists
 	)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/metric/noop"
+
 	"github.com/failready/failready/app/router"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/logging/logtest"
@@ -19,7 +21,7 @@ import (
 func newRouter(t *testing.T, buf *logtest.Buffer) http.Handler {
 	m := metrics.New(metrics.Options{}) // sends nothing; metrics are tested in internal/metrics
 	t.Cleanup(func() { m.Close() })
-	r := router.New(logging.New(buf, logging.Options{Service: "test"}), m)
+	r := router.New(logging.New(buf, logging.Options{Service: "test"}), m, noop.NewMeterProvider())
 	r.Get("/items/{id}", func(w http.ResponseWriter, r *http.Request) {})
 	r.Post("/items/{id}", func(w http.ResponseWriter, r *http.Request) {})
 	r.Post("/only-post", func(w http.ResponseWriter, r *http.Request) {})

@@ -13,7 +13,7 @@
 // lists every variable read here and in config.go (a test holds it equal).
 //
 // Depends on: internal/envconfig; the option types of internal/httpserver and
-// internal/tracing; internal/logging's level parser.
+// internal/tracing and internal/exemplars; internal/logging's level parser.
 package serviceconfig
 
 import (
@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/failready/failready/internal/envconfig"
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/httpserver"
 	"github.com/failready/failready/internal/logging"
 	"github.com/failready/failready/internal/tracing"
@@ -37,6 +38,7 @@ type Common struct {
 	HTTP         httpserver.Timeouts
 	StatsdAddr   string // where metrics go (DogStatsD over UDP); empty: nowhere
 	Tracing      tracing.Config
+	Exemplars    exemplars.Config // the OTel latency histograms, beside DogStatsD
 }
 
 // Read reads the common block; listenAddr is the service's default
@@ -49,6 +51,7 @@ func Read(env *envconfig.Reader, listenAddr string) Common {
 		StatsdAddr:   readStatsdAddr(env),
 		Tracing:      readTracing(env),
 	}
+	c.Exemplars = readExemplars(env, c.Tracing.Disabled)
 	if env.String("DEBUG_ADDR", "") != "" {
 		c.DebugAddr = env.HostPort("DEBUG_ADDR", "")
 	}
@@ -100,5 +103,20 @@ func readTracing(env *envconfig.Reader) tracing.Config {
 			env.String("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4317")),
 		// At most the SDK's queue (2048 spans): a batch cannot be larger.
 		ExportBatchSize: env.Int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", tracing.DefaultExportBatchSize, 1, 2048),
+	}
+}
+
+// readExemplars reads the OTLP endpoint of the latency
+// histograms (the metrics one wins over OTEL_EXPORTER_OTLP_ENDPOINT), and
+// OTEL_METRIC_EXPORT_INTERVAL in milliseconds (the SDK's variable, read here
+// because this project's default, 5 s, differs from the SDK's minute).
+// OTEL_SDK_DISABLED (disabled) turns them off with the traces.
+func readExemplars(env *envconfig.Reader, disabled bool) exemplars.Config {
+	return exemplars.Config{
+		Disabled: disabled,
+		Endpoint: env.String("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+			env.String("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4317")),
+		Interval: time.Duration(env.Int("OTEL_METRIC_EXPORT_INTERVAL",
+			int(exemplars.DefaultInterval/time.Millisecond), 100, 600000)) * time.Millisecond,
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/failready/failready/app/serviceconfig"
 	"github.com/failready/failready/internal/envconfig"
+	"github.com/failready/failready/internal/exemplars"
 	"github.com/failready/failready/internal/tracing"
 )
 
@@ -28,6 +29,9 @@ func TestDefaults(t *testing.T) {
 		c.Tracing.ExportBatchSize != tracing.DefaultExportBatchSize {
 		t.Fatalf("%+v", c)
 	}
+	if e := c.Exemplars; e.Disabled || e.Endpoint != "http://otel-collector:4317" || e.Interval != exemplars.DefaultInterval {
+		t.Fatalf("exemplars %+v", e)
+	}
 	if h := c.HTTP; h.ReadHeader != 5*time.Second || h.Write != 15*time.Second || h.Drain != 0 || h.Shutdown != 10*time.Second {
 		t.Fatalf("timeouts %+v", h)
 	}
@@ -38,6 +42,7 @@ func TestSettings(t *testing.T) {
 		"LISTEN_ADDR": "127.0.0.1:9000", "DEBUG_ADDR": "127.0.0.1:6060", "LOG_LEVEL": "DEBUG",
 		"SHUTDOWN_DRAIN": "5s", "OTEL_SDK_DISABLED": "true", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "100",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4317", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://b:4317",
+		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://c:4317", "OTEL_METRIC_EXPORT_INTERVAL": "15000",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +51,9 @@ func TestSettings(t *testing.T) {
 		c.HTTP.Drain != 5*time.Second || !c.Tracing.Disabled || c.Tracing.ExportBatchSize != 100 ||
 		c.Tracing.Endpoint != "http://b:4317" { // the traces endpoint wins
 		t.Fatalf("%+v", c)
+	}
+	if e := c.Exemplars; !e.Disabled || e.Endpoint != "http://c:4317" || e.Interval != 15*time.Second {
+		t.Fatalf("exemplars %+v", e) // the metrics endpoint wins
 	}
 }
 
@@ -71,12 +79,13 @@ func TestErrorsNameEveryVariable(t *testing.T) {
 	_, err := read(map[string]string{
 		"LISTEN_ADDR": "8000", "DEBUG_ADDR": "nowhere", "LOG_LEVEL": "loud", "SHUTDOWN_DRAIN": "2h",
 		"STATSD_ADDR": "no-port", "OTEL_SDK_DISABLED": "yes", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "0",
+		"OTEL_METRIC_EXPORT_INTERVAL": "5s",
 	})
 	if err == nil {
 		t.Fatal("accepted")
 	}
 	for _, name := range []string{"LISTEN_ADDR", "DEBUG_ADDR", "LOG_LEVEL", "SHUTDOWN_DRAIN", "STATSD_ADDR",
-		"OTEL_SDK_DISABLED", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"} {
+		"OTEL_SDK_DISABLED", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_METRIC_EXPORT_INTERVAL"} {
 		if !strings.Contains(err.Error(), name+":") {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

@@ -31,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
@@ -48,7 +49,12 @@ var (
 	benchmarks = []string{"Server/bare", "Server/otelhttp", "Server/full", "Client/bare", "Client/full"}
 	// parts are measured with -parts and reported as what each adds to
 	// partsBase (the tracing handler alone); they are not gated.
-	parts     = []string{"Middleware/requestid", "Middleware/tracingmw", "Middleware/accesslog", "Middleware/metrics", "Middleware/recoverer", "Middleware/ratelimit", "Middleware/shed", "Middleware/deadline"}
+	parts = []string{"Middleware/requestid", "Middleware/tracingmw", "Middleware/accesslog", "Middleware/metrics", "Middleware/exemplars", "Middleware/recoverer", "Middleware/ratelimit", "Middleware/shed", "Middleware/deadline"}
+	// budgets are always measured, and gated on what a benchmark adds to
+	// another, in instructions per request: the OpenTelemetry latency
+	// histogram with its exemplar, told of each request by the DogStatsD
+	// middleware, as the services wire it.
+	budgets   = map[string]budget{"ExemplarCost/with": {Over: "ExemplarCost/without", Max: 3000}}
 	partsBase = "Middleware/none"
 	pairs     = [][2]string{
 		{"Server/full", "Server/otelhttp"},
@@ -89,11 +95,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if _, err := exec.LookPath("valgrind"); err != nil {
 		return fmt.Errorf("valgrind is needed (Debian package valgrind): %w", err)
 	}
-	measured := benchmarks
+	measured := slices.Clone(benchmarks)
 	if *withParts {
-		measured = append(append(slices.Clone(benchmarks), partsBase), parts...)
+		measured = append(append(measured, partsBase), parts...)
 	}
 	per, err := measureAll(ctx, *testBin, measured, *n1, *n2, *repeat)
+	if err != nil {
+		return err
+	}
+	// A budget is a difference of two counts, so a run's noise (the
+	// runtime's own threads, whose work grows with the wall time a run
+	// takes: a few hundred thousand instructions a run) weighs on it
+	// directly: five times the iterations between the two runs make it a
+	// fifth per request.
+	var budgeted []string
+	for _, b := range slices.Sorted(maps.Keys(budgets)) {
+		budgeted = append(budgeted, b, budgets[b].Over)
+	}
+	perBudget, err := measureAll(ctx, *testBin, budgeted, *n1, *n1+5*(*n2-*n1), *repeat)
 	if err != nil {
 		return err
 	}
@@ -102,6 +121,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if *withParts {
 		reportParts(out, per)
 	}
+	overBudget := checkBudgets(out, perBudget)
 	if *write != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(*write, append(b, '\n'), 0o644); err != nil {
@@ -117,7 +137,38 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err := json.Unmarshal(b, &base); err != nil {
 			return fmt.Errorf("%s: %w", *check, err)
 		}
-		return compare(out, base, res, *tolerance)
+		return errors.Join(overBudget, compare(out, base, res, *tolerance))
+	}
+	return overBudget
+}
+
+// budget is the most a benchmark may add to another (Over), in
+// instructions per request: it must stay under Max.
+type budget struct {
+	Over string
+	Max  float64
+}
+
+// checkBudgets fails when a budgeted benchmark adds its budget or more.
+func checkBudgets(out io.Writer, per map[string]float64) error {
+	var bad []string
+	fmt.Fprintln(out, "\n| budgeted | over | added instructions per request | budget |\n|---|---|---|---|")
+	for _, p := range slices.Sorted(maps.Keys(budgets)) {
+		b := budgets[p]
+		_, ok1 := per[p]
+		_, ok2 := per[b.Over]
+		if !ok1 || !ok2 {
+			bad = append(bad, p+" or "+b.Over+": not measured")
+			continue
+		}
+		added := per[p] - per[b.Over]
+		fmt.Fprintf(out, "| %s | %s | %+.0f | under %.0f |\n", p, b.Over, added, b.Max)
+		if added >= b.Max {
+			bad = append(bad, fmt.Sprintf("%s adds %.0f instructions per request to %s; its budget is under %.0f", p, added, b.Over, b.Max))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "\n"))
 	}
 	return nil
 }
@@ -179,7 +230,7 @@ var countEnv = []string{"GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1,cpu.rdtscp=of
 func count(ctx context.Context, bin, bench string, n int) (uint64, error) {
 	name, sub, _ := strings.Cut(bench, "/")
 	cmd := exec.CommandContext(ctx, "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-		bin, "-test.run", "^$", "-test.bench", "^Benchmark"+name+"$/^"+sub+"$", "-test.benchtime", fmt.Sprintf("%dx", n))
+		bin, "-test.run", "^$", "-test.bench", "^Benchmark"+regexp.QuoteMeta(name)+"$/^"+regexp.QuoteMeta(sub)+"$", "-test.benchtime", fmt.Sprintf("%dx", n))
 	cmd.Env = append(os.Environ(), countEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

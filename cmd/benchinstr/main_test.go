@@ -68,12 +68,29 @@ func TestPartsReportedAsWhatTheyAdd(t *testing.T) {
 	}
 	var out strings.Builder
 	reportParts(&out, per)
-	for _, want := range []string{"| requestid | +100 |", "| deadline | +800 |", "40000 instructions"} {
+	for _, want := range []string{"| requestid | +100 |", "| deadline | +900 |", "40000 instructions"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing %q in:\n%s", want, out.String())
 		}
 	}
 	if res := newResult(per); len(res.PerRequest) != 0 {
 		t.Errorf("parts went into the gated result: %v", res.PerRequest)
+	}
+}
+
+func TestBudgets(t *testing.T) {
+	var out strings.Builder
+	if err := checkBudgets(&out, map[string]float64{"ExemplarCost/without": 40000, "ExemplarCost/with": 42999}); err != nil {
+		t.Errorf("2 999 instructions failed a 3 000 budget: %v", err)
+	}
+	if !strings.Contains(out.String(), "| ExemplarCost/with | ExemplarCost/without | +2999 | under 3000 |") {
+		t.Errorf("report:\n%s", out.String())
+	}
+	err := checkBudgets(&out, map[string]float64{"ExemplarCost/without": 40000, "ExemplarCost/with": 43000})
+	if err == nil || !strings.Contains(err.Error(), "ExemplarCost/with adds 3000 instructions per request to ExemplarCost/without; its budget is under 3000") {
+		t.Errorf("3 000 instructions passed a budget of under 3 000: %v", err)
+	}
+	if err := checkBudgets(&out, map[string]float64{"ExemplarCost/without": 40000}); err == nil {
+		t.Error("a budgeted part that was not measured passed")
 	}
 }

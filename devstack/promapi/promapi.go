@@ -1,6 +1,6 @@
 // Package promapi reads Prometheus's HTTP API the way this repository's
 // tooling does (cmd/chaos's probes, the e2e tests): an instant query, its
-// single number, the series of a name. It is tooling, not a pattern.
+// single number, the series of a name, a selector's exemplars. It is tooling, not a pattern.
 package promapi
 
 import (
@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // Result is an instant query's answer.
@@ -96,6 +97,40 @@ func Series(ctx context.Context, c *http.Client, base, match string) ([]map[stri
 	}
 	if r.Status != "success" {
 		return nil, fmt.Errorf("prometheus: series %s: %s %s", match, r.Status, r.Error)
+	}
+	return r.Data, nil
+}
+
+// ExemplarSeries is one series's exemplars, as /api/v1/query_exemplars
+// answers.
+type ExemplarSeries struct {
+	Labels    map[string]string `json:"seriesLabels"`
+	Exemplars []Exemplar        `json:"exemplars"`
+}
+
+// Exemplar is one exemplar: its labels (trace_id, span_id), value and
+// time (Unix seconds).
+type Exemplar struct {
+	Labels    map[string]string `json:"labels"`
+	Value     float64           `json:"value,string"`
+	Timestamp float64           `json:"timestamp"`
+}
+
+// Exemplars returns the exemplars of the series a selector matches over
+// the last lookback (the exemplar storage must be on).
+func Exemplars(ctx context.Context, c *http.Client, base, match string, lookback time.Duration) ([]ExemplarSeries, error) {
+	var r struct {
+		Status string           `json:"status"`
+		Error  string           `json:"error"`
+		Data   []ExemplarSeries `json:"data"`
+	}
+	end := time.Now()
+	q := url.Values{"query": {match}, "start": {strconv.FormatInt(end.Add(-lookback).Unix(), 10)}, "end": {strconv.FormatInt(end.Unix()+1, 10)}}
+	if err := get(ctx, c, base+"/api/v1/query_exemplars?"+q.Encode(), &r); err != nil {
+		return nil, fmt.Errorf("prometheus: exemplars %s: %w", match, err)
+	}
+	if r.Status != "success" {
+		return nil, fmt.Errorf("prometheus: exemplars %s: %s %s", match, r.Status, r.Error)
 	}
 	return r.Data, nil
 }

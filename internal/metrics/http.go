@@ -29,6 +29,18 @@ type serverKey struct {
 // seconds would dilute the rate and latency of real traffic, and the
 // orchestrator already records their outcome.
 func (c *Client) Middleware(skip ...string) func(http.Handler) http.Handler {
+	return c.MiddlewareWith(nil, skip...)
+}
+
+// Observer is told of every measured request, with what the middleware
+// already has: its route pattern, status and duration. Another recorder of
+// the same latency (an OpenTelemetry histogram) then needs no timer, route
+// lookup or response recorder of its own.
+type Observer func(r *http.Request, route string, status int, took time.Duration)
+
+// MiddlewareWith is Middleware, also telling also (when not nil) of each
+// measured request.
+func (c *Client) MiddlewareWith(also Observer, skip ...string) func(http.Handler) http.Handler {
 	skipSet := make(map[string]bool, len(skip))
 	for _, p := range skip {
 		skipSet[p] = true
@@ -56,8 +68,11 @@ func (c *Client) Middleware(skip ...string) func(http.Handler) http.Handler {
 				if status == 0 {
 					status = http.StatusOK
 				}
-				c.Timing(ServerRequestDuration, time.Since(start),
-					tags.Get(serverKey{httplabel.Method(r), httplabel.Route(r), status}))
+				took, route := time.Since(start), httplabel.Route(r)
+				c.Timing(ServerRequestDuration, took, tags.Get(serverKey{httplabel.Method(r), route, status}))
+				if also != nil {
+					also(r, route, status, took)
+				}
 			}()
 			next.ServeHTTP(ww, r)
 		})

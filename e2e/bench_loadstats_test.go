@@ -195,8 +195,9 @@ func telemetryKinds(dump string) map[string]int {
 }
 
 // grpcClients is how many gRPC client connections (ClientConns) service1's
-// telemetry holds: the OTLP trace exporter's.
-const grpcClients = 1
+// telemetry holds: the OTLP trace exporter's and the OTLP metric
+// exporter's (the histograms with exemplars).
+const grpcClients = 2
 
 // connectionKinds are the goroutines a gRPC client connection holds for as
 // long as it is open, with how many of each one connection has: its
@@ -286,10 +287,11 @@ func TestGoroutineLeakVerdict(t *testing.T) {
 		{"1", "runtime.gopark", "github.com/DataDog/datadog-go/v5/statsd.(*sender).sendLoop"},
 		{"1", "runtime.gopark", "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc.(*client).Start.func1"},
 	}
+	// Both exporters' connections, the spans' and the histograms'.
 	conn := [][]string{
-		{"1", "runtime.gopark", "google.golang.org/grpc/internal/transport.(*http2Client).reader"},
-		{"1", "runtime.gopark", "google.golang.org/grpc/internal/transport.(*loopyWriter).run", "google.golang.org/grpc/internal/transport.NewHTTP2Client.func6"},
-		{"3", "runtime.gopark", "google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"},
+		{"2", "runtime.gopark", "google.golang.org/grpc/internal/transport.(*http2Client).reader"},
+		{"2", "runtime.gopark", "google.golang.org/grpc/internal/transport.(*loopyWriter).run", "google.golang.org/grpc/internal/transport.NewHTTP2Client.func6"},
+		{"6", "runtime.gopark", "google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"},
 	}
 	before := count(dump(idle...))
 	if want := 2; len(before) != want {
@@ -306,9 +308,9 @@ func TestGoroutineLeakVerdict(t *testing.T) {
 		{"4", "runtime.gopark", "google.golang.org/grpc/internal/transport.(*loopyWriter).run"},
 	}, idle...)
 	want := []string{
-		"12 × grpc callback serializer, more than the 3 of 1 held connection(s)",
-		"4 × grpc transport reader, more than the 1 of 1 held connection(s)",
-		"4 × grpc transport writer, more than the 1 of 1 held connection(s)",
+		"12 × grpc callback serializer, more than the 6 of 2 held connection(s)",
+		"4 × grpc transport reader, more than the 2 of 2 held connection(s)",
+		"4 × grpc transport writer, more than the 2 of 2 held connection(s)",
 	}
 	if got := leaks(before, count(dump(perExport...))); !slices.Equal(got, want) {
 		t.Errorf("a connection per export:\n%q\nwant\n%q", got, want)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
@@ -32,8 +33,9 @@ type vendor struct {
 	traces otlptest.Receiver
 	logs   *lokidoor.Door
 
-	mu   sync.Mutex
-	keys map[string][]string // path → the x-vendor-key of each request
+	mu        sync.Mutex
+	keys      map[string][]string // path → the x-vendor-key of each request
+	exemplars map[string]int      // metric name → exemplars received
 }
 
 const vendorKey = "x-vendor-key"
@@ -44,10 +46,11 @@ func listenVendor(t *testing.T, addr string) *vendor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &vendor{ln: ln, logs: lokidoor.New(nil, 0), keys: map[string][]string{}}
+	v := &vendor{ln: ln, logs: lokidoor.New(nil, 0), keys: map[string][]string{}, exemplars: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.Handle("POST "+lokidoor.PushPath, v.logs.Handler()) // /otlp/v1/logs
 	mux.HandleFunc("POST /otlp/v1/traces", v.exportTraces)
+	mux.HandleFunc("POST /otlp/v1/metrics", v.exportMetrics)
 	v.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v.mu.Lock()
 		v.keys[r.URL.Path] = append(v.keys[r.URL.Path], r.Header.Get(vendorKey))
@@ -60,6 +63,29 @@ func listenVendor(t *testing.T, addr string) *vendor {
 }
 
 func (v *vendor) URL() string { return "http://" + v.ln.Addr().String() + "/otlp" }
+
+// exportMetrics takes an OTLP/HTTP metrics export and counts each
+// histogram's exemplars by the metric's name.
+func (v *vendor) exportMetrics(w http.ResponseWriter, r *http.Request) {
+	var req colmetricspb.ExportMetricsServiceRequest
+	if !lokidoor.ReadOTLP(w, r, &req) {
+		return
+	}
+	v.mu.Lock()
+	for _, rm := range req.GetResourceMetrics() {
+		for _, sm := range rm.GetScopeMetrics() {
+			for _, m := range sm.GetMetrics() {
+				for _, dp := range m.GetHistogram().GetDataPoints() {
+					v.exemplars[m.GetName()] += len(dp.GetExemplars())
+				}
+			}
+		}
+	}
+	v.mu.Unlock()
+	b, _ := proto.Marshal(&colmetricspb.ExportMetricsServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(b)
+}
 
 // exportTraces takes an OTLP/HTTP trace export, as the Loki door takes logs.
 func (v *vendor) exportTraces(w http.ResponseWriter, r *http.Request) {
@@ -159,7 +185,18 @@ func TestVendorFanOut(t *testing.T) {
 		t.Errorf("log records: the vendor has %d, Loki %d (want both services' lines for each of %d requests):\nvendor %v\nloki %v",
 			len(got), len(want), len(ids), got, want)
 	}
-	for _, path := range []string{"/otlp/v1/traces", lokidoor.PushPath} {
+	// The histograms with exemplars too, under the semantic conventions'
+	// names (the "otel." prefix is Prometheus's only).
+	if _, ok := poll(20*time.Second, 200*time.Millisecond, func() bool {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.exemplars["http.server.request.duration"] > 0 && v.exemplars["http.client.request.duration"] > 0
+	}); !ok {
+		v.mu.Lock()
+		t.Errorf("the vendor's histograms and their exemplars: %v; want http.server.request.duration's and http.client.request.duration's", v.exemplars)
+		v.mu.Unlock()
+	}
+	for _, path := range []string{"/otlp/v1/traces", lokidoor.PushPath, "/otlp/v1/metrics"} {
 		if k := v.keysSeen(path); !slices.Equal(k, []string{"e2e-secret"}) {
 			t.Errorf("%s: the vendor's header on its requests: %q, want only e2e-secret", path, k)
 		}

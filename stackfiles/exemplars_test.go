@@ -3,8 +3,10 @@ package stackfiles
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/failready/failready/devstack"
 	"github.com/failready/failready/internal/exemplars"
@@ -123,6 +125,45 @@ func TestExemplarsPath(t *testing.T) {
 		}
 		if !strings.Contains(readFile(t, "deploy/kubernetes/dependencies/prometheus.yaml"), "- "+flag+"\n") {
 			t.Errorf("Kubernetes's Prometheus lacks %s", flag)
+		}
+	}
+}
+
+// TestJaegerKeepsThePanelsWindow: at make load's rate, Jaeger's store
+// holds more than the default window of traces of every dashboard that
+// shows exemplars, so that an
+// exemplar never opens a trace Jaeger has dropped.
+func TestJaegerKeepsThePanelsWindow(t *testing.T) {
+	var cfg struct {
+		Extensions struct {
+			Storage struct {
+				Backends map[string]struct {
+					Memory struct {
+						MaxTraces int `yaml:"max_traces"`
+					} `yaml:"memory"`
+				} `yaml:"backends"`
+			} `yaml:"jaeger_storage"`
+		} `yaml:"extensions"`
+	}
+	loadYAML(t, "deploy/jaeger/config.yaml", &cfg)
+	maxTraces := cfg.Extensions.Storage.Backends["memstore"].Memory.MaxTraces
+	m := regexp.MustCompile(`(?m)^LOAD_RATE\s*\?=\s*(\d+)$`).FindStringSubmatch(readFile(t, "Makefile"))
+	if m == nil {
+		t.Fatal("no LOAD_RATE in the Makefile")
+	}
+	rate, _ := strconv.Atoi(m[1])
+	for file, d := range loadDashboards(t) {
+		if !slices.ContainsFunc(d.Panels, func(p panel) bool {
+			return slices.ContainsFunc(p.Targets, func(tg target) bool { return tg.Exemplar })
+		}) {
+			continue // no exemplars: no link to a trace
+		}
+		window, err := time.ParseDuration(strings.TrimPrefix(d.Time.From, "now-"))
+		if err != nil {
+			t.Fatalf("%s: default window %q: %v", file, d.Time.From, err)
+		}
+		if need := rate * int(window.Seconds()); maxTraces < need {
+			t.Errorf("%s: %s at %d requests a second is %d traces; Jaeger keeps %d", file, window, rate, need, maxTraces)
 		}
 	}
 }

@@ -32,24 +32,31 @@ func loadYAML(t *testing.T, path string, v any) {
 }
 
 type dashboard struct {
-	UID    string `json:"uid"`
-	Title  string `json:"title"`
-	Panels []struct {
-		ID         int    `json:"id"`
-		Title      string `json:"title"`
-		Type       string `json:"type"`
-		Datasource struct {
-			Type string `json:"type"`
-			UID  string `json:"uid"`
-		} `json:"datasource"`
-		Targets []struct {
-			Expr       string `json:"expr"`
-			Exemplar   bool   `json:"exemplar"`
-			Datasource struct {
-				UID string `json:"uid"`
-			} `json:"datasource"`
-		} `json:"targets"`
-	} `json:"panels"`
+	UID   string `json:"uid"`
+	Title string `json:"title"`
+	Time  struct {
+		From string `json:"from"`
+	} `json:"time"`
+	Panels []panel `json:"panels"`
+}
+
+type panel struct {
+	ID         int    `json:"id"`
+	Title      string `json:"title"`
+	Type       string `json:"type"`
+	Datasource struct {
+		Type string `json:"type"`
+		UID  string `json:"uid"`
+	} `json:"datasource"`
+	Targets []target `json:"targets"`
+}
+
+type target struct {
+	Expr       string `json:"expr"`
+	Exemplar   bool   `json:"exemplar"`
+	Datasource struct {
+		UID string `json:"uid"`
+	} `json:"datasource"`
 }
 
 func loadDashboards(t *testing.T) map[string]dashboard {

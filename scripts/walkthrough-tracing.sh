@@ -85,4 +85,26 @@ echo "MySQL down: service2-db and both server spans are errors"
 make --no-print-directory chaos-reset
 wait_200 10 http://localhost:8000/users/1 "a clean answer once MySQL is back"
 
+step "5. From a latency panel to a trace: the slowest bucket's exemplar"
+# What Grafana reads to draw the dots on a latency graph (Overview's "p99
+# latency by service and route"): the exemplars of service1's OpenTelemetry
+# histogram, whose trace_id opens the trace. The histograms leave every 5 s.
+PROM=http://localhost:9090
+slowest() {
+	curl -s -G "$PROM/api/v1/query_exemplars" --data-urlencode 'query=otel_http_server_request_duration_seconds_bucket{job="service1"}' \
+		--data-urlencode "start=$(($(date +%s) - 900))" --data-urlencode "end=$(($(date +%s) + 1))" >"$tmp/ex.json"
+	jq -r '[.data[] | select(.exemplars | length > 0) | {le: (.seriesLabels.le | tonumber), e: (.exemplars | max_by(.value | tonumber))}]
+		| max_by(.le) // empty | "\(.le) \(.e.value) \(.e.labels.trace_id)"' "$tmp/ex.json" >"$tmp/slowest"
+	[[ -s $tmp/slowest ]]
+}
+eventually 30 "an exemplar on service1's latency histogram" slowest
+read -r le value tid <"$tmp/slowest"
+echo "slowest bucket with an exemplar: le=$le, a request of ${value} s, trace $tid"
+in_jaeger() {
+	curl -s "$JAEGER/api/traces/$tid" >"$tmp/ex-trace.json"
+	jq -e '[.data[]?.spans[] | select(.operationName | startswith("GET ") or startswith("POST "))] | length > 0' "$tmp/ex-trace.json" >/dev/null
+}
+eventually 30 "the exemplar's trace in Jaeger" in_jaeger
+echo "$JAEGER/trace/$tid: $(jq -r '[.data[0].spans[] | .operationName] | unique | join(", ")' "$tmp/ex-trace.json")"
+
 printf '\ntracing walkthrough: all steps passed\n'

@@ -127,7 +127,7 @@ func TestMakefileFrontDoor(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^##@ (\w+)`).FindAllStringSubmatch(mk, -1) {
 		sections = append(sections, m[1])
 	}
-	if want := []string{"Workshop", "Chaos", "Walkthroughs", "Tests", "Kubernetes", "Benchmarks", "Tools"}; !slices.Equal(sections, want) {
+	if want := []string{"Workshop", "Chaos", "Walkthroughs", "Tests", "Kubernetes", "Release", "Benchmarks", "Tools"}; !slices.Equal(sections, want) {
 		t.Errorf("make help's sections %v, want %v", sections, want)
 	}
 	def := regexp.MustCompile(`(?s)define apt_install\n.*?endef\n`).FindString(mk)

@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"os/signal"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,8 +100,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	only := fs.String("only", "", "send only this kind of request of the mix (say index, for GET /)")
 	latencies := fs.String("latencies", "", "also write every latency, in microseconds, one per line, to this file")
+	gateURL := fs.String("gate", "", "the release gate: after the load, judge each SLO over the run from the recording rules of the Prometheus at this URL; exit 1 if one fails")
+	settle := fs.Duration("settle", 20*time.Second, "with -gate: how long to wait after the load before judging (the last scrape, the last tasks)")
+	capacityMode := fs.Bool("capacity", false, "with -gate: run at each of -rates in turn, -duration each, until one fails; report the highest that passed")
+	ratesList := fs.String("rates", "50,100,200,300,400,600,800", "with -capacity: the rates to try, rising")
+	maxTime := fs.Duration("max-time", 10*time.Minute, "with -capacity: the most the search may take")
+	table := fs.String("capacity-table", "", "with -capacity: a file with the capacity table to compare with (docs/kubernetes.md)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *capacityMode && *gateURL == "" {
+		return errors.New("-capacity needs -gate")
+	}
+	if *gateURL != "" {
+		if _, err := checkHost(*gateURL, "prometheus", "-gate"); err != nil {
+			return err
+		}
 	}
 	mix := defaultMix()
 	if *only != "" {
@@ -134,7 +150,43 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	attack := func(rate int) error {
+		return load(ctx, stdout, base, mix, rate, *duration, *timeout, latOut, *asJSON)
+	}
+	switch {
+	case *capacityMode:
+		var rates []int
+		for _, f := range strings.Split(*ratesList, ",") {
+			r, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || r < 1 || r > 2000 || (len(rates) > 0 && r <= rates[len(rates)-1]) {
+				return fmt.Errorf("-rates %q: want rising rates from 1 to 2000", *ratesList)
+			}
+			rates = append(rates, r)
+		}
+		return capacity(ctx, stdout, rates, *duration+*settle, *maxTime, *table, func(rate int) (bool, []Verdict, error) {
+			return gate(ctx, stdout, *gateURL, *settle, func() error { return attack(rate) })
+		})
+	case *gateURL != "":
+		pass, _, err := gate(ctx, stdout, *gateURL, *settle, func() error { return attack(*rate) })
+		if err != nil {
+			return err
+		}
+		if !pass {
+			fmt.Fprintln(stdout, "release gate: FAIL")
+			return errGateFailed
+		}
+		fmt.Fprintln(stdout, "release gate: PASS")
+		return nil
+	}
+	return attack(*rate)
+}
 
+// errGateFailed is the exit status of a failed gate (the lines say why).
+var errGateFailed = errors.New("release gate: an SLO failed")
+
+// load drives rate requests a second of mix at base for duration, and
+// reports.
+func load(ctx context.Context, stdout io.Writer, base string, mix []request, rate int, duration, timeout time.Duration, latOut *bufio.Writer, asJSON bool) error {
 	runID := fmt.Sprintf("load-%d", time.Now().Unix())
 	var seq atomic.Uint64
 	kinds := weighted(mix)
@@ -157,12 +209,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return nil
 	}
-	attacker := vegeta.NewAttacker(vegeta.Timeout(*timeout), vegeta.MaxWorkers(1000), vegeta.KeepAlive(true))
-	fmt.Fprintf(os.Stderr, "loadgen: %d req/s for %s at %s (run %s)\n", *rate, *duration, base, runID)
+	attacker := vegeta.NewAttacker(vegeta.Timeout(timeout), vegeta.MaxWorkers(1000), vegeta.KeepAlive(true))
+	fmt.Fprintf(os.Stderr, "loadgen: %d req/s for %s at %s (run %s)\n", rate, duration, base, runID)
 
 	var m vegeta.Metrics
-	sum := Summary{Target: base, Rate: *rate, Duration: duration.String(), Statuses: map[string]int{}}
-	results := attacker.Attack(targeter, vegeta.Rate{Freq: *rate, Per: time.Second}, *duration, runID)
+	sum := Summary{Target: base, Rate: rate, Duration: duration.String(), Statuses: map[string]int{}}
+	results := attacker.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, duration, runID)
 	for {
 		select {
 		case <-ctx.Done():
@@ -170,7 +222,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case res, ok := <-results:
 			if !ok {
 				m.Close()
-				return report(stdout, &sum, &m, *asJSON)
+				return report(stdout, &sum, &m, asJSON)
 			}
 			m.Add(res)
 			if latOut != nil {
@@ -196,7 +248,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		m.Add(res)
 	}
 	m.Close()
-	return report(stdout, &sum, &m, *asJSON)
+	return report(stdout, &sum, &m, asJSON)
 }
 
 func report(w io.Writer, s *Summary, m *vegeta.Metrics, asJSON bool) error {
@@ -246,14 +298,17 @@ func weighted(rs []request) []request {
 
 // checkTarget allows loopback addresses and the compose stack's service1:
 // this tool is for the demo, never for someone else's server.
-func checkTarget(raw string) (string, error) {
+func checkTarget(raw string) (string, error) { return checkHost(raw, "service1", "-target") }
+
+// checkHost allows loopback addresses and the compose service named.
+func checkHost(raw, service, flag string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("-target %q: want an http(s) URL", raw)
+		return "", fmt.Errorf("%s %q: want an http(s) URL", flag, raw)
 	}
 	host := u.Hostname()
-	if ip := net.ParseIP(host); !(host == "localhost" || host == "service1" || (ip != nil && ip.IsLoopback())) {
-		return "", fmt.Errorf("-target %q: only localhost, 127.0.0.0/8, ::1 or the compose service1", raw)
+	if ip := net.ParseIP(host); !(host == "localhost" || host == service || (ip != nil && ip.IsLoopback())) {
+		return "", fmt.Errorf("%s %q: only localhost, 127.0.0.0/8, ::1 or the compose %s", flag, raw, service)
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }

@@ -135,6 +135,10 @@ func Exemplars(ctx context.Context, c *http.Client, base, match string, lookback
 	return r.Data, nil
 }
 
+// Get decodes the JSON answer of any API path (u is the whole URL), as the
+// functions above do.
+func Get(ctx context.Context, c *http.Client, u string, out any) error { return get(ctx, c, u, out) }
+
 func get(ctx context.Context, c *http.Client, u string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

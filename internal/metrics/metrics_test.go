@@ -81,6 +81,34 @@ func TestServerMiddleware(t *testing.T) {
 	}
 }
 
+// MiddlewareWith tells its observer of each measured request what it sent:
+// the route pattern, the status and the duration; probes not.
+func TestMiddlewareWithTellsTheObserver(t *testing.T) {
+	c := newClient(t, "")
+	type seen struct {
+		route  string
+		status int
+		took   time.Duration
+	}
+	var got []seen
+	r := chi.NewRouter()
+	r.Use(c.MiddlewareWith(func(_ *http.Request, route string, status int, took time.Duration) {
+		got = append(got, seen{route, status, took})
+	}, "/healthz"))
+	r.Get("/users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(10 * time.Millisecond)
+		w.WriteHeader(http.StatusTeapot)
+	})
+	r.Get("/healthz", func(http.ResponseWriter, *http.Request) {})
+	for _, p := range []string{"/users/7", "/healthz", "/nope"} {
+		r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
+	}
+	if len(got) != 2 || got[0].route != "/users/{id}" || got[0].status != http.StatusTeapot || got[0].took < 10*time.Millisecond ||
+		got[1].route != "unmatched" || got[1].status != http.StatusNotFound {
+		t.Errorf("observed %+v; want /users/{id} 418 after 10 ms or more, then unmatched 404, and no probe", got)
+	}
+}
+
 func TestReporterSendsGaugesAndBuildInfo(t *testing.T) {
 	rcv := statsdtest.Listen(t)
 	c := newClient(t, rcv.Addr())

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failready/failready/devstack"
+	"github.com/failready/failready/devstack/devstacktest"
+)
+
+const repoRoot = "../.."
+
+// The gate reads the SLOs from the recording rules as the pinned Prometheus
+// answers them (its own printing of each expression, not the file's), and
+// a run with no traffic is no verdict: a FAIL, never a PASS.
+func TestGateReadsTheRecordingRules(t *testing.T) {
+	bin := os.Getenv("PROMETHEUS_BIN")
+	if _, err := os.Stat(bin); bin == "" || err != nil {
+		devstacktest.Missing(t, "PROMETHEUS_BIN is not built (make tools)")
+	}
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	dir := t.TempDir()
+	rules, _ := filepath.Abs(filepath.Join(repoRoot, "deploy/prometheus/rules/slo.yaml"))
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte("global: {evaluation_interval: 1s}\nrule_files: ['"+rules+"']\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, err := devstack.StartTool(ctx, "prometheus", bin, []string{"--config.file=" + cfg,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"), "--web.listen-address=" + addr}, addr, "/-/ready", devstack.Output{Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(10 * time.Second)
+
+	var out bytes.Buffer
+	attacked := false
+	pass, vs, err := gate(ctx, &out, "http://"+addr, 0, func() error { attacked = true; return nil })
+	if err != nil || !attacked {
+		t.Fatalf("gate: %v (attacked %v)", err, attacked)
+	}
+	got := map[string]Verdict{}
+	for _, v := range vs {
+		got[v.SLO] = v
+	}
+	for name, objective := range map[string]float64{"service1-availability": 0.995, "service1-latency": 0.99, "welcome-freshness": 0.99} {
+		v, ok := got[name]
+		if !ok || v.Objective != objective || v.Pass || v.Err == "" {
+			t.Errorf("%s: %+v; want objective %v, and no verdict without traffic", name, v, objective)
+		}
+	}
+	if got["service1-latency"].Threshold != 0.25 || got["welcome-freshness"].Threshold != 30 || got["service1-availability"].Threshold != 0 {
+		t.Errorf("thresholds: latency %v, freshness %v, availability %v; want 0.25, 30, none",
+			got["service1-latency"].Threshold, got["welcome-freshness"].Threshold, got["service1-availability"].Threshold)
+	}
+	if pass || len(vs) != 3 || strings.Count(out.String(), "FAIL ") != 3 {
+		t.Errorf("a run without traffic passed, or not one line per SLO:\n%s", out.String())
+	}
+}
+
+func TestThreshold(t *testing.T) {
+	for q, want := range map[string][3]string{
+		`sum(rate(h_bucket{le="0.25",route!="/honeypot",service="service1"}[5m]))`: {"h_bucket", `route!="/honeypot", service="service1"`, "0.25"},
+		`sum(rate(w_bucket{task="tasks.welcome",le=~"30|30.0"}[5m]))`:              {"w_bucket", `task="tasks.welcome"`, "30"},
+		`sum(rate(c_count{service="service1"}[5m]))`:                               {"", "", "0"},
+	} {
+		name, sel, le := threshold(q)
+		if name != want[0] || sel != want[1] || fmt.Sprint(le) != want[2] {
+			t.Errorf("threshold(%s) = %q, %q, %v; want %q", q, name, sel, le, want)
+		}
+	}
+}
+
+func TestSplitDivision(t *testing.T) {
+	for q, want := range map[string][2]string{
+		`(sum(rate(a{route!="/x"}[5m])) or vector(0)) / sum(rate(b[5m]))`: {`(sum(rate(a{route!="/x"}[5m])) or vector(0))`, `sum(rate(b[5m]))`},
+		"(x)\n/\n(y)":           {"(x)", "(y)"},
+		`a{p=~"a/b"} / (b / c)`: {`a{p=~"a/b"}`, `(b / c)`},
+	} {
+		num, den, ok := splitDivision(q)
+		if !ok || num != want[0] || den != want[1] {
+			t.Errorf("splitDivision(%q) = %q, %q, %v; want %q", q, num, den, ok, want)
+		}
+	}
+	if _, _, ok := splitDivision(`sum(rate(a{r="/"}[5m]))`); ok {
+		t.Error("no division found one")
+	}
+}
+
+// The capacity table of docs/kubernetes.md, as the gate reads it: its knee
+// within 250 ms is the highest rate without unexpected answers.
+func TestCapacityTableOfTheDocs(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "docs/kubernetes.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := capacityTable(string(b))
+	if len(rows) < 4 {
+		t.Fatalf("rows %v", rows)
+	}
+	knee, ok := tableKnee(rows, 0.25)
+	if !ok || knee.Rate != 600 {
+		t.Errorf("knee %+v, want 600/s (800/s has unexpected answers and a p99 past 250 ms)", knee)
+	}
+}
+
+func TestVerdictLines(t *testing.T) {
+	var out bytes.Buffer
+	pass := printVerdicts(&out, []Verdict{
+		{SLO: "service1-latency", Pass: true, ErrorShare: 0.001, Events: 3000, BurnRate: 0.1, Burned: 0.1 * 60 / budgetPeriod.Seconds(),
+			P99: 0.0123, Threshold: 0.25, Objective: 0.99},
+		{SLO: "service1-availability", ErrorShare: 0.02, Events: 3000, BurnRate: 4, Objective: 0.995, P99: math.NaN()},
+	})
+	if pass {
+		t.Error("a burn rate of 4 passed")
+	}
+	for _, want := range []string{
+		"PASS service1-latency       bad 0.10 % of 3000 events, budget 1.00 % (objective 99 %): burn rate 0.10×",
+		"; p99 12.3 ms against 250.0 ms",
+		"FAIL service1-availability  bad 2.00 % of 3000 events, budget 0.50 % (objective 99.5 %): burn rate 4.00×",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out.String())
+		}
+	}
+}

@@ -161,7 +161,7 @@ type Verdict struct {
 	SLO        string
 	Pass       bool
 	ErrorShare float64 // of the events over the window
-	Events     float64
+	Events     float64 // about: Prometheus's rate over the window, times the window
 	BurnRate   float64 // ErrorShare over the error budget
 	Burned     float64 // the share of the 30-day budget the window spent
 	P99        float64 // seconds, for a latency or freshness SLO; NaN otherwise
@@ -213,7 +213,7 @@ func printVerdicts(w io.Writer, vs []Verdict) bool {
 			fmt.Fprintf(w, "%s %-22s no verdict: %s\n", word, v.SLO, v.Err)
 			continue
 		}
-		line := fmt.Sprintf("%s %-22s bad %.2f %% of %.0f events, budget %.2f %% (objective %s %%): burn rate %.2f×, %.4f %% of the 30-day budget",
+		line := fmt.Sprintf("%s %-22s bad %.2f %% of about %.0f events, budget %.2f %% (objective %s %%): burn rate %.2f×, %.4f %% of the 30-day budget",
 			word, v.SLO, 100*v.ErrorShare, v.Events, 100*(1-v.Objective), strconv.FormatFloat(100*v.Objective, 'f', -1, 64), v.BurnRate, 100*v.Burned)
 		if v.Threshold > 0 {
 			line += fmt.Sprintf("; p99 %s against %s", seconds(v.P99), seconds(v.Threshold))

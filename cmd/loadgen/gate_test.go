@@ -128,9 +128,9 @@ func TestVerdictLines(t *testing.T) {
 		t.Error("a burn rate of 4 passed")
 	}
 	for _, want := range []string{
-		"PASS service1-latency       bad 0.10 % of 3000 events, budget 1.00 % (objective 99 %): burn rate 0.10×",
+		"PASS service1-latency       bad 0.10 % of about 3000 events, budget 1.00 % (objective 99 %): burn rate 0.10×",
 		"; p99 12.3 ms against 250.0 ms",
-		"FAIL service1-availability  bad 2.00 % of 3000 events, budget 0.50 % (objective 99.5 %): burn rate 4.00×",
+		"FAIL service1-availability  bad 2.00 % of about 3000 events, budget 0.50 % (objective 99.5 %): burn rate 4.00×",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing %q in:\n%s", want, out.String())

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failready/failready/devstack"
 	"github.com/failready/failready/devstack/devstacktest"
 )
 
@@ -22,29 +20,10 @@ const repoRoot = "../.."
 // answers them (its own printing of each expression, not the file's), and
 // a run with no traffic is no verdict: a FAIL, never a PASS.
 func TestGateReadsTheRecordingRules(t *testing.T) {
-	bin := os.Getenv("PROMETHEUS_BIN")
-	if _, err := os.Stat(bin); bin == "" || err != nil {
-		devstacktest.Missing(t, "PROMETHEUS_BIN is not built (make tools)")
-	}
-	port, err := devstack.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	dir := t.TempDir()
 	rules, _ := filepath.Abs(filepath.Join(repoRoot, "deploy/prometheus/rules/slo.yaml"))
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte("global: {evaluation_interval: 1s}\nrule_files: ['"+rules+"']\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	addr := devstacktest.Prometheus(t, "global: {evaluation_interval: 1s}\nrule_files: ['"+rules+"']\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p, err := devstack.StartTool(ctx, "prometheus", bin, []string{"--config.file=" + cfg,
-		"--storage.tsdb.path=" + filepath.Join(dir, "data"), "--web.listen-address=" + addr}, addr, "/-/ready", devstack.Output{Log: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop(10 * time.Second)
 
 	var out bytes.Buffer
 	attacked := false

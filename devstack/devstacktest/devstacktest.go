@@ -7,8 +7,14 @@
 package devstacktest
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/failready/failready/devstack"
 )
@@ -40,4 +46,34 @@ func Missing(t testing.TB, why string) {
 		t.Fatalf("required in CI: %s", why)
 	}
 	t.Skip(why)
+}
+
+// Prometheus runs the pinned Prometheus (PROMETHEUS_BIN) with config, a
+// prometheus.yml's text, on a free loopback port until the test ends, and
+// returns its address (host:port). Missing if it is not built.
+func Prometheus(t testing.TB, config string) string {
+	t.Helper()
+	bin := os.Getenv("PROMETHEUS_BIN")
+	if _, err := os.Stat(bin); bin == "" || err != nil {
+		Missing(t, "PROMETHEUS_BIN is not built (make tools)")
+	}
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(config, "$ADDR", addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, err := devstack.StartTool(ctx, "prometheus", bin, []string{"--config.file=" + cfg,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"), "--web.listen-address=" + addr}, addr, "/-/ready", devstack.Output{Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(10 * time.Second) })
+	return addr
 }

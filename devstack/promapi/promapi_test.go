@@ -3,17 +3,12 @@ package promapi_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/failready/failready/devstack"
 	"github.com/failready/failready/devstack/devstacktest"
 	"github.com/failready/failready/devstack/promapi"
 )
@@ -23,29 +18,9 @@ import (
 // vectors are numbers, NaN included; no series or two are ErrNotOne; a
 // query Prometheus refuses is its error; Series lists Prometheus's own.
 func TestAgainstPrometheus(t *testing.T) {
-	bin := os.Getenv("PROMETHEUS_BIN")
-	if _, err := os.Stat(bin); bin == "" || err != nil {
-		devstacktest.Missing(t, "PROMETHEUS_BIN is not built (make tools)")
-	}
-	port, err := devstack.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	self := "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: self\n    static_configs: [{targets: ['" + addr + "']}]\n"
-	if err := os.WriteFile(cfg, []byte(self), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	addr := devstacktest.Prometheus(t, "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: self\n    static_configs: [{targets: ['$ADDR']}]\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	p, err := devstack.StartTool(ctx, "prometheus", bin, []string{"--config.file=" + cfg,
-		"--storage.tsdb.path=" + filepath.Join(dir, "data"), "--web.listen-address=" + addr}, addr, "/-/ready", devstack.Output{Log: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop(10 * time.Second)
 	base, c := "http://"+addr, &http.Client{Timeout: 10 * time.Second}
 
 	for expr, want := range map[string]float64{
@@ -76,6 +51,7 @@ func TestAgainstPrometheus(t *testing.T) {
 	}
 
 	var series []map[string]string
+	var err error
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && len(series) == 0; time.Sleep(500 * time.Millisecond) {
 		if series, err = promapi.Series(ctx, c, base, `up{job="self"}`); err != nil {
 			t.Fatal(err)

@@ -95,7 +95,7 @@ func sloRules(a rulesAnswer) ([]sloRule, error) {
 		out = append(out, *s)
 	}
 	if len(out) == 0 {
-		return nil, errors.New("Prometheus has no SLO recording rules (slo:sli_error:ratio_rate5m): is deploy/prometheus/rules loaded?")
+		return nil, errors.New("no SLO recording rules (slo:sli_error:ratio_rate5m) in Prometheus: is deploy/prometheus/rules loaded?")
 	}
 	slices.SortFunc(out, func(a, b sloRule) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

@@ -6,6 +6,11 @@
 // in the logs.
 //
 //	go run ./cmd/loadgen -rate 50 -duration 30s            # or: make load
+//	go run ./cmd/loadgen -gate http://localhost:9090       # or: make release-gate
+//
+// With -gate it is the release gate: after the load, each SLO is judged
+// over the run from Prometheus's recording rules, and a FAIL exits 1
+// (gate.go; -capacity searches rising rates).
 //
 // It only targets loopback or the compose network's service1, and stops by
 // itself after -duration.

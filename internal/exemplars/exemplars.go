@@ -16,7 +16,8 @@
 // Latency is a histogram in seconds with Buckets; Attrs caches one
 // attribute set per key, so the hot path builds none. Middleware measures
 // an HTTP server as OpenTelemetry's semantic conventions name it
-// (http.server.request.duration by method, route and status code).
+// (http.server.request.duration by method and route: http.go says why not
+// the status code too).
 //
 // Config comes from the caller (serviceconfig reads OTEL_SDK_DISABLED, the
 // OTLP endpoint and OTEL_METRIC_EXPORT_INTERVAL into it); the exporter

@@ -89,7 +89,27 @@ kill)
 		busybox=$(docker compose --profile chaos config diskfill | awk '$1 == "image:" {print $2; exit}')
 		[[ -n $busybox ]] || { echo "no diskfill service (its busybox image sends the signal) in the compose file" >&2; exit 1; }
 		for id in $ids; do
-			docker run --rm --pid "container:$id" --network none "$busybox" sh -c "kill -$sig \$(pidof app)"
+			init=$(docker inspect -f '{{.State.Pid}}' "$id")
+			# The sender lives in the container's PID namespace. When the
+			# program ends, tini (the namespace's init) exits with it and
+			# the kernel kills what is left in the namespace
+			# (pid_namespaces(7)): the sender too, and docker run says
+			# 137. A sender that exited at once raced that, and lost it now
+			# and then (137 in 1 send of 150 on a loaded machine), so it
+			# stays until it is killed, and the container says whether the
+			# signal landed: its init gone or replaced, within 10 s.
+			rc=0
+			docker run --rm --pid "container:$id" --network none "$busybox" sh -c "kill -$sig \$(pidof app) && exec sleep 10" || rc=$?
+			if ((rc != 0 && rc != 137)); then
+				echo "SIG$sig to $name ($id): the sender exited $rc" >&2
+				exit 1
+			fi
+			for _ in $(seq 50); do
+				[[ $(docker inspect -f '{{.State.Pid}}' "$id" 2>/dev/null) != "$init" ]] && continue 2
+				sleep 0.2
+			done
+			echo "SIG$sig to $name ($id): its init is still pid $init 10 s later: the program did not end" >&2
+			exit 1
 		done
 		echo "sent SIG$sig to $name ($(wc -w <<<"$ids") container(s)); its restart policy brings it back (docker compose ps shows it)"
 		;;

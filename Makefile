@@ -273,7 +273,7 @@ GATE_MAX_TIME ?= 10m
 release-gate: ## the release gate: load at GATE_RATE=50 for GATE_DURATION=60s, then PASS or FAIL per SLO (budget burned, p99, freshness); exit 1 on a FAIL
 	$(GO) run ./cmd/loadgen -target http://localhost:8000 -gate http://localhost:9090 -rate $(GATE_RATE) -duration $(GATE_DURATION)
 
-release-gate-capacity: ## the release gate's capacity search: rising rates, GATE_STEP=30s each, until one fails (GATE_MAX_TIME=10m at most); beside docs/kubernetes.md's capacity table
+release-gate-capacity: ## the release gate's capacity search: rising rates, GATE_STEP=30s each, until one fails (GATE_MAX_TIME=10m at most); beside docs/kubernetes.md's capacity table. Start the stack with RATE_LIMIT_PER_CLIENT and RATE_LIMIT_GLOBAL raised, or it finds the rate limit
 	$(GO) run ./cmd/loadgen -target http://localhost:8000 -gate http://localhost:9090 -capacity -duration $(GATE_STEP) -max-time $(GATE_MAX_TIME) -capacity-table docs/kubernetes.md
 
 ##@ Benchmarks

@@ -22,6 +22,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -234,8 +235,9 @@ func seconds(s float64) string {
 }
 
 // gate reads the SLO rules, runs the load through attack, waits settle,
-// then judges the run. It returns whether every SLO passed.
-func gate(ctx context.Context, out io.Writer, prom string, settle time.Duration, attack func() error) (bool, []Verdict, error) {
+// then judges the run: one verdict per SLO, and one for the load's own
+// answers. It returns whether every verdict passed.
+func gate(ctx context.Context, out io.Writer, prom string, settle time.Duration, attack func() (*Summary, error)) (bool, []Verdict, error) {
 	c := &http.Client{Timeout: 30 * time.Second}
 	var rules rulesAnswer
 	if err := promapi.Get(ctx, c, prom+"/api/v1/rules?type=record", &rules); err != nil {
@@ -246,7 +248,8 @@ func gate(ctx context.Context, out io.Writer, prom string, settle time.Duration,
 		return false, nil, fmt.Errorf("-gate: %w", err)
 	}
 	start := time.Now()
-	if err := attack(); err != nil {
+	sum, err := attack()
+	if err != nil {
 		return false, nil, err
 	}
 	// The last answers reach Prometheus (a scrape every 5 s), the last
@@ -259,7 +262,58 @@ func gate(ctx context.Context, out io.Writer, prom string, settle time.Duration,
 	w := time.Since(start).Round(time.Second) + time.Second
 	fmt.Fprintf(out, "\nrelease gate: the SLOs of Prometheus's recording rules (%s), over the run and %s after it (%s)\n", prom, settle, w)
 	vs := judge(ctx, c, prom, slos, w)
-	return printVerdicts(out, vs), vs, nil
+	pass := printVerdicts(out, vs)
+	ok, line := judgeLoad(sum, slos)
+	fmt.Fprintln(out, line)
+	return pass && ok, vs, nil
+}
+
+// judgeLoad is the verdict on what the load itself saw. The SLOs cannot
+// see everything a release must not do: a 429 (the rate limit) is no
+// error in any SLI, and a machine that could not send the rate judged a
+// smaller one. So the load passes when it sent at least 95 % of what its
+// rate and duration ask for, and its unexpected answers stay within the
+// tightest SLO's error budget.
+func judgeLoad(s *Summary, slos []sloRule) (bool, string) {
+	budget := 1.0
+	for _, r := range slos {
+		budget = math.Min(budget, 1-r.Objective)
+	}
+	share := 0.0
+	if s.Requests > 0 {
+		share = float64(s.Unexpected) / float64(s.Requests)
+	}
+	sent := s.Requests >= uint64(math.Ceil(0.95*float64(s.Planned)))
+	ok := sent && s.Requests > 0 && share <= budget
+	word := "PASS"
+	if !ok {
+		word = "FAIL"
+	}
+	line := fmt.Sprintf("%s %-22s %d of %d requests sent at %d/s, %d answers unexpected (%.2f %%, at most %.2f %%: the tightest SLO's budget)",
+		word, "load", s.Requests, s.Planned, s.Rate, s.Unexpected, 100*share, 100*budget)
+	if !sent {
+		line += fmt.Sprintf("; this machine sent under 95 %% of %d/s, so the SLOs judged a smaller load", s.Rate)
+	}
+	if s.Unexpected > 0 {
+		codes := make([]string, 0, len(s.UnexpectedBy))
+		for c := range s.UnexpectedBy {
+			codes = append(codes, c)
+		}
+		sort.Strings(codes)
+		var by []string
+		for _, c := range codes {
+			name := c
+			if c == "0" {
+				name = "no answer"
+			}
+			by = append(by, fmt.Sprintf("%s×%d", name, s.UnexpectedBy[c]))
+		}
+		line += "; by status: " + strings.Join(by, " ")
+	}
+	if n := s.UnexpectedBy["429"]; n > 0 && !ok {
+		line += fmt.Sprintf("; %d were service1's rate limit (429, in no SLI): to judge the stack's capacity rather than its limit, start it with RATE_LIMIT_PER_CLIENT and RATE_LIMIT_GLOBAL raised", n)
+	}
+	return ok, line
 }
 
 // capacityRow is one row of docs/kubernetes.md's capacity table.
@@ -322,7 +376,7 @@ func capacity(ctx context.Context, out io.Writer, rates []int, step, maxTime tim
 			return err
 		}
 	}
-	fmt.Fprintf(out, "capacity: %d/s is the highest rate tried that passes every SLO\n", best)
+	fmt.Fprintf(out, "capacity: %d/s is the highest rate tried that passes every SLO, with the load's answers as a healthy stack gives them\n", best)
 	if table != "" {
 		b, err := os.ReadFile(table)
 		if err != nil {

@@ -27,7 +27,10 @@ func TestGateReadsTheRecordingRules(t *testing.T) {
 
 	var out bytes.Buffer
 	attacked := false
-	pass, vs, err := gate(ctx, &out, "http://"+addr, 0, func() error { attacked = true; return nil })
+	pass, vs, err := gate(ctx, &out, "http://"+addr, 0, func() (*Summary, error) {
+		attacked = true
+		return &Summary{Rate: 1, Planned: 10, Requests: 10}, nil
+	})
 	if err != nil || !attacked {
 		t.Fatalf("gate: %v (attacked %v)", err, attacked)
 	}
@@ -45,8 +48,42 @@ func TestGateReadsTheRecordingRules(t *testing.T) {
 		t.Errorf("thresholds: latency %v, freshness %v, availability %v; want 0.25, 30, none",
 			got["service1-latency"].Threshold, got["welcome-freshness"].Threshold, got["service1-availability"].Threshold)
 	}
-	if pass || len(vs) != 3 || strings.Count(out.String(), "FAIL ") != 3 {
-		t.Errorf("a run without traffic passed, or not one line per SLO:\n%s", out.String())
+	if pass || len(vs) != 3 || strings.Count(out.String(), "FAIL ") != 3 || !strings.Contains(out.String(), "PASS load ") {
+		t.Errorf("a run without traffic passed, or not one line per SLO and one for the load:\n%s", out.String())
+	}
+}
+
+// The load's own verdict: what no SLI sees. A rate limit's 429s fail it
+// and say how to judge capacity instead; so does a machine that could not
+// send the rate; a healthy run within the tightest budget (0.5 % here)
+// passes.
+func TestJudgeLoad(t *testing.T) {
+	slos := []sloRule{{Name: "a", Objective: 0.99}, {Name: "b", Objective: 0.995}}
+	for _, c := range []struct {
+		name string
+		s    Summary
+		pass bool
+		want []string
+	}{
+		{"healthy", Summary{Rate: 50, Planned: 3000, Requests: 3000, Unexpected: 15, UnexpectedBy: map[string]int{"0": 15}}, true,
+			[]string{"PASS load ", "3000 of 3000 requests sent at 50/s, 15 answers unexpected (0.50 %, at most 0.50 %", "by status: no answer×15"}},
+		{"rate-limited", Summary{Rate: 800, Planned: 16000, Requests: 16000, Unexpected: 14400, UnexpectedBy: map[string]int{"429": 14400}}, false,
+			[]string{"FAIL load ", "(90.00 %, at most 0.50 %", "429×14400", "14400 were service1's rate limit", "RATE_LIMIT_PER_CLIENT"}},
+		{"not sent", Summary{Rate: 2000, Planned: 40000, Requests: 30000, UnexpectedBy: map[string]int{}}, false,
+			[]string{"FAIL load ", "30000 of 40000 requests sent", "this machine sent under 95 % of 2000/s"}},
+		{"one over", Summary{Rate: 50, Planned: 3000, Requests: 3000, Unexpected: 16, UnexpectedBy: map[string]int{"503": 16}}, false,
+			[]string{"FAIL load ", "503×16"}},
+		{"nothing", Summary{Rate: 1, Planned: 0, UnexpectedBy: map[string]int{}}, false, []string{"FAIL load "}},
+	} {
+		pass, line := judgeLoad(&c.s, slos)
+		if pass != c.pass {
+			t.Errorf("%s: pass %v, want %v: %s", c.name, pass, c.pass, line)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(line, w) {
+				t.Errorf("%s: no %q in %q", c.name, w, line)
+			}
+		}
 	}
 }
 

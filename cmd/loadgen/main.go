@@ -80,12 +80,15 @@ type Summary struct {
 	Requests   uint64         `json:"requests"`
 	Throughput float64        `json:"throughput"`
 	Statuses   map[string]int `json:"statuses"`
+	Planned    int            `json:"planned"`    // the requests the rate and duration ask for
 	Unexpected int            `json:"unexpected"` // answers other than what a healthy stack gives
-	P50ms      float64        `json:"p50_ms"`
-	P95ms      float64        `json:"p95_ms"`
-	P99ms      float64        `json:"p99_ms"`
-	MaxMs      float64        `json:"max_ms"`
-	Failures   []Failure      `json:"failures"` // a few, to grep for
+	// UnexpectedBy counts the unexpected answers by status ("0": none).
+	UnexpectedBy map[string]int `json:"unexpected_by"`
+	P50ms        float64        `json:"p50_ms"`
+	P95ms        float64        `json:"p95_ms"`
+	P99ms        float64        `json:"p99_ms"`
+	MaxMs        float64        `json:"max_ms"`
+	Failures     []Failure      `json:"failures"` // a few, to grep for
 }
 
 // Failure is one unexpected answer.
@@ -155,7 +158,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	attack := func(rate int) error {
+	attack := func(rate int) (*Summary, error) {
 		return load(ctx, stdout, base, mix, rate, *duration, *timeout, latOut, *asJSON)
 	}
 	switch {
@@ -169,10 +172,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			rates = append(rates, r)
 		}
 		return capacity(ctx, stdout, rates, *duration+*settle, *maxTime, *table, func(rate int) (bool, []Verdict, error) {
-			return gate(ctx, stdout, *gateURL, *settle, func() error { return attack(rate) })
+			return gate(ctx, stdout, *gateURL, *settle, func() (*Summary, error) { return attack(rate) })
 		})
 	case *gateURL != "":
-		pass, _, err := gate(ctx, stdout, *gateURL, *settle, func() error { return attack(*rate) })
+		pass, _, err := gate(ctx, stdout, *gateURL, *settle, func() (*Summary, error) { return attack(*rate) })
 		if err != nil {
 			return err
 		}
@@ -183,7 +186,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		fmt.Fprintln(stdout, "release gate: PASS")
 		return nil
 	}
-	return attack(*rate)
+	_, err = attack(*rate)
+	return err
 }
 
 // errGateFailed is the exit status of a failed gate (the lines say why).
@@ -191,7 +195,7 @@ var errGateFailed = errors.New("release gate: an SLO failed")
 
 // load drives rate requests a second of mix at base for duration, and
 // reports.
-func load(ctx context.Context, stdout io.Writer, base string, mix []request, rate int, duration, timeout time.Duration, latOut *bufio.Writer, asJSON bool) error {
+func load(ctx context.Context, stdout io.Writer, base string, mix []request, rate int, duration, timeout time.Duration, latOut *bufio.Writer, asJSON bool) (*Summary, error) {
 	runID := fmt.Sprintf("load-%d", time.Now().Unix())
 	var seq atomic.Uint64
 	kinds := weighted(mix)
@@ -218,7 +222,8 @@ func load(ctx context.Context, stdout io.Writer, base string, mix []request, rat
 	fmt.Fprintf(os.Stderr, "loadgen: %d req/s for %s at %s (run %s)\n", rate, duration, base, runID)
 
 	var m vegeta.Metrics
-	sum := Summary{Target: base, Rate: rate, Duration: duration.String(), Statuses: map[string]int{}}
+	sum := Summary{Target: base, Rate: rate, Duration: duration.String(), Statuses: map[string]int{},
+		Planned: int(float64(rate) * duration.Seconds()), UnexpectedBy: map[string]int{}}
 	results := attacker.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, duration, runID)
 	for {
 		select {
@@ -227,7 +232,7 @@ func load(ctx context.Context, stdout io.Writer, base string, mix []request, rat
 		case res, ok := <-results:
 			if !ok {
 				m.Close()
-				return report(stdout, &sum, &m, asJSON)
+				return &sum, report(stdout, &sum, &m, asJSON)
 			}
 			m.Add(res)
 			if latOut != nil {
@@ -240,6 +245,7 @@ func load(ctx context.Context, stdout io.Writer, base string, mix []request, rat
 			mu.Unlock()
 			if !ok || int(res.Code) != r.expect {
 				sum.Unexpected++
+				sum.UnexpectedBy[strconv.Itoa(int(res.Code))]++
 				if len(sum.Failures) < 5 {
 					sum.Failures = append(sum.Failures, Failure{
 						Request: orDefault(r.name, res.Method+" "+res.URL), Status: int(res.Code), RequestID: id, Error: res.Error})
@@ -253,7 +259,7 @@ func load(ctx context.Context, stdout io.Writer, base string, mix []request, rat
 		m.Add(res)
 	}
 	m.Close()
-	return report(stdout, &sum, &m, asJSON)
+	return &sum, report(stdout, &sum, &m, asJSON)
 }
 
 func report(w io.Writer, s *Summary, m *vegeta.Metrics, asJSON bool) error {

@@ -137,6 +137,19 @@ func newPlan(f *localFlags, tools devstack.Telemetry, buildCmd string) (plan, er
 	return p, nil
 }
 
+// limitsFromEnv passes service1's rate limits on when they are set, as
+// compose does: make release-gate-capacity measures the stack, not its
+// limit, only with them raised (docs/slo.md).
+func limitsFromEnv() []string {
+	var env []string
+	for _, k := range []string{"RATE_LIMIT_PER_CLIENT", "RATE_LIMIT_GLOBAL"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
 // options are the dev stack's options for this run: compose's wiring on
 // the flags' addresses; the tools that are built now, the rest later.
 func (p plan) options(f *localFlags, root, work string, log io.Writer, spool string) devstack.Options {
@@ -145,7 +158,7 @@ func (p plan) options(f *localFlags, root, work string, log io.Writer, spool str
 		WorkDir:  work,
 		Log:      log,
 		Version:  gitVersion(root),
-		Env:      map[string][]string{"service2": {"SPOOL_DIR=" + spool}},
+		Env:      map[string][]string{"service1": limitsFromEnv(), "service2": {"SPOOL_DIR=" + spool}},
 		Services: devstack.ServicesOptions{Service1Addr: f.service1, Service2Addr: f.service2},
 		MySQL:    devstack.MySQLOptions{DSN: os.Getenv("MYSQL_TEST_DSN")},
 		// toxiproxy on both hops, as in compose, with its proxies' names:

@@ -353,7 +353,7 @@ func tableKnee(rows []capacityRow, threshold float64) (capacityRow, bool) {
 // fails; it reports the highest that passed beside the table's knee.
 func capacity(ctx context.Context, out io.Writer, rates []int, step, maxTime time.Duration, table string, run func(rate int) (bool, []Verdict, error)) error {
 	deadline := time.Now().Add(maxTime)
-	best, threshold := 0, 0.0
+	best, threshold, failed := 0, 0.0, false
 	for _, r := range rates {
 		if time.Now().Add(step).After(deadline) {
 			fmt.Fprintf(out, "\ncapacity: stopped before %d/s: -max-time %s\n", r, maxTime)
@@ -369,6 +369,7 @@ func capacity(ctx context.Context, out io.Writer, rates []int, step, maxTime tim
 		}
 		if !pass {
 			fmt.Fprintf(out, "\ncapacity: %d/s fails\n", r)
+			failed = true
 			break
 		}
 		best = r
@@ -377,6 +378,9 @@ func capacity(ctx context.Context, out io.Writer, rates []int, step, maxTime tim
 		}
 	}
 	fmt.Fprintf(out, "capacity: %d/s is the highest rate tried that passes every SLO, with the load's answers as a healthy stack gives them\n", best)
+	if !failed && best == rates[len(rates)-1] {
+		fmt.Fprintf(out, "capacity: every rate tried passed, so the capacity is %d/s or more: try higher -rates\n", best)
+	}
 	if table != "" {
 		b, err := os.ReadFile(table)
 		if err != nil {

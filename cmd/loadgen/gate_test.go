@@ -153,3 +153,42 @@ func TestVerdictLines(t *testing.T) {
 		}
 	}
 }
+
+// The search stops at the first rate that fails, says so when every rate
+// passed (the capacity is above the last one), and stops before a step that
+// would pass its time bound.
+func TestCapacitySearch(t *testing.T) {
+	latency := []Verdict{{SLO: "service1-latency", Pass: true, Threshold: 0.25}}
+	for _, c := range []struct {
+		name    string
+		failAt  int
+		maxTime time.Duration
+		want    []string
+		tried   int
+		wantErr bool
+	}{
+		{"a rate fails", 300, time.Hour, []string{"capacity: 300/s fails", "capacity: 200/s is the highest rate tried", "table: 600/s within"}, 3, false},
+		{"every rate passes", 0, time.Hour, []string{"capacity: 400/s is the highest", "every rate tried passed, so the capacity is 400/s or more"}, 4, false},
+		{"the first fails", 100, time.Hour, []string{"capacity: 100/s fails"}, 1, true},
+		{"out of time", 0, 0, []string{"capacity: stopped before 100/s: -max-time 0s"}, 0, true},
+	} {
+		var out bytes.Buffer
+		tried := 0
+		err := capacity(context.Background(), &out, []int{100, 200, 300, 400}, time.Millisecond, c.maxTime, filepath.Join(repoRoot, "docs/kubernetes.md"),
+			func(rate int) (bool, []Verdict, error) {
+				tried++
+				return rate != c.failAt, latency, nil
+			})
+		if (err != nil) != c.wantErr || tried != c.tried {
+			t.Errorf("%s: err %v, %d rates tried; want error %v, %d tried", c.name, err, tried, c.wantErr, c.tried)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: no %q in:\n%s", c.name, w, out.String())
+			}
+		}
+		if c.name == "a rate fails" && strings.Contains(out.String(), "or more") {
+			t.Errorf("%s: said the capacity is above the rates tried", c.name)
+		}
+	}
+}

@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	gateURL := fs.String("gate", "", "the release gate: after the load, judge each SLO over the run from the recording rules of the Prometheus at this URL; exit 1 if one fails")
 	settle := fs.Duration("settle", 20*time.Second, "with -gate: how long to wait after the load before judging (the last scrape, the last tasks)")
 	capacityMode := fs.Bool("capacity", false, "with -gate: run at each of -rates in turn, -duration each, until one fails; report the highest that passed")
-	ratesList := fs.String("rates", "50,100,200,300,400,600,800", "with -capacity: the rates to try, rising")
+	ratesList := fs.String("rates", "50,100,200,300,400,600,800,1000,1200,1600,2000", "with -capacity: the rates to try, rising")
 	maxTime := fs.Duration("max-time", 10*time.Minute, "with -capacity: the most the search may take")
 	table := fs.String("capacity-table", "", "with -capacity: a file with the capacity table to compare with (docs/kubernetes.md)")
 	if err := fs.Parse(args); err != nil {

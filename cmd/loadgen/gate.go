@@ -22,7 +22,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -295,20 +294,7 @@ func judgeLoad(s *Summary, slos []sloRule) (bool, string) {
 		line += fmt.Sprintf("; this machine sent under 95 %% of %d/s, so the SLOs judged a smaller load", s.Rate)
 	}
 	if s.Unexpected > 0 {
-		codes := make([]string, 0, len(s.UnexpectedBy))
-		for c := range s.UnexpectedBy {
-			codes = append(codes, c)
-		}
-		sort.Strings(codes)
-		var by []string
-		for _, c := range codes {
-			name := c
-			if c == "0" {
-				name = "no answer"
-			}
-			by = append(by, fmt.Sprintf("%s×%d", name, s.UnexpectedBy[c]))
-		}
-		line += "; by status: " + strings.Join(by, " ")
+		line += "; by status (0: no answer): " + byStatus(s.UnexpectedBy)
 	}
 	if n := s.UnexpectedBy["429"]; n > 0 && !ok {
 		line += fmt.Sprintf("; %d were service1's rate limit (429, in no SLI): to judge the stack's capacity rather than its limit, start it with RATE_LIMIT_PER_CLIENT and RATE_LIMIT_GLOBAL raised", n)

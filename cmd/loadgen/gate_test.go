@@ -66,7 +66,7 @@ func TestJudgeLoad(t *testing.T) {
 		want []string
 	}{
 		{"healthy", Summary{Rate: 50, Planned: 3000, Requests: 3000, Unexpected: 15, UnexpectedBy: map[string]int{"0": 15}}, true,
-			[]string{"PASS load ", "3000 of 3000 requests sent at 50/s, 15 answers unexpected (0.50 %, at most 0.50 %", "by status: no answer×15"}},
+			[]string{"PASS load ", "3000 of 3000 requests sent at 50/s, 15 answers unexpected (0.50 %, at most 0.50 %", "by status (0: no answer): 0×15"}},
 		{"rate-limited", Summary{Rate: 800, Planned: 16000, Requests: 16000, Unexpected: 14400, UnexpectedBy: map[string]int{"429": 14400}}, false,
 			[]string{"FAIL load ", "(90.00 %, at most 0.50 %", "429×14400", "14400 were service1's rate limit", "RATE_LIMIT_PER_CLIENT"}},
 		{"not sent", Summary{Rate: 2000, Planned: 40000, Requests: 30000, UnexpectedBy: map[string]int{}}, false,

@@ -270,23 +270,29 @@ func report(w io.Writer, s *Summary, m *vegeta.Metrics, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(s)
 	}
-	codes := make([]string, 0, len(s.Statuses))
-	for c := range s.Statuses {
-		codes = append(codes, c)
-	}
-	sort.Strings(codes)
-	var st []string
-	for _, c := range codes {
-		st = append(st, fmt.Sprintf("%s×%d", c, s.Statuses[c]))
-	}
 	fmt.Fprintf(w, "requests    %d at %d/s for %s (%.1f/s succeeded)\n", s.Requests, s.Rate, s.Duration, s.Throughput)
-	fmt.Fprintf(w, "statuses    %s (the mix asks for 4xx and a 500 on purpose)\n", strings.Join(st, " "))
+	fmt.Fprintf(w, "statuses    %s (the mix asks for 4xx and a 500 on purpose)\n", byStatus(s.Statuses))
 	fmt.Fprintf(w, "latency     p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms\n", s.P50ms, s.P95ms, s.P99ms, s.MaxMs)
 	fmt.Fprintf(w, "unexpected  %d answers differ from a healthy stack's\n", s.Unexpected)
 	for _, f := range s.Failures {
 		fmt.Fprintf(w, "  %-15s status %d  request_id %s %s\n", f.Request, f.Status, orDefault(f.RequestID, "-"), f.Error)
 	}
 	return nil
+}
+
+// byStatus writes counts by status code, in the codes' order: "200×9
+// 404×1" ("0" is vegeta's code for no answer).
+func byStatus(counts map[string]int) string {
+	codes := make([]string, 0, len(counts))
+	for c := range counts {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	out := make([]string, 0, len(codes))
+	for _, c := range codes {
+		out = append(out, fmt.Sprintf("%s×%d", c, counts[c]))
+	}
+	return strings.Join(out, " ")
 }
 
 // weighted expands the mix into a cycle in which each request appears as

@@ -25,16 +25,9 @@ import (
 // back with a new init.
 func TestKillLandsEveryTime(t *testing.T) {
 	const proj = "failready-killtest"
-	cleanup := func() {
-		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+proj).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-		}
-	}
-	cleanup()
-	t.Cleanup(cleanup)
+	ownProject(t, proj)
 	// app is a shell script: its comm is "app", as the services' binary's
-	// is, and a shell dies faster than a Go program, which widens the race.
+	// is (pidof finds it by that name).
 	const app = `printf '#!/bin/sh\nwhile :; do sleep 1; done\n' >/tmp/app && chmod +x /tmp/app && exec /tmp/app`
 	const n = 10
 	// A service1 too: scripts/stack.sh tells compose's stack by it.

@@ -620,12 +620,9 @@ func crashUnderItsService(t *testing.T) {
 	}
 }
 
-// TestSmokeSaysWhatIsWrong: what the smoke prints when make up fails, on
-// real containers: a healthcheck that cannot run (wget of a port nothing
-// listens on) names the container and what the command printed; an
-// OOM-killed container names itself, its limit and its peak.
-func TestSmokeSaysWhatIsWrong(t *testing.T) {
-	const proj = "failready-smoke-explain"
+// ownProject removes the containers of a test's own compose project (by
+// its label) now, in case a killed run left some, and when the test ends.
+func ownProject(t *testing.T, proj string) {
 	cleanup := func() {
 		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+proj).Output()
 		if ids := strings.Fields(string(out)); len(ids) > 0 {
@@ -634,6 +631,15 @@ func TestSmokeSaysWhatIsWrong(t *testing.T) {
 	}
 	cleanup()
 	t.Cleanup(cleanup)
+}
+
+// TestSmokeSaysWhatIsWrong: what the smoke prints when make up fails, on
+// real containers: a healthcheck that cannot run (wget of a port nothing
+// listens on) names the container and what the command printed; an
+// OOM-killed container names itself, its limit and its peak.
+func TestSmokeSaysWhatIsWrong(t *testing.T) {
+	const proj = "failready-smoke-explain"
+	ownProject(t, proj)
 	busybox := "busybox:1.37.0" // the diskfill job's image
 	start := func(name string, args ...string) {
 		t.Helper()

@@ -322,3 +322,28 @@ func TestComposeLogsAreRotated(t *testing.T) {
 	}
 	t.Logf("%d services, up to %d MiB of logs in all", len(p.Services), total>>20)
 }
+
+// TestRateLimitsPassOn: make up passes service1's rate limits on from the
+// shell (make release-gate-capacity needs them raised, docs/slo.md), and
+// unset they are service1's own defaults.
+func TestRateLimitsPassOn(t *testing.T) {
+	cfg := readFile(t, "service1/config.go")
+	for _, k := range []string{"RATE_LIMIT_PER_CLIENT", "RATE_LIMIT_GLOBAL"} {
+		m := regexp.MustCompile(`env\.Int\("` + k + `", (\d+),`).FindStringSubmatch(cfg)
+		if m == nil {
+			t.Fatalf("service1/config.go reads no %s", k)
+		}
+		value := func(env ...string) string {
+			if v := loadCompose(t, env...).Services["service1"].Environment[k]; v != nil {
+				return *v
+			}
+			return "(unset)"
+		}
+		if got := value(); got != m[1] {
+			t.Errorf("%s unset: compose gives service1 %s, want service1's default %s", k, got, m[1])
+		}
+		if got := value(k + "=100000"); got != "100000" {
+			t.Errorf("%s=100000 in the shell: compose gives service1 %s", k, got)
+		}
+	}
+}

@@ -211,3 +211,21 @@ func TestDefaultPortsBelowTheTestsFreePorts(t *testing.T) {
 		t.Fatalf("%d address flags, want 14 or more", n)
 	}
 }
+
+// The runner passes service1's rate limits on when the shell sets them, as
+// compose does, and nothing when it does not (service1's defaults).
+func TestLimitsFromEnv(t *testing.T) {
+	t.Setenv("RATE_LIMIT_PER_CLIENT", "100000")
+	if got := limitsFromEnv(); len(got) != 1 || got[0] != "RATE_LIMIT_PER_CLIENT=100000" {
+		t.Errorf("limitsFromEnv() = %q", got)
+	}
+	os.Unsetenv("RATE_LIMIT_PER_CLIENT")
+	if got := limitsFromEnv(); len(got) != 0 {
+		t.Errorf("unset: limitsFromEnv() = %q, want nothing", got)
+	}
+	p := plan{}
+	t.Setenv("RATE_LIMIT_GLOBAL", "5000")
+	if env := p.options(&localFlags{}, ".", t.TempDir(), io.Discard, "/spool").Env["service1"]; len(env) != 1 || env[0] != "RATE_LIMIT_GLOBAL=5000" {
+		t.Errorf("service1's environment: %q", env)
+	}
+}
